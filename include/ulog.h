@@ -1,0 +1,308 @@
+/*
+ * ulog.h -- the public interface of ulog, an embeddable unified log.
+ *
+ * ulog gives a process Kafka's log semantics without a broker: topics split
+ * into partitions, records addressed by dense 64-bit offsets, replay from any
+ * offset or point in time, and a crash-safe on-disk format (Kafka RecordBatch
+ * v2, byte for byte). Every process that opens the same directory shares the
+ * same topics.
+ *
+ * Conventions (they hold for every call below):
+ *   - Every fallible call returns int: 0 on success, a negative ULOG_E* code
+ *     on failure. Bad input returns an error and changes nothing.
+ *   - A `ulog` handle is thread-safe. A `ulog_sub` belongs to one thread at a
+ *     time. A `ulog_config` is not synchronised: do not modify one that another
+ *     thread is reading.
+ *   - Ownership is stated per call: "caller owns; free with ulog_x_free()"
+ *     or "borrowed; valid until ...". Never free() memory ulog hands out.
+ *   - Records, messages and headers are frozen structs (arrays of them cross
+ *     the ABI, so their stride is part of it); they grow only through new
+ *     _v2 calls. Info structs that may grow start with `struct_size` and have
+ *     an _INIT macro.
+ *
+ * Copyright (c) 2026 the ulog authors. MIT licence, see COPYING.
+ */
+#ifndef ULOG_H
+#define ULOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Version: the one place it is defined. The Makefile reads these lines. */
+#define ULOG_VERSION_MAJOR 0
+#define ULOG_VERSION_MINOR 1
+#define ULOG_VERSION_PATCH 0
+#define ULOG_VERSION_NUMBER \
+    (ULOG_VERSION_MAJOR * 10000 + ULOG_VERSION_MINOR * 100 + ULOG_VERSION_PATCH)
+#define ULOG_VERSION_STRING "0.1.0"
+
+#if defined(_WIN32)
+#define ULOG_API
+#elif defined(__GNUC__) && __GNUC__ >= 4
+#define ULOG_API __attribute__((visibility("default")))
+#else
+#define ULOG_API
+#endif
+
+/* ---------------------------------------------------------------- errors */
+
+/* Error codes: negative, distinct, never renumbered or reused. */
+#define ULOG_OK          0
+#define ULOG_EINVAL     (-1)  /* bad argument, name or config value */
+#define ULOG_ENOENT     (-2)  /* no such topic, partition or log root */
+#define ULOG_EEXIST     (-3)  /* topic already exists */
+#define ULOG_ETIMEDOUT  (-4)  /* nothing arrived before the timeout */
+#define ULOG_EOFFSET    (-5)  /* offset out of range */
+#define ULOG_ETOOBIG    (-6)  /* record or batch larger than max.message.bytes */
+#define ULOG_ECORRUPT   (-7)  /* a stored batch failed verification */
+#define ULOG_EIO        (-8)  /* I/O error; for appends: not committed */
+#define ULOG_ENOSPC     (-9)  /* no space left; for appends: not committed */
+#define ULOG_ENOMEM     (-10) /* out of memory */
+#define ULOG_EVERSION   (-11) /* on-disk data of an unknown format version */
+#define ULOG_ENOTSUP    (-12) /* unsupported: filesystem, compression codec, ... */
+#define ULOG_EACCES     (-13) /* permission denied */
+#define ULOG_EPOISONED  (-14) /* partition refuses appends after a durability
+                                 failure until the log is reopened */
+#define ULOG_ELIMIT     (-15) /* a system limit was hit (files, map size) */
+
+/* Message for an error code. Static text, never NULL; unknown codes get a
+ * generic text. Thread-safe. Since 0.1. */
+ULOG_API const char *ulog_strerror(int err);
+/* Stable name of an error code ("ULOG_ETIMEDOUT"), for bindings' exception
+ * classes; "ULOG_UNKNOWN" for codes it does not know. Static, never NULL.
+ * Since 0.1. */
+ULOG_API const char *ulog_errname(int err);
+
+/* Version of the library actually linked. Static, never NULL. Since 0.1. */
+ULOG_API const char *ulog_version_string(void);
+ULOG_API int ulog_version_number(void);
+
+/* ---------------------------------------------------------------- config */
+
+typedef struct ulog        ulog;         /* an open log root; thread-safe */
+typedef struct ulog_sub    ulog_sub;     /* a subscription; one thread at a time */
+typedef struct ulog_config ulog_config;  /* settings by name */
+
+/*
+ * Settings by name, Kafka's names where one exists. Each name belongs to the
+ * call that uses it; passing a config with a name that does not apply there
+ * fails with ULOG_EINVAL and a message in ulog_errmsg().
+ *
+ * Log (ulog_open):
+ *   file.mode            octal mode of files created    default 0640
+ *   dir.mode             octal mode of directories      default 0750
+ *   index.flush.ms       how often buffered index entries and recovery
+ *                        checkpoints are written to LMDB; 1..60000, default 100
+ * Topic (ulog_topic_create):
+ *   segment.bytes        segment roll size; 4096..2^30, default 2^30
+ *   max.message.bytes    largest batch (all records of one partition in one
+ *                        ulog_append); 64..2^30-1, default 1048588
+ *   flush.policy         none | interval | always, default always
+ *   flush.ms             interval policy: sync at most this long after a
+ *                        write; 1..3600000, default 1000
+ *   index.interval.bytes bytes between offset/time index entries; 512..2^24,
+ *                        default 4096
+ *   message.timestamp.type CreateTime | LogAppendTime, default CreateTime
+ * Subscription (ulog_subscribe):
+ *   auto.offset.reset    earliest | latest | none, default latest
+ */
+
+/* A new, empty config. Caller owns; free with ulog_config_free(). NULL only
+ * when out of memory. Since 0.1. */
+ULOG_API ulog_config *ulog_config_new(void);
+/* Sets `name` to `value` after checking the name is known and the value valid
+ * for it. On ULOG_EINVAL a message goes to errbuf (if errbuf_len > 0) and the
+ * config is unchanged. ULOG_ENOMEM possible. Since 0.1. */
+ULOG_API int ulog_config_set(ulog_config *cfg, const char *name,
+                             const char *value, char *errbuf, size_t errbuf_len);
+/* Typed setter for integer settings; same rules as ulog_config_set(). */
+ULOG_API int ulog_config_set_int(ulog_config *cfg, const char *name,
+                                 int64_t value, char *errbuf, size_t errbuf_len);
+/* Copies the value of `name` into buf (NUL-terminated). ULOG_ENOENT if not
+ * set, ULOG_EINVAL if buf is too small or arguments are NULL. Since 0.1. */
+ULOG_API int ulog_config_get(const ulog_config *cfg, const char *name,
+                             char *buf, size_t buf_len);
+/* Frees cfg. NULL is a no-op. Since 0.1. */
+ULOG_API void ulog_config_free(ulog_config *cfg);
+
+/* ---------------------------------------------------------------- log */
+
+/*
+ * Opens (creating if needed) the log rooted at directory `dir`. Many
+ * processes may open the same root at once. cfg may be NULL. Refuses a root
+ * on a network filesystem (NFS, SMB/CIFS, 9p, FUSE, ...) with ULOG_ENOTSUP.
+ * Cost: O(1); partitions are opened on first use.
+ * Errors: ULOG_EINVAL, ULOG_ENOTSUP, ULOG_EACCES, ULOG_EIO, ULOG_ENOMEM,
+ * ULOG_EVERSION. Caller owns *out; free with ulog_close(). Since 0.1.
+ */
+ULOG_API int  ulog_open(const char *dir, const ulog_config *cfg, ulog **out);
+/* Flushes buffered index entries and checkpoints, and frees the handle. Close
+ * every subscription first. NULL is a no-op. Since 0.1. */
+ULOG_API void ulog_close(ulog *log);
+
+/* Copies the detail of the last failure on this handle (path, topic, offset)
+ * into buf, NUL-terminated and truncated to buf_len. Returns the length of the
+ * full message. The handle keeps one message, shared by its threads.
+ * Since 0.1. */
+ULOG_API size_t ulog_errmsg(ulog *log, char *buf, size_t buf_len);
+
+/* ---------------------------------------------------------------- topics */
+
+/*
+ * Creates a topic with `partitions` partitions (1..10000) and per-topic
+ * settings from cfg (may be NULL). The name is 1-249 bytes of
+ * [A-Za-z0-9._-], not "." or "..". Durable when it returns.
+ * Errors: ULOG_EINVAL (name, partitions, config), ULOG_EEXIST, ULOG_EIO,
+ * ULOG_ENOSPC, ULOG_ENOMEM. Thread-safe. Since 0.1.
+ */
+ULOG_API int  ulog_topic_create(ulog *log, const char *topic, int32_t partitions,
+                                const ulog_config *cfg);
+
+/* A list of strings. Caller owns; free with ulog_strlist_free(). */
+typedef struct ulog_strlist ulog_strlist;
+ULOG_API size_t      ulog_strlist_count(const ulog_strlist *list);
+/* Borrowed; valid until ulog_strlist_free(). NULL when i is out of range. */
+ULOG_API const char *ulog_strlist_get(const ulog_strlist *list, size_t i);
+ULOG_API void        ulog_strlist_free(ulog_strlist *list); /* NULL: no-op */
+
+/* Names of all topics, sorted. Caller owns *out. Since 0.1. */
+ULOG_API int ulog_topic_list(ulog *log, ulog_strlist **out);
+
+typedef struct ulog_topic_info {
+    size_t   struct_size;   /* set by the caller: sizeof(ulog_topic_info) */
+    int32_t  partitions;
+    uint32_t id;            /* stable internal id */
+} ulog_topic_info;
+#define ULOG_TOPIC_INFO_INIT { sizeof(ulog_topic_info), 0, 0 }
+
+/* Describes a topic: its partition count and (if cfg_out is not NULL) its
+ * full effective config, every setting present. Caller owns *cfg_out; free
+ * with ulog_config_free(). Errors: ULOG_EINVAL, ULOG_ENOENT. Since 0.1. */
+ULOG_API int ulog_topic_describe(ulog *log, const char *topic,
+                                 ulog_topic_info *info, ulog_config **cfg_out);
+
+typedef struct ulog_partition_info {
+    size_t  struct_size;    /* set by the caller: sizeof(ulog_partition_info) */
+    int64_t low;            /* first offset held */
+    int64_t high;           /* next offset to be committed (high watermark) */
+    int64_t write_end;      /* next offset to be assigned (>= high) */
+    int64_t segments;       /* number of segment files */
+    int64_t bytes;          /* bytes in segment files */
+} ulog_partition_info;
+#define ULOG_PARTITION_INFO_INIT { sizeof(ulog_partition_info), 0, 0, 0, 0, 0 }
+
+/* Describes one partition. Errors: ULOG_EINVAL, ULOG_ENOENT. Since 0.1. */
+ULOG_API int ulog_partition_describe(ulog *log, const char *topic,
+                                     int32_t partition, ulog_partition_info *info);
+
+/* ---------------------------------------------------------------- append */
+
+typedef struct ulog_header {
+    const char *key;   size_t key_len;              /* key may hold any bytes */
+    const void *value; size_t value_len;            /* value NULL: null value */
+} ulog_header;
+
+#define ULOG_PARTITION_ANY   (-1)  /* by key (Kafka's murmur2), round-robin for null keys */
+#define ULOG_TIMESTAMP_NOW   INT64_MIN
+
+typedef struct ulog_record {
+    const void *key;   size_t key_len;              /* key NULL: null key */
+    const void *value; size_t value_len;            /* value NULL: null value (tombstone) */
+    const ulog_header *headers; size_t header_count;
+    int64_t timestamp;                              /* ms since epoch, or ULOG_TIMESTAMP_NOW */
+    int32_t partition;                              /* in: a partition or ULOG_PARTITION_ANY; out: the one used */
+    int64_t offset;                                 /* out: the offset assigned */
+} ulog_record;
+
+/*
+ * Appends count records (1..2^20) to a topic. The records that go to one
+ * partition form one atomic batch: after any crash either all of them are in
+ * the log or none. Records with partition ULOG_PARTITION_ANY go by
+ * murmur2(key) like the Java Kafka client, or round-robin for null keys.
+ * Writes back each record's partition and offset. Returns once the batches are
+ * committed under the topic's flush.policy (always: after fdatasync, shared
+ * with concurrent appenders).
+ * Errors, with nothing appended: ULOG_EINVAL (NULL arguments, bad partition,
+ * timestamp < -1), ULOG_ENOENT (no such topic), ULOG_ETOOBIG (a batch larger
+ * than max.message.bytes). When records go to several partitions, a failure
+ * in one (ULOG_EIO, ULOG_ENOSPC, ULOG_EPOISONED) leaves the batches of
+ * partitions appended before it committed; their records have offset >= 0,
+ * the others offset -1.
+ * Borrows the records for the call only. Thread-safe. Since 0.1.
+ */
+ULOG_API int ulog_append(ulog *log, const char *topic, ulog_record *records, size_t count);
+
+/* Lowest available and next-to-be-committed offsets of a partition: readers
+ * see [*low, *high). Errors: ULOG_EINVAL, ULOG_ENOENT. Since 0.1. */
+ULOG_API int ulog_watermarks(ulog *log, const char *topic, int32_t partition,
+                             int64_t *low, int64_t *high);
+
+/* ---------------------------------------------------------------- read */
+
+typedef struct ulog_msg {                           /* borrowed: valid until the next call on the subscription */
+    const char *topic;
+    int32_t     partition;
+    int64_t     offset;
+    int64_t     timestamp;
+    const void *key;   size_t key_len;              /* key NULL: null key */
+    const void *value; size_t value_len;            /* value NULL: null value */
+    size_t      header_count;
+    const void *internal;                           /* for ulog_msg_header(); do not touch */
+} ulog_msg;
+
+/* The index-th header of msg (in the order they were appended). Borrowed;
+ * valid as long as msg. Errors: ULOG_EINVAL (NULL, index out of range),
+ * ULOG_ECORRUPT. Since 0.1. */
+ULOG_API int ulog_msg_header(const ulog_msg *msg, size_t index, ulog_header *out);
+
+/*
+ * Subscribes to every partition of a topic. group NULL: no committed offsets;
+ * the subscription starts per "auto.offset.reset" in cfg (default latest;
+ * "none" starts at the earliest offset when no group is given).
+ * Errors: ULOG_EINVAL (bad config name or value, bad group name),
+ * ULOG_ENOENT, ULOG_ENOMEM, ULOG_ENOTSUP (groups before 0.2).
+ * Caller owns *out; free with ulog_sub_close() before ulog_close().
+ * Since 0.1.
+ */
+ULOG_API int  ulog_subscribe(ulog *log, const char *topic, const char *group,
+                             const ulog_config *cfg, ulog_sub **out);
+/*
+ * Returns the next committed record of any partition in *msg (zero copy:
+ * borrowed; valid until the next call on this subscription). Waits up to
+ * timeout_ms (0: do not wait, -1: forever) for one to arrive.
+ * Returns 0, ULOG_ETIMEDOUT, ULOG_ECORRUPT (a stored batch failed
+ * verification: the position does not move past it), ULOG_EOFFSET (the
+ * position fell below the log start), ULOG_EIO, ULOG_EINVAL.
+ */
+ULOG_API int  ulog_poll(ulog_sub *sub, int timeout_ms, ulog_msg *msg);
+/* Moves partition `partition` (or every partition: ULOG_PARTITION_ANY) so that
+ * the next record polled from it is `offset`. offset may equal the high
+ * watermark. Cost: O(log n) metadata lookup plus at most one index interval of
+ * scanning. Errors: ULOG_EINVAL, ULOG_EOFFSET (outside [low, high]; the
+ * position is unchanged), ULOG_ECORRUPT, ULOG_EIO. Since 0.1. */
+ULOG_API int  ulog_seek(ulog_sub *sub, int32_t partition, int64_t offset);
+/* Moves to the first record whose timestamp is >= timestamp_ms (Kafka's
+ * offsetsForTimes); to the high watermark when there is none. Same errors as
+ * ulog_seek(). Since 0.1. */
+ULOG_API int  ulog_seek_time(ulog_sub *sub, int32_t partition, int64_t timestamp_ms);
+/* The offset the next record polled from `partition` will have. Since 0.1. */
+ULOG_API int  ulog_position(ulog_sub *sub, int32_t partition, int64_t *offset);
+/* Durably stores the position of every partition for the subscription's
+ * group. ULOG_EINVAL without a group. Since 0.1 (groups: 0.2). */
+ULOG_API int  ulog_commit(ulog_sub *sub);
+/* A file descriptor that becomes readable when records may be waiting, for
+ * poll/epoll loops; poll with timeout 0 until ULOG_ETIMEDOUT, then wait on the
+ * descriptor again. Owned by the subscription. Returns the descriptor or a
+ * negative error. Since 0.1. */
+ULOG_API int  ulog_sub_fd(ulog_sub *sub);
+/* Closes a subscription. NULL is a no-op. Since 0.1. */
+ULOG_API void ulog_sub_close(ulog_sub *sub);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ULOG_H */

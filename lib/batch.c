@@ -1,0 +1,483 @@
+/*
+ * batch.c -- Kafka RecordBatch v2 ("magic 2"): encoder, decoder, verifier.
+ *
+ * A segment file is a plain concatenation of these frames, byte for byte as
+ * Kafka writes them, so it can be handed to Kafka tooling unchanged.
+ *
+ * ---------------------------------------------------------------- the frame
+ *
+ * Fixed-width integers are big-endian, two's complement. Offsets are from the
+ * start of the frame.
+ *
+ *   off size field                 value ulog writes
+ *    0   8  baseOffset  int64      offset of the first record; patched last
+ *    8   4  batchLength int32      bytes that follow this field (frame - 12)
+ *   12   4  partitionLeaderEpoch   -1
+ *   16   1  magic       int8       2
+ *   17   4  crc         uint32     CRC-32C of bytes 21 .. end of frame
+ *   21   2  attributes  int16      bits 0-2 compression codec (0 = none; the
+ *                                  only one ulog reads), bit 3 timestamp type
+ *                                  (1 = LogAppendTime), bit 4 transactional,
+ *                                  bit 5 control batch, bit 6 delete horizon
+ *                                  set; ulog writes 0 or 0x08
+ *   23   4  lastOffsetDelta int32  offsetDelta of the last record (count - 1)
+ *   27   8  baseTimestamp int64    timestamp of the first record
+ *   35   8  maxTimestamp  int64    greatest record timestamp; with
+ *                                  LogAppendTime the append time, which
+ *                                  then is every record's timestamp
+ *   43   8  producerId    int64    -1 (no idempotent producer)
+ *   51   2  producerEpoch int16    -1
+ *   53   4  baseSequence  int32    -1
+ *   57   4  recordCount   int32    number of records that follow
+ *   61      records, back to back, to the end of the frame
+ *
+ * baseOffset, batchLength, partitionLeaderEpoch and magic sit outside the
+ * CRC: a writer can checksum the batch before it knows the offset, and a
+ * reader must check magic before it knows where the CRC is.
+ *
+ * ---------------------------------------------------------------- a record
+ *
+ *   length          varint   bytes of the record after this field
+ *   attributes      int8     0 (unused in v2)
+ *   timestampDelta  varlong  timestamp - baseTimestamp
+ *   offsetDelta     varint   offset - baseOffset
+ *   keyLength       varint   -1: null key (no bytes follow)
+ *   key             bytes
+ *   valueLength     varint   -1: null value (no bytes follow)
+ *   value           bytes
+ *   headerCount     varint
+ *   headers, each:
+ *     keyLength     varint   >= 0: a header key is never null
+ *     key           bytes
+ *     valueLength   varint   -1: null value
+ *     value         bytes
+ *
+ * Varints are Protocol Buffers' zigzag varints: n is mapped to
+ * (n << 1) ^ (n >> 63), so small magnitudes of either sign are small, then
+ * written 7 bits at a time, least significant group first, with the high bit
+ * of each byte set when another byte follows. A varint carries a 32-bit value
+ * (at most 5 bytes), a varlong a 64-bit one (at most 10). Any length other
+ * than -1 that is negative is corrupt, as is one that runs past the record.
+ */
+#include "internal.h"
+
+#include <assert.h>
+#include <string.h>
+
+enum {
+    OFF_BASE_OFFSET = 0,  OFF_LENGTH = 8,      OFF_EPOCH = 12,
+    OFF_MAGIC = 16,       OFF_CRC = 17,        OFF_ATTR = 21,
+    OFF_LAST_DELTA = 23,  OFF_BASE_TS = 27,    OFF_MAX_TS = 35,
+    OFF_PRODUCER_ID = 43, OFF_PRODUCER_EPOCH = 51,
+    OFF_BASE_SEQ = 53,    OFF_COUNT = 57
+};
+
+#define MIN_BATCH_LENGTH (ULOG__BATCH_HEADER_SIZE - ULOG__BATCH_LOG_OVERHEAD)
+#define MAX_BATCH_LENGTH (INT32_MAX - ULOG__BATCH_LOG_OVERHEAD)
+
+/* ---------------------------------------------------------------- bytes */
+
+static inline void put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+static inline void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static inline void put64(uint8_t *p, uint64_t v)
+{
+    put32(p, (uint32_t)(v >> 32));
+    put32(p + 4, (uint32_t)v);
+}
+
+static inline uint16_t get16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+           (uint32_t)p[2] << 8  | (uint32_t)p[3];
+}
+
+static inline uint64_t get64(const uint8_t *p)
+{
+    return (uint64_t)get32(p) << 32 | get32(p + 4);
+}
+
+/* ---------------------------------------------------------------- varints */
+
+static inline uint64_t zigzag(int64_t v)
+{
+    return (uint64_t)v << 1 ^ (0 - ((uint64_t)v >> 63));
+}
+
+static inline int64_t unzigzag(uint64_t u)
+{
+    return (int64_t)(u >> 1 ^ (0 - (u & 1)));
+}
+
+size_t ulog__varint_len(int64_t v)
+{
+    /* 7 payload bits per byte; u | 1 keeps clz defined for 0. */
+    return (size_t)(64 - __builtin_clzll(zigzag(v) | 1) + 6) / 7;
+}
+
+size_t ulog__varint_put(uint8_t *p, int64_t v)
+{
+    uint64_t u = zigzag(v);
+    size_t n = 0;
+
+    while (u >= 0x80) {
+        p[n++] = (uint8_t)(u | 0x80);
+        u >>= 7;
+    }
+    p[n++] = (uint8_t)u;
+    return n;
+}
+
+size_t ulog__varint_get(const uint8_t *p, const uint8_t *end, int64_t *v)
+{
+    size_t avail = p && end > p ? (size_t)(end - p) : 0;
+    uint64_t u = 0;
+
+    for (size_t i = 0; i < 10 && i < avail; i++) {
+        uint8_t b = p[i];
+        /* The tenth byte holds bit 63 only; more would not fit. */
+        if (i == 9 && b > 1)
+            return 0;
+        u |= (uint64_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            *v = unzigzag(u);
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+/* A 32-bit varint, as Kafka reads it: at most 5 bytes, value in int32. */
+static inline size_t varint32_get(const uint8_t *p, const uint8_t *end, int64_t *v)
+{
+    size_t n = ulog__varint_get(p, end, v);
+    if (n == 0 || n > 5 || *v < INT32_MIN || *v > INT32_MAX)
+        return 0;
+    return n;
+}
+
+/* ---------------------------------------------------------------- encode */
+
+/* Sizes above this make the batch unencodable (batchLength is an int32). */
+#define SIZE_LIMIT ((uint64_t)INT32_MAX)
+
+static inline const ulog_record *src_rec(const ulog__batch_src *s, size_t i)
+{
+    return &s->recs[s->idx ? s->idx[i] : i];
+}
+
+static inline int64_t rec_ts(const ulog_record *r, int64_t now_ms)
+{
+    return r->timestamp == ULOG_TIMESTAMP_NOW ? now_ms : r->timestamp;
+}
+
+/* Wrapping subtraction: out-of-range timestamps are the caller's problem,
+ * but must not be undefined behaviour here. */
+static inline int64_t ts_delta(int64_t ts, int64_t base)
+{
+    return (int64_t)((uint64_t)ts - (uint64_t)base);
+}
+
+/* Encoded size of a nullable byte string with its length prefix;
+ * > SIZE_LIMIT when it cannot be encoded. */
+static inline uint64_t field_size(const void *ptr, size_t len)
+{
+    if (!ptr)
+        return 1;                                   /* varint -1 */
+    if (len > SIZE_LIMIT)
+        return SIZE_LIMIT + 1;
+    return ulog__varint_len((int64_t)len) + (uint64_t)len;
+}
+
+/* A NULL header key is written as the empty key: Kafka has no null one. */
+static inline size_t hkey_len(const ulog_header *h)
+{
+    return h->key ? h->key_len : 0;
+}
+
+/* Bytes of record r after its length varint; > SIZE_LIMIT when too big.
+ * Every term is <= SIZE_LIMIT + 1, so the sums cannot wrap. */
+static uint64_t rec_body_size(const ulog_record *r, int64_t ts_d, size_t od)
+{
+    uint64_t n = 1 + ulog__varint_len(ts_d) + ulog__varint_len((int64_t)od);
+
+    n += field_size(r->key, r->key_len);
+    n += field_size(r->value, r->value_len);
+    if (r->header_count > SIZE_LIMIT)
+        return SIZE_LIMIT + 1;
+    n += ulog__varint_len((int64_t)r->header_count);
+    for (size_t i = 0; i < r->header_count && n <= SIZE_LIMIT; i++) {
+        const ulog_header *h = &r->headers[i];
+        n += field_size("", hkey_len(h));
+        n += field_size(h->value, h->value_len);
+    }
+    return n;
+}
+
+size_t ulog__batch_size(const ulog__batch_src *src, int64_t now_ms)
+{
+    if (!src || src->n == 0)
+        return 0;
+
+    int64_t base_ts = rec_ts(src_rec(src, 0), now_ms);
+    uint64_t total = ULOG__BATCH_HEADER_SIZE;
+
+    for (size_t i = 0; i < src->n; i++) {
+        const ulog_record *r = src_rec(src, i);
+        uint64_t body = rec_body_size(r, ts_delta(rec_ts(r, now_ms), base_ts), i);
+        if (body > SIZE_LIMIT)
+            return 0;
+        total += ulog__varint_len((int64_t)body) + body;
+        if (total > SIZE_LIMIT)
+            return 0;
+    }
+    return (size_t)total;
+}
+
+static inline uint8_t *put_field(uint8_t *p, const void *ptr, size_t len)
+{
+    if (!ptr)
+        return p + ulog__varint_put(p, -1);
+    p += ulog__varint_put(p, (int64_t)len);
+    if (len)
+        memcpy(p, ptr, len);
+    return p + len;
+}
+
+/* With log_append_time the records keep their deltas (so the size does not
+ * depend on the flag) and maxTimestamp carries the append time: Kafka's
+ * rule is that every record of a LogAppendTime batch has maxTimestamp as its
+ * timestamp, and a Kafka broker stamps batches the same way. */
+void ulog__batch_encode(uint8_t *buf, size_t size, const ulog__batch_src *src,
+                        int64_t now_ms, bool log_append_time, int64_t *max_ts)
+{
+    if (!src || src->n == 0 || size < ULOG__BATCH_HEADER_SIZE)
+        return;
+
+    int64_t base_ts = rec_ts(src_rec(src, 0), now_ms);
+    int64_t max = base_ts;
+    uint8_t *p = buf + ULOG__BATCH_HEADER_SIZE;
+
+    for (size_t i = 0; i < src->n; i++) {
+        const ulog_record *r = src_rec(src, i);
+        int64_t ts = rec_ts(r, now_ms);
+        int64_t ts_d = ts_delta(ts, base_ts);
+
+        if (ts > max)
+            max = ts;
+        p += ulog__varint_put(p, (int64_t)rec_body_size(r, ts_d, i));
+        *p++ = 0;                                   /* attributes */
+        p += ulog__varint_put(p, ts_d);
+        p += ulog__varint_put(p, (int64_t)i);
+        p = put_field(p, r->key, r->key_len);
+        p = put_field(p, r->value, r->value_len);
+        p += ulog__varint_put(p, (int64_t)r->header_count);
+        for (size_t j = 0; j < r->header_count; j++) {
+            const ulog_header *h = &r->headers[j];
+            p = put_field(p, h->key ? h->key : "", hkey_len(h));
+            p = put_field(p, h->value, h->value_len);
+        }
+    }
+    assert(p == buf + size);
+    if (log_append_time)
+        max = now_ms;
+
+    put64(buf + OFF_BASE_OFFSET, 0);
+    put32(buf + OFF_LENGTH, (uint32_t)(size - ULOG__BATCH_LOG_OVERHEAD));
+    put32(buf + OFF_EPOCH, UINT32_MAX);             /* -1 */
+    buf[OFF_MAGIC] = ULOG__BATCH_MAGIC;
+    put16(buf + OFF_ATTR, log_append_time ? ULOG__ATTR_LOG_APPEND_TIME : 0);
+    put32(buf + OFF_LAST_DELTA, (uint32_t)(src->n - 1));
+    put64(buf + OFF_BASE_TS, (uint64_t)base_ts);
+    put64(buf + OFF_MAX_TS, (uint64_t)max);
+    put64(buf + OFF_PRODUCER_ID, UINT64_MAX);       /* -1 */
+    put16(buf + OFF_PRODUCER_EPOCH, UINT16_MAX);    /* -1 */
+    put32(buf + OFF_BASE_SEQ, UINT32_MAX);          /* -1 */
+    put32(buf + OFF_COUNT, (uint32_t)src->n);
+    put32(buf + OFF_CRC, ulog__crc32c(0, buf + OFF_ATTR, size - OFF_ATTR));
+    if (max_ts)
+        *max_ts = max;
+}
+
+void ulog__batch_set_base_offset(uint8_t *buf, int64_t base_offset)
+{
+    put64(buf + OFF_BASE_OFFSET, (uint64_t)base_offset);
+}
+
+/* ---------------------------------------------------------------- decode */
+
+int ulog__batch_frame_size(const uint8_t *buf, size_t avail, size_t *frame)
+{
+    if (!buf || avail < ULOG__BATCH_LOG_OVERHEAD)
+        return ULOG_ECORRUPT;
+    int32_t len = (int32_t)get32(buf + OFF_LENGTH);
+    if (len < MIN_BATCH_LENGTH || len > MAX_BATCH_LENGTH)
+        return ULOG_ECORRUPT;
+    *frame = ULOG__BATCH_LOG_OVERHEAD + (size_t)len;
+    return 0;
+}
+
+/* Also rejects a batchLength out of range and a magic other than 2: with
+ * another magic the fields are not where this reads them. */
+int ulog__batch_parse_header(const uint8_t *buf, size_t avail, ulog__batch_hdr *h)
+{
+    if (!buf || avail < ULOG__BATCH_HEADER_SIZE)
+        return ULOG_ECORRUPT;
+    h->base_offset       = (int64_t)get64(buf + OFF_BASE_OFFSET);
+    h->batch_length      = (int32_t)get32(buf + OFF_LENGTH);
+    h->leader_epoch      = (int32_t)get32(buf + OFF_EPOCH);
+    h->magic             = (int8_t)buf[OFF_MAGIC];
+    h->crc               = get32(buf + OFF_CRC);
+    h->attributes        = (int16_t)get16(buf + OFF_ATTR);
+    h->last_offset_delta = (int32_t)get32(buf + OFF_LAST_DELTA);
+    h->base_timestamp    = (int64_t)get64(buf + OFF_BASE_TS);
+    h->max_timestamp     = (int64_t)get64(buf + OFF_MAX_TS);
+    h->producer_id       = (int64_t)get64(buf + OFF_PRODUCER_ID);
+    h->producer_epoch    = (int16_t)get16(buf + OFF_PRODUCER_EPOCH);
+    h->base_sequence     = (int32_t)get32(buf + OFF_BASE_SEQ);
+    h->record_count      = (int32_t)get32(buf + OFF_COUNT);
+    if (h->batch_length < MIN_BATCH_LENGTH || h->batch_length > MAX_BATCH_LENGTH ||
+        h->magic != ULOG__BATCH_MAGIC)
+        return ULOG_ECORRUPT;
+    return 0;
+}
+
+/* A nullable byte string at *pp, bounded by end. Length -1 gives NULL;
+ * an empty string gives a non-NULL pointer. */
+static int get_field(const uint8_t **pp, const uint8_t *end,
+                     const uint8_t **ptr, size_t *len)
+{
+    int64_t l;
+    size_t n = varint32_get(*pp, end, &l);
+
+    if (n == 0 || l < -1)
+        return ULOG_ECORRUPT;
+    const uint8_t *p = *pp + n;
+    if (l == -1) {
+        *ptr = NULL;
+        *len = 0;
+    } else {
+        if ((uint64_t)l > (size_t)(end - p))
+            return ULOG_ECORRUPT;
+        *ptr = p;
+        *len = (size_t)l;
+        p += l;
+    }
+    *pp = p;
+    return 0;
+}
+
+int ulog__rec_decode(const uint8_t *p, const uint8_t *end, ulog__rec *r)
+{
+    int64_t v;
+    size_t n;
+
+    if (!p || !end || p >= end)
+        return ULOG_ECORRUPT;
+    n = varint32_get(p, end, &v);
+    if (n == 0 || v < 0 || (uint64_t)v > (size_t)(end - p) - n)
+        return ULOG_ECORRUPT;
+    p += n;
+    const uint8_t *rend = p + v;
+
+    if (p == rend)                                  /* attributes */
+        return ULOG_ECORRUPT;
+    p++;
+    if (!(n = ulog__varint_get(p, rend, &r->timestamp_delta)))
+        return ULOG_ECORRUPT;
+    p += n;
+    if (!(n = varint32_get(p, rend, &r->offset_delta)))
+        return ULOG_ECORRUPT;
+    p += n;
+    if (get_field(&p, rend, &r->key, &r->key_len) ||
+        get_field(&p, rend, &r->value, &r->value_len))
+        return ULOG_ECORRUPT;
+    if (!(n = varint32_get(p, rend, &v)) || v < 0)
+        return ULOG_ECORRUPT;
+    p += n;
+    r->header_count = (size_t)v;
+    r->headers = p;
+    /* Walk the headers now so that ulog__rec_header() only meets bytes that
+     * are known good. Each takes >= 2 bytes, so a huge count fails fast. */
+    for (int64_t i = 0; i < v; i++) {
+        const uint8_t *k, *val;
+        size_t kl, vl;
+        if (get_field(&p, rend, &k, &kl) || !k ||
+            get_field(&p, rend, &val, &vl))
+            return ULOG_ECORRUPT;
+    }
+    if (p != rend)
+        return ULOG_ECORRUPT;
+    r->end = rend;
+    return 0;
+}
+
+int ulog__rec_header(const ulog__rec *r, size_t index, ulog_header *out)
+{
+    if (!r || !out || index >= r->header_count)
+        return ULOG_EINVAL;
+
+    const uint8_t *p = r->headers, *k, *v;
+    size_t kl, vl;
+
+    for (size_t i = 0; i <= index; i++) {
+        if (get_field(&p, r->end, &k, &kl) || !k ||
+            get_field(&p, r->end, &v, &vl))
+            return ULOG_ECORRUPT;
+    }
+    out->key = (const char *)k;
+    out->key_len = kl;
+    out->value = v;
+    out->value_len = vl;
+    return 0;
+}
+
+int ulog__batch_verify(const uint8_t *buf, size_t avail, ulog__batch_hdr *h)
+{
+    int rc = ulog__batch_parse_header(buf, avail, h);
+    if (rc)
+        return rc;
+
+    size_t frame = ULOG__BATCH_LOG_OVERHEAD + (size_t)h->batch_length;
+    if (frame > avail)
+        return ULOG_ECORRUPT;
+    if (ulog__crc32c(0, buf + OFF_ATTR, frame - OFF_ATTR) != h->crc)
+        return ULOG_ECORRUPT;
+    /* Only now is the codec trustworthy enough to report as unsupported. */
+    if (h->attributes & ULOG__ATTR_COMPRESSION)
+        return ULOG_ENOTSUP;
+    /* baseOffset is outside the CRC; keep offset arithmetic from wrapping. */
+    if (h->base_offset < 0 || h->record_count < 0 || h->last_offset_delta < 0 ||
+        h->base_offset > INT64_MAX - h->last_offset_delta)
+        return ULOG_ECORRUPT;
+
+    const uint8_t *p = buf + ULOG__BATCH_HEADER_SIZE, *end = buf + frame;
+    int64_t prev = -1;
+    ulog__rec r;
+
+    for (int32_t i = 0; i < h->record_count; i++) {
+        if (ulog__rec_decode(p, end, &r) || r.offset_delta <= prev)
+            return ULOG_ECORRUPT;
+        prev = r.offset_delta;
+        p = r.end;
+    }
+    if (p != end || (h->record_count > 0 && prev != h->last_offset_delta))
+        return ULOG_ECORRUPT;
+    return 0;
+}

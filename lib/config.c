@@ -1,0 +1,437 @@
+/*
+ * config.c -- settings by name: validation, defaults, and the topic config
+ * text stored in LMDB.
+ *
+ * The set of names is fixed by this table, so a ulog_config is a bitmask plus
+ * one parsed value per known setting: a value is validated once, when it is
+ * set, and every later reader sees a number. ulog_config_get() prints values
+ * in canonical form (decimal, modes as four octal digits "0640", enum names).
+ *
+ * Topic config text (the tail of a "topics" value in LMDB, see meta.c):
+ * "name=value\n" lines, ASCII, one per topic setting, in table order. Decoding
+ * is strict (unknown names, duplicates, bad values, a missing final newline
+ * are corruption) except that an absent setting takes its default, so a
+ * setting added in a later version can be read from an older record.
+ */
+#include "internal.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum kind { K_INT, K_FILE_MODE, K_DIR_MODE, K_ENUM };
+
+enum {
+    S_FILE_MODE, S_DIR_MODE, S_INDEX_FLUSH_MS,
+    S_SEGMENT_BYTES, S_MAX_MESSAGE_BYTES, S_FLUSH_POLICY, S_FLUSH_MS,
+    S_INDEX_INTERVAL_BYTES, S_TIMESTAMP_TYPE,
+    S_AUTO_OFFSET_RESET,
+    NSET
+};
+
+/* Choice i parses to i, so these orders follow enum ulog__flush and
+ * enum ulog__reset; timestamp type 1 means log_append_time. */
+static const char *const flush_choices[] = { "none", "interval", "always", NULL };
+static const char *const tstype_choices[] = { "CreateTime", "LogAppendTime", NULL };
+static const char *const reset_choices[] = { "latest", "earliest", "none", NULL };
+
+static const struct setting {
+    const char *name;
+    int scope;
+    enum kind kind;
+    int64_t min, max, def;
+    const char *const *choices;
+} settings[NSET] = {
+    [S_FILE_MODE]            = { "file.mode", ULOG__SCOPE_LOG, K_FILE_MODE, 0, 0777, 0640, NULL },
+    [S_DIR_MODE]             = { "dir.mode", ULOG__SCOPE_LOG, K_DIR_MODE, 0, 0777, 0750, NULL },
+    [S_INDEX_FLUSH_MS]       = { "index.flush.ms", ULOG__SCOPE_LOG, K_INT, 1, 60000, 100, NULL },
+    [S_SEGMENT_BYTES]        = { "segment.bytes", ULOG__SCOPE_TOPIC, K_INT, 4096, 1 << 30, 1 << 30, NULL },
+    [S_MAX_MESSAGE_BYTES]    = { "max.message.bytes", ULOG__SCOPE_TOPIC, K_INT, 64, (1 << 30) - 1, 1048588, NULL },
+    [S_FLUSH_POLICY]         = { "flush.policy", ULOG__SCOPE_TOPIC, K_ENUM, 0, 2, ULOG__FLUSH_ALWAYS, flush_choices },
+    [S_FLUSH_MS]             = { "flush.ms", ULOG__SCOPE_TOPIC, K_INT, 1, 3600000, 1000, NULL },
+    [S_INDEX_INTERVAL_BYTES] = { "index.interval.bytes", ULOG__SCOPE_TOPIC, K_INT, 512, 1 << 24, 4096, NULL },
+    [S_TIMESTAMP_TYPE]       = { "message.timestamp.type", ULOG__SCOPE_TOPIC, K_ENUM, 0, 1, 0, tstype_choices },
+    [S_AUTO_OFFSET_RESET]    = { "auto.offset.reset", ULOG__SCOPE_SUB, K_ENUM, 0, 2, ULOG__RESET_LATEST, reset_choices },
+};
+
+struct ulog_config {
+    uint32_t set;              /* bit i: settings[i] has a value */
+    int64_t  v[NSET];
+};
+
+/* Longest canonical value: an int64 in decimal. */
+#define VALUE_MAX 24
+
+__attribute__((format(printf, 3, 4)))
+static int fail(char *errbuf, size_t len, const char *fmt, ...)
+{
+    if (errbuf && len) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(errbuf, len, fmt, ap);
+        va_end(ap);
+    }
+    return ULOG_EINVAL;
+}
+
+static int find(const char *name)
+{
+    for (int i = 0; name && i < NSET; i++)
+        if (strcmp(name, settings[i].name) == 0)
+            return i;
+    return -1;
+}
+
+/* Unsigned digits only: no sign, no spaces, no prefix, no trailing bytes.
+ * Every range is positive, so a '-' is as wrong as any other junk. */
+static bool parse_digits(const char *s, int base, int64_t *out)
+{
+    int64_t v = 0;
+
+    if (!*s)
+        return false;
+    for (; *s; s++) {
+        int d = *s - '0';
+        if (d < 0 || d >= base || v > (INT64_MAX - d) / base)
+            return false;
+        v = v * base + d;
+    }
+    *out = v;
+    return true;
+}
+
+static bool in_range(const struct setting *st, int64_t v)
+{
+    if (v < st->min || v > st->max)
+        return false;
+    /* The library must be able to reopen what it creates. */
+    if (st->kind == K_FILE_MODE)
+        return (v & 0600) == 0600;
+    if (st->kind == K_DIR_MODE)
+        return (v & 0700) == 0700;
+    return true;
+}
+
+static bool parse_value(const struct setting *st, const char *s, int64_t *out)
+{
+    int64_t v;
+
+    if (st->kind == K_ENUM) {
+        for (int i = 0; st->choices[i]; i++)
+            if (strcmp(s, st->choices[i]) == 0) {
+                *out = i;
+                return true;
+            }
+        return false;
+    }
+    if (!parse_digits(s, st->kind == K_INT ? 10 : 8, &v) || !in_range(st, v))
+        return false;
+    *out = v;
+    return true;
+}
+
+static void format_value(const struct setting *st, int64_t v, char buf[VALUE_MAX])
+{
+    if (st->kind == K_ENUM)
+        snprintf(buf, VALUE_MAX, "%s", st->choices[v]);
+    else if (st->kind == K_INT)
+        snprintf(buf, VALUE_MAX, "%" PRId64, v);
+    else
+        snprintf(buf, VALUE_MAX, "0%03o", (unsigned)v);
+}
+
+static int bad_value(const struct setting *st, char *errbuf, size_t len)
+{
+    char list[64] = "";
+
+    switch (st->kind) {
+    case K_INT:
+        return fail(errbuf, len, "%s: must be an integer from %" PRId64 " to %" PRId64,
+                    st->name, st->min, st->max);
+    case K_FILE_MODE:
+        return fail(errbuf, len, "%s: must be an octal mode from 0 to 0777 "
+                    "that includes owner read and write (0600)", st->name);
+    case K_DIR_MODE:
+        return fail(errbuf, len, "%s: must be an octal mode from 0 to 0777 "
+                    "that includes owner read, write and search (0700)", st->name);
+    case K_ENUM:
+        for (int i = 0; st->choices[i]; i++) {
+            if (i)
+                strcat(list, ", ");
+            strcat(list, st->choices[i]);
+        }
+        return fail(errbuf, len, "%s: must be one of %s", st->name, list);
+    }
+    return ULOG_EINVAL;
+}
+
+static int unknown(const char *name, char *errbuf, size_t len)
+{
+    return fail(errbuf, len, "unknown setting \"%s\"", name);
+}
+
+/* ---------------------------------------------------------------- public */
+
+ulog_config *ulog_config_new(void)
+{
+    return calloc(1, sizeof(ulog_config));
+}
+
+void ulog_config_free(ulog_config *cfg)
+{
+    free(cfg);
+}
+
+int ulog_config_set(ulog_config *cfg, const char *name, const char *value,
+                    char *errbuf, size_t errbuf_len)
+{
+    int i;
+    int64_t v;
+
+    if (!cfg || !name || !value)
+        return fail(errbuf, errbuf_len, "config, name and value must not be NULL");
+    if ((i = find(name)) < 0)
+        return unknown(name, errbuf, errbuf_len);
+    if (!parse_value(&settings[i], value, &v))
+        return bad_value(&settings[i], errbuf, errbuf_len);
+    cfg->set |= 1u << i;
+    cfg->v[i] = v;
+    return 0;
+}
+
+int ulog_config_set_int(ulog_config *cfg, const char *name, int64_t value,
+                        char *errbuf, size_t errbuf_len)
+{
+    int i;
+
+    if (!cfg || !name)
+        return fail(errbuf, errbuf_len, "config and name must not be NULL");
+    if ((i = find(name)) < 0)
+        return unknown(name, errbuf, errbuf_len);
+    /* An enum's index is not a value callers should rely on. */
+    if (settings[i].kind == K_ENUM || !in_range(&settings[i], value))
+        return bad_value(&settings[i], errbuf, errbuf_len);
+    cfg->set |= 1u << i;
+    cfg->v[i] = value;
+    return 0;
+}
+
+int ulog_config_get(const ulog_config *cfg, const char *name, char *buf, size_t buf_len)
+{
+    char val[VALUE_MAX];
+    int i;
+
+    if (!cfg || !name || !buf)
+        return ULOG_EINVAL;
+    if ((i = find(name)) < 0 || !(cfg->set & (1u << i)))
+        return ULOG_ENOENT;
+    format_value(&settings[i], cfg->v[i], val);
+    if (strlen(val) >= buf_len)
+        return ULOG_EINVAL;
+    memcpy(buf, val, strlen(val) + 1);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- scopes */
+
+typedef void (*apply_fn)(void *out, int id, int64_t v);
+
+static const char *scope_noun(int scope)
+{
+    return scope == ULOG__SCOPE_LOG ? "the log" :
+           scope == ULOG__SCOPE_TOPIC ? "a topic" : "a subscription";
+}
+
+/* Defaults first, then cfg; a name of another scope is an error rather than
+ * silently ignored, because it is almost always a config passed to the wrong
+ * call. */
+static int apply_scope(const ulog_config *cfg, int scope, void *out, apply_fn apply,
+                       char *errbuf, size_t len)
+{
+    for (int i = 0; i < NSET; i++)
+        if (settings[i].scope == scope)
+            apply(out, i, settings[i].def);
+    for (int i = 0; cfg && i < NSET; i++) {
+        if (!(cfg->set & (1u << i)))
+            continue;
+        if (settings[i].scope != scope)
+            return fail(errbuf, len, "%s does not apply to %s",
+                        settings[i].name, scope_noun(scope));
+        apply(out, i, cfg->v[i]);
+    }
+    return 0;
+}
+
+static void apply_log(void *out, int id, int64_t v)
+{
+    ulog__log_cfg *lc = out;
+
+    switch (id) {
+    case S_FILE_MODE:      lc->file_mode = (int)v; break;
+    case S_DIR_MODE:       lc->dir_mode = (int)v; break;
+    case S_INDEX_FLUSH_MS: lc->index_flush_ms = v; break;
+    }
+}
+
+static void apply_topic(void *out, int id, int64_t v)
+{
+    ulog__topic_cfg *tc = out;
+
+    switch (id) {
+    case S_SEGMENT_BYTES:        tc->segment_bytes = v; break;
+    case S_MAX_MESSAGE_BYTES:    tc->max_message_bytes = v; break;
+    case S_FLUSH_POLICY:         tc->flush_policy = (int)v; break;
+    case S_FLUSH_MS:             tc->flush_ms = v; break;
+    case S_INDEX_INTERVAL_BYTES: tc->index_interval_bytes = v; break;
+    case S_TIMESTAMP_TYPE:       tc->log_append_time = v == 1; break;
+    }
+}
+
+static void apply_sub(void *out, int id, int64_t v)
+{
+    ulog__sub_cfg *sc = out;
+
+    if (id == S_AUTO_OFFSET_RESET)
+        sc->reset = (int)v;
+}
+
+int ulog__config_log(const ulog_config *cfg, ulog__log_cfg *out, char *errbuf, size_t len)
+{
+    ulog__log_cfg lc = {0};
+    int rc;
+
+    if (!out)
+        return ULOG_EINVAL;
+    if ((rc = apply_scope(cfg, ULOG__SCOPE_LOG, &lc, apply_log, errbuf, len)) == 0)
+        *out = lc;
+    return rc;
+}
+
+int ulog__config_topic(const ulog_config *cfg, ulog__topic_cfg *out, char *errbuf, size_t len)
+{
+    ulog__topic_cfg tc = {0};
+    int rc;
+
+    if (!out)
+        return ULOG_EINVAL;
+    if ((rc = apply_scope(cfg, ULOG__SCOPE_TOPIC, &tc, apply_topic, errbuf, len)) == 0)
+        *out = tc;
+    return rc;
+}
+
+int ulog__config_sub(const ulog_config *cfg, ulog__sub_cfg *out, char *errbuf, size_t len)
+{
+    ulog__sub_cfg sc = {0};
+    int rc;
+
+    if (!out)
+        return ULOG_EINVAL;
+    if ((rc = apply_scope(cfg, ULOG__SCOPE_SUB, &sc, apply_sub, errbuf, len)) == 0)
+        *out = sc;
+    return rc;
+}
+
+/* ---------------------------------------------------------------- topic text */
+
+/* The values of every topic setting of tc, by setting id. False when tc
+ * holds a value no setting accepts (a caller bug; never stored). */
+static bool topic_values(const ulog__topic_cfg *tc, int64_t v[NSET])
+{
+    v[S_SEGMENT_BYTES] = tc->segment_bytes;
+    v[S_MAX_MESSAGE_BYTES] = tc->max_message_bytes;
+    v[S_FLUSH_POLICY] = tc->flush_policy;
+    v[S_FLUSH_MS] = tc->flush_ms;
+    v[S_INDEX_INTERVAL_BYTES] = tc->index_interval_bytes;
+    v[S_TIMESTAMP_TYPE] = tc->log_append_time ? 1 : 0;
+    for (int i = 0; i < NSET; i++)
+        if (settings[i].scope == ULOG__SCOPE_TOPIC && !in_range(&settings[i], v[i]))
+            return false;
+    return true;
+}
+
+int ulog__topic_cfg_encode(const ulog__topic_cfg *tc, char **text, size_t *len)
+{
+    int64_t v[NSET];
+    char val[VALUE_MAX], *buf;
+    size_t n = 0, cap = 1;
+
+    if (!tc || !text || !len || !topic_values(tc, v))
+        return ULOG_EINVAL;
+    for (int i = 0; i < NSET; i++)
+        if (settings[i].scope == ULOG__SCOPE_TOPIC)
+            cap += strlen(settings[i].name) + VALUE_MAX + 2;
+    if (!(buf = malloc(cap)))
+        return ULOG_ENOMEM;
+    for (int i = 0; i < NSET; i++) {
+        if (settings[i].scope != ULOG__SCOPE_TOPIC)
+            continue;
+        format_value(&settings[i], v[i], val);
+        n += (size_t)snprintf(buf + n, cap - n, "%s=%s\n", settings[i].name, val);
+    }
+    *text = buf;
+    *len = n;
+    return 0;
+}
+
+/* Copies [p, p+n) into a NUL-terminated buf; false if it does not fit or
+ * holds a NUL (which would make strcmp see a shorter string). */
+static bool take(char *buf, size_t size, const char *p, size_t n)
+{
+    if (n >= size || memchr(p, '\0', n))
+        return false;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    return true;
+}
+
+int ulog__topic_cfg_decode(const char *text, size_t len, ulog__topic_cfg *out)
+{
+    ulog__topic_cfg tc = {0};
+    uint32_t seen = 0;
+    size_t i = 0;
+
+    if (!out || (!text && len))
+        return ULOG_EINVAL;
+    apply_scope(NULL, ULOG__SCOPE_TOPIC, &tc, apply_topic, NULL, 0);
+    while (i < len) {
+        const char *line = text + i, *nl, *eq;
+        char name[32], val[VALUE_MAX];
+        int64_t v;
+        int id;
+
+        if (!(nl = memchr(line, '\n', len - i)) ||
+            !(eq = memchr(line, '=', (size_t)(nl - line))) ||
+            !take(name, sizeof name, line, (size_t)(eq - line)) ||
+            !take(val, sizeof val, eq + 1, (size_t)(nl - eq - 1)))
+            return ULOG_ECORRUPT;
+        id = find(name);
+        if (id < 0 || settings[id].scope != ULOG__SCOPE_TOPIC ||
+            (seen & (1u << id)) || !parse_value(&settings[id], val, &v))
+            return ULOG_ECORRUPT;
+        seen |= 1u << id;
+        apply_topic(&tc, id, v);
+        i += (size_t)(nl - line) + 1;
+    }
+    *out = tc;
+    return 0;
+}
+
+int ulog__topic_cfg_export(const ulog__topic_cfg *tc, ulog_config **out)
+{
+    int64_t v[NSET];
+    ulog_config *cfg;
+
+    if (!tc || !out || !topic_values(tc, v))
+        return ULOG_EINVAL;
+    if (!(cfg = ulog_config_new()))
+        return ULOG_ENOMEM;
+    for (int i = 0; i < NSET; i++)
+        if (settings[i].scope == ULOG__SCOPE_TOPIC) {
+            cfg->set |= 1u << i;
+            cfg->v[i] = v[i];
+        }
+    *out = cfg;
+    return 0;
+}

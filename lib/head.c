@@ -1,0 +1,222 @@
+/*
+ * head.c -- the shared state of a partition: the `head` file every process
+ * maps, its two robust process-shared mutexes, and the futex bell.
+ *
+ * Why robust mutexes and not flock: taking an uncontended mutex in shared
+ * memory is one atomic instruction, flock is two system calls per append.
+ * Robustness gives flock's one essential property: when a holder dies, the
+ * next locker gets EOWNERDEAD instead of waiting forever, and repairs (the
+ * write mark says what the dead writer was doing).
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
+
+_Static_assert(sizeof(ulog__head) <= ULOG__HEAD_SIZE, "head fits its file");
+
+#define HEAD_LAYOUT ((uint32_t)sizeof(ulog__head) | ((uint32_t)sizeof(pthread_mutex_t) << 16))
+
+int ulog__boot_id(char out[40])
+{
+    memset(out, 0, 40);
+#ifdef __linux__
+    int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, out, 39);
+        close(fd);
+        if (n > 0) {
+            while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' '))
+                out[--n] = 0;
+            return 0;
+        }
+    }
+#endif
+    /* No boot id: the boot time stands in for it. */
+    struct timespec now, up;
+    clock_gettime(CLOCK_REALTIME, &now);
+    clock_gettime(CLOCK_MONOTONIC, &up);
+    long long boot = (long long)(now.tv_sec - up.tv_sec);
+    /* Rounded: the two clocks are not read at the same instant. */
+    snprintf(out, 40, "t%lld", boot / 10);
+    return 0;
+}
+
+int ulog__head_map(int dirfd, int file_mode, ulog__head **out)
+{
+    int fd = openat(dirfd, "head", O_RDWR | O_CREAT | O_CLOEXEC, file_mode);
+    if (fd < 0)
+        return ulog__errno_to_err(errno);
+    struct stat st;
+    int err = 0;
+    if (fstat(fd, &st) != 0)
+        err = ulog__errno_to_err(errno);
+    else if (st.st_size != ULOG__HEAD_SIZE && ftruncate(fd, ULOG__HEAD_SIZE) != 0)
+        err = ulog__errno_to_err(errno);
+    void *a = MAP_FAILED;
+    if (!err) {
+        a = mmap(NULL, ULOG__HEAD_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (a == MAP_FAILED)
+            err = ulog__errno_to_err(errno);
+    }
+    close(fd);
+    if (err)
+        return err;
+    *out = a;
+    return 0;
+}
+
+void ulog__head_unmap(ulog__head *h)
+{
+    if (h)
+        munmap(h, ULOG__HEAD_SIZE);
+}
+
+bool ulog__head_valid(const ulog__head *h, const char boot_id[40])
+{
+    return __atomic_load_n(&h->ready, __ATOMIC_ACQUIRE) == 1 &&
+           h->magic == ULOG__HEAD_MAGIC && h->version == ULOG__HEAD_VERSION &&
+           h->layout == HEAD_LAYOUT && memcmp(h->boot_id, boot_id, 40) == 0;
+}
+
+static int robust_init(pthread_mutex_t *m)
+{
+    pthread_mutexattr_t a;
+    if (pthread_mutexattr_init(&a) != 0)
+        return ULOG_ENOMEM;
+    int rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    if (!rc)
+        rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    if (!rc)
+        rc = pthread_mutex_init(m, &a);
+    pthread_mutexattr_destroy(&a);
+    return rc ? ULOG_ENOTSUP : 0;
+}
+
+/*
+ * Only called with the partition's file lock held and when no process of
+ * this boot can be using the head (it was not valid for this boot), so
+ * plain stores are safe; `ready` is written last, with release order.
+ */
+int ulog__head_init(ulog__head *h, const char boot_id[40], const ulog__scan_result *scan)
+{
+    __atomic_store_n(&h->ready, 0, __ATOMIC_RELEASE);
+    memset(h, 0, sizeof *h);
+    int err = robust_init(&h->wlock);
+    if (!err)
+        err = robust_init(&h->slock);
+    if (err)
+        return err;
+    h->magic = ULOG__HEAD_MAGIC;
+    h->version = ULOG__HEAD_VERSION;
+    h->layout = HEAD_LAYOUT;
+    memcpy(h->boot_id, boot_id, 40);
+    h->wend = scan->end;
+    h->mark = scan->end;
+    h->index_pos = -1;
+    h->max_ts = scan->max_timestamp;
+    h->committed = scan->end.offset;
+    h->low = scan->low;
+    h->synced[0] = scan->end;
+    /* Everything recovery kept was read back from the device. */
+    __atomic_store_n(&h->ready, 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+int ulog__mutex_lock(pthread_mutex_t *m, bool *owner_died)
+{
+    *owner_died = false;
+    int rc = pthread_mutex_lock(m);
+    if (rc == EOWNERDEAD) {
+        pthread_mutex_consistent(m);
+        *owner_died = true;
+        return 0;
+    }
+    return rc == 0 ? 0 : ULOG_EIO;
+}
+
+void ulog__mutex_unlock(pthread_mutex_t *m)
+{
+    pthread_mutex_unlock(m);
+}
+
+ulog__pos ulog__head_synced(const ulog__head *h)
+{
+    uint32_t cur = __atomic_load_n(&h->synced_cur, __ATOMIC_ACQUIRE);
+    return h->synced[cur & 1];
+}
+
+/* The slot not in use is written whole, then made current by one atomic
+ * store: a holder that dies in between leaves the old slot current. */
+void ulog__head_set_synced(ulog__head *h, const ulog__pos *p)
+{
+    uint32_t cur = __atomic_load_n(&h->synced_cur, __ATOMIC_ACQUIRE);
+    h->synced[(cur + 1) & 1] = *p;
+    __atomic_store_n(&h->synced_cur, (cur + 1) & 1, __ATOMIC_RELEASE);
+}
+
+#ifdef __linux__
+static long futex(uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
+{
+    /* Not FUTEX_PRIVATE: waiters and wakers are in different processes. */
+    return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
+}
+#endif
+
+/*
+ * Ordering: the publisher stores `committed` and then bumps `bell` (seq_cst)
+ * and reads `bell_waiters`; a sleeper increments `bell_waiters` (seq_cst)
+ * before it reads `bell` and checks for records. Either the publisher sees
+ * the sleeper and wakes it, or the sleeper sees the new bell value and the
+ * futex returns at once.
+ */
+void ulog__bell_ring(ulog__head *bh)
+{
+    __atomic_add_fetch(&bh->bell, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&bh->bell_waiters, __ATOMIC_SEQ_CST) != 0)
+        ulog__bell_wake_all(bh);
+}
+
+void ulog__bell_wake_all(ulog__head *bh)
+{
+#ifdef __linux__
+    futex(&bh->bell, FUTEX_WAKE, INT_MAX, NULL);
+#else
+    (void)bh;
+#endif
+}
+
+void ulog__bell_wait(ulog__head *bh, uint32_t seen, int timeout_ms)
+{
+    if (timeout_ms == 0)
+        return;
+#ifdef __linux__
+    struct timespec ts, *tsp = NULL;
+    if (timeout_ms > 0) {
+        ts.tv_sec = timeout_ms / 1000;
+        ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+        tsp = &ts;
+    }
+    futex(&bh->bell, FUTEX_WAIT, seen, tsp);
+#else
+    /* No futex: poll the bell with a short sleep. */
+    struct timespec ts = { 0, 1000000L };
+    int waited = 0;
+    while (__atomic_load_n(&bh->bell, __ATOMIC_SEQ_CST) == seen &&
+           (timeout_ms < 0 || waited < timeout_ms)) {
+        nanosleep(&ts, NULL);
+        waited++;
+    }
+#endif
+}

@@ -1,0 +1,527 @@
+/*
+ * internal.h -- declarations shared between the files of lib/. Not installed.
+ *
+ * Layers (lib/README.md): format (crc32c, batch) -> storage (segment, head,
+ * recover, meta) -> log (partition, topic, config) -> API (sub, ulog).
+ * Lower layers never call upward.
+ */
+#ifndef ULOG_INTERNAL_H
+#define ULOG_INTERNAL_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <stdbool.h>
+#include "ulog.h"
+
+#define ULOG__HIDDEN __attribute__((visibility("hidden")))
+
+/* ================================================================ crc32c.c */
+
+/* CRC-32C (Castagnoli), as Kafka and RFC 3720 use it: reflected polynomial
+ * 0x82F63B78, initial value ~0, final xor ~0. `crc` is the value of a previous
+ * call (0 to start), so ulog__crc32c(ulog__crc32c(0,a,n),b,m) == crc of a||b.
+ * Picks the SSE4.2 instruction when the CPU has it. */
+uint32_t ulog__crc32c(uint32_t crc, const void *buf, size_t len) ULOG__HIDDEN;
+/* The two paths, exposed for tests. _hw is only valid when
+ * ulog__crc32c_hw_available() is true. */
+uint32_t ulog__crc32c_sw(uint32_t crc, const void *buf, size_t len) ULOG__HIDDEN;
+uint32_t ulog__crc32c_hw(uint32_t crc, const void *buf, size_t len) ULOG__HIDDEN;
+bool     ulog__crc32c_hw_available(void) ULOG__HIDDEN;
+
+/* ================================================================ batch.c */
+
+/* Kafka RecordBatch v2; byte layout at the top of batch.c. */
+#define ULOG__BATCH_HEADER_SIZE   61   /* baseOffset .. recordCount */
+#define ULOG__BATCH_LOG_OVERHEAD  12   /* baseOffset + batchLength */
+#define ULOG__BATCH_MAGIC         2
+#define ULOG__ATTR_COMPRESSION    0x07
+#define ULOG__ATTR_LOG_APPEND_TIME 0x08
+#define ULOG__ATTR_TRANSACTIONAL  0x10
+#define ULOG__ATTR_CONTROL        0x20
+
+typedef struct ulog__batch_hdr {
+    int64_t  base_offset;
+    int32_t  batch_length;      /* bytes after the batchLength field */
+    int32_t  leader_epoch;
+    int8_t   magic;
+    uint32_t crc;
+    int16_t  attributes;
+    int32_t  last_offset_delta;
+    int64_t  base_timestamp;
+    int64_t  max_timestamp;
+    int64_t  producer_id;
+    int16_t  producer_epoch;
+    int32_t  base_sequence;
+    int32_t  record_count;
+} ulog__batch_hdr;
+
+/* One decoded record; pointers borrow the batch bytes. */
+typedef struct ulog__rec {
+    int64_t        offset_delta;
+    int64_t        timestamp_delta;
+    const uint8_t *key;          /* NULL: null key */
+    size_t         key_len;
+    const uint8_t *value;        /* NULL: null value */
+    size_t         value_len;
+    size_t         header_count;
+    const uint8_t *headers;      /* first header's bytes */
+    const uint8_t *end;          /* one past this record */
+} ulog__rec;
+
+/* The records of one batch for the encoder: recs[idx[i]] for i < n, or
+ * recs[i] when idx is NULL. */
+typedef struct ulog__batch_src {
+    const ulog_record *recs;
+    const uint32_t    *idx;
+    size_t             n;
+} ulog__batch_src;
+
+/* Exact encoded size of the batch (header + records), or 0 when it would
+ * exceed INT32_MAX or n == 0. */
+size_t ulog__batch_size(const ulog__batch_src *src, int64_t now_ms) ULOG__HIDDEN;
+/* Encodes the batch into buf (exactly ulog__batch_size() bytes): baseOffset 0,
+ * partitionLeaderEpoch -1, producerId -1, producerEpoch -1, baseSequence -1,
+ * offsetDelta i for the i-th record. Records whose timestamp is
+ * ULOG_TIMESTAMP_NOW get now_ms. With log_append_time the batch is stamped
+ * as a Kafka broker does it: record deltas keep their create times (so the
+ * size does not depend on the flag), maxTimestamp is now_ms and attribute
+ * bit 3 is set; readers then take maxTimestamp as every record's time.
+ * Computes the CRC. Writes the batch's max timestamp to *max_ts when not
+ * NULL. */
+void ulog__batch_encode(uint8_t *buf, size_t size, const ulog__batch_src *src,
+                        int64_t now_ms, bool log_append_time,
+                        int64_t *max_ts) ULOG__HIDDEN;
+/* Patches baseOffset (not covered by the CRC). */
+void ulog__batch_set_base_offset(uint8_t *buf, int64_t base_offset) ULOG__HIDDEN;
+
+/* Reads the 12-byte log overhead at buf: returns the whole frame size
+ * (12 + batchLength) in *frame, or ULOG_ECORRUPT when batchLength is outside
+ * [49, INT32_MAX-12]. avail < 12: ULOG_ECORRUPT. */
+int ulog__batch_frame_size(const uint8_t *buf, size_t avail, size_t *frame) ULOG__HIDDEN;
+/* Parses and fully verifies the batch at buf (the whole frame must be in
+ * [buf, buf+avail)): length bounds, magic 2, CRC-32C, compression codec 0
+ * (else ULOG_ENOTSUP), and every record decodes, fits exactly, count matches,
+ * offset deltas strictly increase and the last equals lastOffsetDelta.
+ * Returns 0 or ULOG_ECORRUPT / ULOG_ENOTSUP. Fills *h. */
+int ulog__batch_verify(const uint8_t *buf, size_t avail, ulog__batch_hdr *h) ULOG__HIDDEN;
+/* Parses the 61-byte header without verifying the CRC or the records (it
+ * does reject a bad batchLength and a magic other than 2, since the fields
+ * are elsewhere in other versions). */
+int ulog__batch_parse_header(const uint8_t *buf, size_t avail, ulog__batch_hdr *h) ULOG__HIDDEN;
+/* First record of a verified batch starts at buf + ULOG__BATCH_HEADER_SIZE.
+ * Decodes the record at p (bounded by end) into *r. ULOG_ECORRUPT on any
+ * bounds or varint error. r->end is where the next record starts. */
+int ulog__rec_decode(const uint8_t *p, const uint8_t *end, ulog__rec *r) ULOG__HIDDEN;
+/* The index-th header of a record (index < r->header_count). */
+int ulog__rec_header(const ulog__rec *r, size_t index, ulog_header *out) ULOG__HIDDEN;
+
+/* Varints (zigzag), exposed for tests. Return bytes used/written; 0 on error.
+ * A buffer of 10 bytes always suffices for writing. */
+size_t ulog__varint_put(uint8_t *p, int64_t v) ULOG__HIDDEN;
+size_t ulog__varint_get(const uint8_t *p, const uint8_t *end, int64_t *v) ULOG__HIDDEN;
+size_t ulog__varint_len(int64_t v) ULOG__HIDDEN;
+
+/* ================================================================ partitioner.c */
+
+/* Kafka's murmur2 (the Java client's), as a signed 32-bit value. */
+int32_t ulog__murmur2(const void *key, size_t len) ULOG__HIDDEN;
+
+/* ================================================================ config.c */
+
+/* Where a setting applies. */
+enum { ULOG__SCOPE_LOG = 1, ULOG__SCOPE_TOPIC = 2, ULOG__SCOPE_SUB = 4 };
+
+enum ulog__flush { ULOG__FLUSH_NONE, ULOG__FLUSH_INTERVAL, ULOG__FLUSH_ALWAYS };
+enum ulog__reset { ULOG__RESET_LATEST, ULOG__RESET_EARLIEST, ULOG__RESET_NONE };
+
+/* A topic's settings, parsed. */
+typedef struct ulog__topic_cfg {
+    int64_t segment_bytes;
+    int64_t max_message_bytes;
+    int     flush_policy;             /* enum ulog__flush */
+    int64_t flush_ms;
+    int64_t index_interval_bytes;
+    bool    log_append_time;
+} ulog__topic_cfg;
+
+typedef struct ulog__log_cfg {
+    int     file_mode;
+    int     dir_mode;
+    int64_t index_flush_ms;
+} ulog__log_cfg;
+
+typedef struct ulog__sub_cfg {
+    int reset;                        /* enum ulog__reset */
+} ulog__sub_cfg;
+
+/* Each parses the names of its scope from cfg (NULL: defaults) into *out.
+ * A name of another scope is ULOG_EINVAL with a message in errbuf. */
+int ulog__config_log(const ulog_config *cfg, ulog__log_cfg *out,
+                     char *errbuf, size_t len) ULOG__HIDDEN;
+int ulog__config_topic(const ulog_config *cfg, ulog__topic_cfg *out,
+                       char *errbuf, size_t len) ULOG__HIDDEN;
+int ulog__config_sub(const ulog_config *cfg, ulog__sub_cfg *out,
+                     char *errbuf, size_t len) ULOG__HIDDEN;
+/* Topic settings to and from the text stored in LMDB: "name=value\n" lines,
+ * every topic setting present. *text: caller frees with free(). Decoding
+ * rejects unknown names and bad values with ULOG_ECORRUPT. */
+int ulog__topic_cfg_encode(const ulog__topic_cfg *tc, char **text, size_t *len) ULOG__HIDDEN;
+int ulog__topic_cfg_decode(const char *text, size_t len, ulog__topic_cfg *out) ULOG__HIDDEN;
+/* A ulog_config holding every topic setting of tc. */
+int ulog__topic_cfg_export(const ulog__topic_cfg *tc, ulog_config **out) ULOG__HIDDEN;
+
+/* ================================================================ names.c */
+
+/* Topic and group names: 1-249 bytes of [A-Za-z0-9._-], not "." or "..".
+ * Checked before any path is built. */
+bool ulog__name_valid(const char *name) ULOG__HIDDEN;
+
+/* ================================================================ meta.c */
+
+typedef struct ulog__meta ulog__meta;
+
+typedef struct ulog__topic_rec {
+    uint32_t        id;
+    int32_t         partitions;
+    ulog__topic_cfg cfg;
+} ulog__topic_rec;
+
+/* One entry of the sparse offset index: offset -> (segment base, position). */
+typedef struct ulog__index_entry {
+    uint32_t topic_id;
+    int32_t  partition;
+    int64_t  offset;          /* base offset of the batch at `pos` */
+    int64_t  segment;         /* base offset of the segment */
+    int64_t  pos;             /* byte position in the segment */
+    int64_t  max_timestamp;   /* max timestamp of all records up to and
+                                 including this batch; INT64_MIN: no time
+                                 index entry */
+} ulog__index_entry;
+
+/* Recovery checkpoint: every byte below (segment, pos) is durable and valid,
+ * and `offset` is the next offset after them. */
+typedef struct ulog__checkpoint {
+    uint32_t topic_id;
+    int32_t  partition;
+    int64_t  offset;
+    int64_t  segment;
+    int64_t  pos;
+} ulog__checkpoint;
+
+int  ulog__meta_open(const char *root, int file_mode, int dir_mode,
+                     ulog__meta **out) ULOG__HIDDEN;
+void ulog__meta_close(ulog__meta *m) ULOG__HIDDEN;
+/* Clears reader slots of dead processes (mdb_reader_check). */
+void ulog__meta_reader_check(ulog__meta *m) ULOG__HIDDEN;
+
+/* ULOG_ENOENT when absent. */
+int ulog__meta_topic_get(ulog__meta *m, const char *name, ulog__topic_rec *out) ULOG__HIDDEN;
+/* Adds a topic with a fresh id; ULOG_EEXIST if the name is taken. */
+int ulog__meta_topic_add(ulog__meta *m, const char *name, int32_t partitions,
+                         const ulog__topic_cfg *cfg, uint32_t *id_out) ULOG__HIDDEN;
+int ulog__meta_topic_list(ulog__meta *m, ulog_strlist **out) ULOG__HIDDEN;
+
+/* Writes index entries (offset index, and time index where max_timestamp
+ * grows past the last stored entry of that partition) and checkpoints in one
+ * write transaction. Entries at or below an existing one of the same key are
+ * overwritten. */
+int ulog__meta_flush(ulog__meta *m, const ulog__index_entry *e, size_t ne,
+                     const ulog__checkpoint *cp, size_t ncp) ULOG__HIDDEN;
+/* The index entry with the greatest offset <= `offset`; ULOG_ENOENT if none. */
+int ulog__meta_index_floor(ulog__meta *m, uint32_t topic_id, int32_t partition,
+                           int64_t offset, ulog__index_entry *out) ULOG__HIDDEN;
+/* The time-index entry with the greatest max_timestamp < ts (the scan for the
+ * first record with timestamp >= ts may start at its offset); ULOG_ENOENT if
+ * none (start at the beginning). */
+int ulog__meta_time_floor(ulog__meta *m, uint32_t topic_id, int32_t partition,
+                          int64_t ts, ulog__index_entry *out) ULOG__HIDDEN;
+/* Deletes offset- and time-index entries with offset >= from (after a
+ * truncation), and moves the checkpoint back if it is past `from`. */
+int ulog__meta_truncate(ulog__meta *m, uint32_t topic_id, int32_t partition,
+                        int64_t from) ULOG__HIDDEN;
+/* ULOG_ENOENT when the partition has none. */
+int ulog__meta_checkpoint_get(ulog__meta *m, uint32_t topic_id, int32_t partition,
+                              ulog__checkpoint *out) ULOG__HIDDEN;
+
+/* ================================================================ strlist */
+
+int ulog__strlist_new(size_t count, ulog_strlist **out) ULOG__HIDDEN;
+/* Copies s into slot i. */
+int ulog__strlist_set(ulog_strlist *l, size_t i, const char *s) ULOG__HIDDEN;
+
+/* ================================================================ errors */
+
+/* errno -> ULOG_E*. */
+int ulog__errno_to_err(int e) ULOG__HIDDEN;
+
+/* ================================================================ segment.c */
+
+/* Segment files "<20-digit base offset>.log" in a partition directory. */
+#define ULOG__SEG_NAME_LEN 24
+
+void ulog__seg_name(char out[ULOG__SEG_NAME_LEN + 1], int64_t base) ULOG__HIDDEN;
+/* Creates (or empties a leftover of) segment `base` and makes it durable:
+ * fsync of the file, then of the directory, before returning. */
+int ulog__seg_create(int dirfd, int64_t base, int mode, int *fd_out) ULOG__HIDDEN;
+int ulog__seg_open(int dirfd, int64_t base, bool writable, int *fd_out) ULOG__HIDDEN;
+/* Base offsets of the segment files, sorted ascending. Caller frees *bases. */
+int ulog__seg_list(int dirfd, int64_t **bases, size_t *n) ULOG__HIDDEN;
+/* Smallest segment base > after; ULOG_ENOENT when none. */
+int ulog__seg_next(int dirfd, int64_t after, int64_t *base) ULOG__HIDDEN;
+/* Largest segment base <= offset; ULOG_ENOENT when none. */
+int ulog__seg_floor(int dirfd, int64_t offset, int64_t *base) ULOG__HIDDEN;
+/* Writes all of buf at pos, retrying short writes and EINTR. */
+int ulog__pwrite_all(int fd, const void *buf, size_t len, int64_t pos) ULOG__HIDDEN;
+int ulog__fsync_dir(int dirfd) ULOG__HIDDEN;
+
+/* A read-only mapping of a segment. Bytes are only touched below `size`,
+ * the file size last seen, so a mapping never faults. */
+typedef struct ulog__map {
+    int            fd;
+    int64_t        base;
+    const uint8_t *addr;
+    size_t         len;     /* mapped length (>= size) */
+    int64_t        size;    /* file size at the last refresh */
+} ulog__map;
+#define ULOG__MAP_INIT { -1, -1, NULL, 0, 0 }
+int  ulog__map_open(int dirfd, int64_t base, size_t reserve, ulog__map *m) ULOG__HIDDEN;
+/* Re-reads the file size, remapping if it outgrew the mapping. */
+int  ulog__map_refresh(ulog__map *m) ULOG__HIDDEN;
+void ulog__map_close(ulog__map *m) ULOG__HIDDEN;
+
+/* ================================================================ head.c */
+
+#include <pthread.h>
+
+/* A position in the log: next offset, and where its batch starts. */
+typedef struct ulog__pos {
+    int64_t offset;
+    int64_t segment;
+    int64_t pos;
+} ulog__pos;
+
+#define ULOG__HEAD_MAGIC   0x44414548474f4c55ULL   /* "ULOGHEAD" */
+#define ULOG__HEAD_VERSION 1
+#define ULOG__HEAD_SIZE    4096
+#define ULOG__FAIL_RING    16
+
+/*
+ * `head`: the state of one partition, in a small file every process maps
+ * shared. It lives in the page cache: it survives a process crash, not a
+ * reboot, hence the boot id. Fields marked (w) change only under `wlock`,
+ * (s) only under `slock`; (a) are read and written with atomics. Lock order:
+ * slock before wlock.
+ */
+typedef struct ulog__head {
+    uint64_t magic;
+    uint32_t version;
+    uint32_t layout;          /* sizes of this struct and of the mutex type */
+    char     boot_id[40];
+    uint32_t ready;           /* (a) 1 once initialised for boot_id */
+    uint32_t poisoned;        /* (a) appends refused until recovery */
+    pthread_mutex_t wlock;    /* writer lock: robust, process-shared */
+    pthread_mutex_t slock;    /* sync-leader lock: robust, process-shared */
+    ulog__pos wend;           /* (w) write end: next offset and its place */
+    ulog__pos mark;           /* (w) write end before the write in flight */
+    uint32_t  marked;         /* (w,a) a write is in flight past `mark` */
+    uint32_t  gen;            /* (w,a) bumped when segments are cut, so
+                                 processes drop descriptors of removed files */
+    int64_t   index_pos;      /* (w) position of the last index entry in
+                                 wend.segment, -1 for none yet */
+    int64_t   max_ts;         /* (w) greatest timestamp written so far */
+    int64_t   committed;      /* (a) readers see offsets below this */
+    int64_t   low;            /* (a) first offset held */
+    uint32_t  bell;           /* (a) futex word: bumped on every publish; the
+                                 topic's bell is partition 0's */
+    uint32_t  bell_waiters;   /* (a) sleepers on bell */
+    uint32_t  synced_cur;     /* (a) which of synced[] is current */
+    uint32_t  fail_epoch;     /* (a) bumped by every fsync-failure cut */
+    ulog__pos synced[2];      /* (s) durable end, double-buffered so a
+                                 crash mid-update leaves one whole */
+    int64_t   fail_at[ULOG__FAIL_RING]; /* (s) committed end at failure e */
+} ulog__head;
+
+typedef struct ulog__scan_result {
+    ulog__pos end;          /* first byte after the last whole valid batch */
+    int64_t   low;          /* base of the first segment */
+    int64_t   cut_bytes;    /* bytes removed from the tail */
+    int64_t   cut_segments; /* whole segment files removed */
+    int64_t   max_timestamp;
+} ulog__scan_result;
+
+int  ulog__boot_id(char out[40]) ULOG__HIDDEN;
+/* Maps the head file of a partition directory, creating it if absent. */
+int  ulog__head_map(int dirfd, int file_mode, ulog__head **out) ULOG__HIDDEN;
+void ulog__head_unmap(ulog__head *h) ULOG__HIDDEN;
+/* True when h was initialised in this boot with this build's layout. */
+bool ulog__head_valid(const ulog__head *h, const char boot_id[40]) ULOG__HIDDEN;
+/* (Re)initialises h from a recovery scan. Caller holds the file lock. */
+int  ulog__head_init(ulog__head *h, const char boot_id[40],
+                     const ulog__scan_result *scan) ULOG__HIDDEN;
+/* Locks a robust mutex; *owner_died tells the caller to repair. */
+int  ulog__mutex_lock(pthread_mutex_t *m, bool *owner_died) ULOG__HIDDEN;
+void ulog__mutex_unlock(pthread_mutex_t *m) ULOG__HIDDEN;
+/* The durable end (the current synced[] slot). */
+ulog__pos ulog__head_synced(const ulog__head *h) ULOG__HIDDEN;
+/* Stores a new durable end (caller holds slock). */
+void ulog__head_set_synced(ulog__head *h, const ulog__pos *p) ULOG__HIDDEN;
+/* Bumps the bell and wakes its sleepers. */
+void ulog__bell_ring(ulog__head *bellh) ULOG__HIDDEN;
+/* Sleeps until the bell differs from `seen` or timeout_ms passes (-1:
+ * forever). Spurious returns are allowed. */
+void ulog__bell_wait(ulog__head *bellh, uint32_t seen, int timeout_ms) ULOG__HIDDEN;
+/* Wakes every sleeper without publishing (shutdown). */
+void ulog__bell_wake_all(ulog__head *bellh) ULOG__HIDDEN;
+
+/* ================================================================ recover.c */
+
+
+/* Scans a partition directory from `from` (a checkpoint; NULL: the first
+ * segment), verifying every batch, truncates at the first invalid byte and
+ * removes later segments, makes the cut durable, and reports the end.
+ * Creates segment 0 in an empty directory. */
+int ulog__recover_scan(int dirfd, const ulog__pos *from, int file_mode,
+                       ulog__scan_result *out) ULOG__HIDDEN;
+/* Cuts the partition back to `to`: truncates segment to->segment at to->pos,
+ * removes every later segment, fsyncs. */
+int ulog__recover_cut(int dirfd, const ulog__pos *to) ULOG__HIDDEN;
+
+/* ================================================================ fs */
+/* True for filesystem magic numbers of network filesystems (statfs f_type). */
+bool ulog__fs_is_network(int64_t f_type) ULOG__HIDDEN;
+int64_t ulog__now_ms(void) ULOG__HIDDEN;
+
+/* ================================================================ partition.c */
+
+typedef struct ulog__topic ulog__topic;
+
+/* A partition as one process sees it. */
+typedef struct ulog__part {
+    ulog__topic *topic;
+    int32_t      id;
+    int          dirfd;
+    ulog__head  *h;
+    ulog__head  *bell;        /* partition 0's head: the topic's bell */
+    /* Descriptors of the segment being written / synced, keyed by segment
+     * and head generation. Used under h->wlock / h->slock only. */
+    int          wfd;
+    int64_t      wfd_seg;
+    uint32_t     wfd_gen;
+    int          sfd;
+    int64_t      sfd_seg;
+    uint32_t     sfd_gen;
+    /* Index entries waiting for the flusher (ilock). */
+    pthread_mutex_t    ilock;
+    bool               ilock_ok;
+    ulog__index_entry *ibuf;
+    size_t             icount, icap;
+    int64_t      truncated_from;  /* (ilock) index entries >= this are stale; -1 none */
+    /* Flusher state (flusher thread only). */
+    int64_t      cp_written;      /* offset of the last checkpoint written */
+    int64_t      last_sync_ms;
+} ulog__part;
+
+struct ulog__topic {
+    ulog__topic     *hnext;       /* hash chain in the log handle */
+    ulog            *log;
+    char             name[256];
+    uint32_t         id;
+    int32_t          partitions;
+    ulog__topic_cfg  cfg;
+    uint32_t         rr;          /* (a) round-robin for null keys */
+    ulog__part      *parts;
+};
+
+/* Opens partition `id` of t: maps its head, recovering first when the head
+ * is not valid for this boot. */
+int  ulog__part_open(ulog__topic *t, int32_t id, ulog__part *p) ULOG__HIDDEN;
+void ulog__part_close(ulog__part *p) ULOG__HIDDEN;
+/* Writes one encoded batch (baseOffset is patched here) of nrec records and
+ * publishes it; *base gets its first offset, *epoch the failure epoch it was
+ * written in. With flush.policy always the batch is not committed yet:
+ * call ulog__part_sync. */
+int  ulog__part_write(ulog__part *p, uint8_t *buf, size_t size, uint32_t nrec,
+                      int64_t max_ts, int64_t *base, uint32_t *epoch) ULOG__HIDDEN;
+/* Group commit: returns once offsets below `target` are durable and
+ * committed (one fdatasync serves every waiter), or the error that lost
+ * them. */
+int  ulog__part_sync(ulog__part *p, int64_t target, uint32_t epoch) ULOG__HIDDEN;
+/* Background sync for none/interval topics; a failure poisons. */
+int  ulog__part_sync_background(ulog__part *p) ULOG__HIDDEN;
+/* Whether a background sync of this none/interval partition is due. */
+int  ulog__part_flush_due(ulog__part *p, int64_t now_ms) ULOG__HIDDEN;
+/* Moves the buffered index entries to out (capacity cap); returns count. */
+size_t ulog__part_take_index(ulog__part *p, ulog__index_entry *out, size_t cap,
+                             int64_t *truncated_from) ULOG__HIDDEN;
+/* Bytes a reader should reserve when mapping a segment of this topic. */
+size_t ulog__part_map_reserve(const ulog__part *p) ULOG__HIDDEN;
+
+/* ================================================================ topic.c */
+
+/* The topic named `name`, opened on first use (ULOG_ENOENT if it does not
+ * exist). Topics stay open until the handle closes. */
+int  ulog__topic_get(ulog *log, const char *name, ulog__topic **out) ULOG__HIDDEN;
+void ulog__topics_close(ulog *log) ULOG__HIDDEN;
+
+/* ================================================================ ulog.c */
+
+#define ULOG__TOPIC_BUCKETS 256
+
+struct ulog {
+    char            *root;
+    int              rootfd;
+    int              topicsfd;
+    ulog__meta      *meta;
+    ulog__log_cfg    cfg;
+    char             boot_id[40];
+    pthread_rwlock_t tlock;                 /* the topic table */
+    ulog__topic     *buckets[ULOG__TOPIC_BUCKETS];
+    pthread_mutex_t  errlock;
+    char             errmsg[512];
+    /* The flusher: index entries, checkpoints, background syncs. */
+    pthread_t        flusher;
+    pthread_mutex_t  flock;
+    pthread_cond_t   fcond;
+    bool             stop;
+    bool             flusher_started;
+};
+
+/* Records the detail of a failure for ulog_errmsg(); returns err. */
+int  ulog__fail(ulog *log, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4))) ULOG__HIDDEN;
+/* Wakes the flusher early (index buffer filling up). */
+void ulog__flusher_kick(ulog *log) ULOG__HIDDEN;
+/* Runs one flusher pass: index entries, checkpoints, due syncs. */
+int  ulog__flush_pass(ulog *log, bool final) ULOG__HIDDEN;
+
+/* ================================================================ reader.c */
+
+/* A read position in one partition. Zero copy: records point into the
+ * segment mapping and stay valid until the cursor moves to another segment
+ * or is closed. */
+typedef struct ulog__cursor {
+    ulog__part     *p;
+    ulog__map       map;         /* current segment */
+    int64_t         pos;         /* next batch to open, in map */
+    int64_t         next;        /* next offset to deliver */
+    bool            in_batch;
+    int64_t         bpos;        /* start of the open batch */
+    ulog__batch_hdr bh;
+    const uint8_t  *rp, *bend;   /* next record, end of the open batch */
+    int32_t         left;        /* records not yet decoded */
+} ulog__cursor;
+
+void ulog__cursor_init(ulog__cursor *c, ulog__part *p) ULOG__HIDDEN;
+void ulog__cursor_close(ulog__cursor *c) ULOG__HIDDEN;
+/* Positions the cursor so that the next record is `offset` (in [low, high],
+ * checked by the caller): index lookup plus a bounded scan on next(). */
+int  ulog__cursor_seek(ulog__cursor *c, int64_t offset) ULOG__HIDDEN;
+/* Positions at the first record with timestamp >= ts, or at the high
+ * watermark; *found gets the offset. */
+int  ulog__cursor_seek_time(ulog__cursor *c, int64_t ts, int64_t *found) ULOG__HIDDEN;
+/* The next committed record: 0, ULOG_ETIMEDOUT when there is none yet, or
+ * an error (the cursor does not move past a bad batch). */
+int  ulog__cursor_next(ulog__cursor *c, ulog__rec *r, int64_t *offset,
+                       int64_t *timestamp) ULOG__HIDDEN;
+
+#endif

@@ -1,0 +1,688 @@
+/*
+ * meta.c -- the metadata store: one LMDB environment in <root>/meta/.
+ *
+ * The only file that includes lmdb.h. What lives here is small and
+ * transactional (the topic catalog) or a hint that can be rebuilt from the
+ * segments (indexes, recovery checkpoints); DESIGN.md section 5.
+ *
+ * The environment is opened with MDB_NOTLS because the threads of one
+ * process share it and a read transaction may begin on one thread and end on
+ * another. Write transactions are serialised by LMDB, across processes too.
+ *
+ * Format (version 1). Keys are big-endian so that LMDB's bytewise order is
+ * numeric order; values are little-endian, and every value is checked for
+ * its size before use.
+ *
+ *   topics        key   topic name, 1-249 bytes, no NUL
+ *                 value u32 format version (1), u32 topic id, i32 partitions,
+ *                       then the topic config text (config.c)
+ *   seq           key   "topic_id"
+ *                 value u32 the next topic id (ids start at 1)
+ *   offset_index  key   u32 topic id, u32 partition, u64 offset
+ *                 value i64 segment base, i64 position, i64 max timestamp
+ *   time_index    key   u32 topic id, u32 partition, u64 timestamp ^ 2^63
+ *                       (flipping the sign bit makes signed order bytewise)
+ *                 value i64 offset, i64 segment base, i64 position
+ *   recovery      key   u32 topic id, u32 partition
+ *                 value i64 offset, i64 segment base, i64 position
+ *   groups, segments    created empty, reserved
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TOPIC_FORMAT  1
+#define TOPIC_HDR     12
+#define PKEY          8      /* topic id, partition */
+#define IKEY          16     /* topic id, partition, offset or timestamp */
+#define IVAL          24     /* three i64 */
+#define MAX_PARTITIONS 10000
+
+struct ulog__meta {
+    MDB_env *env;
+    MDB_dbi  topics, seq, offidx, timeidx, recovery, groups, segments;
+};
+
+/* ---------------------------------------------------------------- bytes */
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    for (int i = 3; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+static void put_le64(uint8_t *p, int64_t v)
+{
+    uint64_t u = (uint64_t)v;
+    for (int i = 0; i < 8; i++, u >>= 8)
+        p[i] = (uint8_t)u;
+}
+
+static int64_t get_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return (int64_t)v;
+}
+
+static uint64_t ts_key(int64_t ts)
+{
+    return (uint64_t)ts ^ UINT64_C(0x8000000000000000);
+}
+
+/* Partitions are >= 0, so the next partition's prefix never wraps. */
+static void make_key(uint8_t *k, uint32_t topic, uint32_t partition, uint64_t x)
+{
+    put_be32(k, topic);
+    put_be32(k + 4, partition);
+    put_be64(k + 8, x);
+}
+
+static void put_val3(uint8_t v[IVAL], int64_t a, int64_t b, int64_t c)
+{
+    put_le64(v, a);
+    put_le64(v + 8, b);
+    put_le64(v + 16, c);
+}
+
+/* ---------------------------------------------------------------- errors */
+
+static int meta_err(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS:          return 0;
+    case MDB_NOTFOUND:         return ULOG_ENOENT;
+    case MDB_KEYEXIST:         return ULOG_EEXIST;
+    case MDB_MAP_FULL:
+    case MDB_MAP_RESIZED:
+    case MDB_DBS_FULL:
+    case MDB_READERS_FULL:
+    case MDB_TLS_FULL:
+    case MDB_TXN_FULL:
+    case MDB_CURSOR_FULL:
+    case MDB_PAGE_FULL:        return ULOG_ELIMIT;
+    case MDB_VERSION_MISMATCH:
+    case MDB_INVALID:          return ULOG_EVERSION;
+    case MDB_PAGE_NOTFOUND:
+    case MDB_CORRUPTED:
+    case MDB_INCOMPATIBLE:     return ULOG_ECORRUPT;
+    case MDB_BAD_VALSIZE:      return ULOG_EINVAL;
+    default:
+        /* LMDB's own codes are negative; positive ones are errno values. */
+        return rc > 0 ? ulog__errno_to_err(rc) : ULOG_EIO;
+    }
+}
+
+static int txn_begin(ulog__meta *m, bool write, MDB_txn **txn)
+{
+    return meta_err(mdb_txn_begin(m->env, NULL, write ? 0 : MDB_RDONLY, txn));
+}
+
+/* Ends a write transaction: commits when every step succeeded (rc == 0),
+ * aborts otherwise, so no path leaks a transaction. */
+static int txn_end(MDB_txn *txn, int rc)
+{
+    if (rc) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return meta_err(mdb_txn_commit(txn));
+}
+
+/* ---------------------------------------------------------------- open */
+
+/* Creates <root>/meta; a new directory entry is only durable once its
+ * parent directory is synced. */
+static int make_dir(const char *root, const char *path, int dir_mode)
+{
+    int fd, rc = 0;
+
+    if (mkdir(path, (mode_t)dir_mode) != 0)
+        return errno == EEXIST ? 0 : ulog__errno_to_err(errno);
+    fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return ulog__errno_to_err(errno);
+    if (fsync(fd) != 0)
+        rc = ulog__errno_to_err(errno);
+    close(fd);
+    return rc;
+}
+
+static int open_dbs(ulog__meta *m)
+{
+    const struct { const char *name; MDB_dbi *dbi; } dbs[] = {
+        { "topics", &m->topics },         { "seq", &m->seq },
+        { "offset_index", &m->offidx },   { "time_index", &m->timeidx },
+        { "recovery", &m->recovery },     { "groups", &m->groups },
+        { "segments", &m->segments },
+    };
+    MDB_txn *txn;
+    int rc = txn_begin(m, true, &txn);
+
+    for (size_t i = 0; rc == 0 && i < sizeof dbs / sizeof dbs[0]; i++)
+        rc = meta_err(mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi));
+    return rc ? rc : txn_end(txn, 0);
+}
+
+int ulog__meta_open(const char *root, int file_mode, int dir_mode, ulog__meta **out)
+{
+    /* Virtual address space only; the file grows as pages are used. */
+    const size_t map_size = sizeof(size_t) >= 8 ? (size_t)4 << 30 : (size_t)1 << 30;
+    ulog__meta *m;
+    char *path;
+    int rc;
+
+    if (!root || !out)
+        return ULOG_EINVAL;
+    if (!(path = malloc(strlen(root) + sizeof "/meta")))
+        return ULOG_ENOMEM;
+    sprintf(path, "%s/meta", root);
+    if ((rc = make_dir(root, path, dir_mode)) != 0) {
+        free(path);
+        return rc;
+    }
+    if (!(m = calloc(1, sizeof *m))) {
+        free(path);
+        return ULOG_ENOMEM;
+    }
+    rc = meta_err(mdb_env_create(&m->env));
+    if (rc == 0)
+        rc = meta_err(mdb_env_set_maxdbs(m->env, 16));
+    if (rc == 0)
+        rc = meta_err(mdb_env_set_mapsize(m->env, map_size));
+    if (rc == 0)
+        rc = meta_err(mdb_env_set_maxreaders(m->env, 1024));
+    if (rc == 0)
+        rc = meta_err(mdb_env_open(m->env, path, MDB_NOTLS, (mdb_mode_t)file_mode));
+    free(path);
+    if (rc == 0) {
+        ulog__meta_reader_check(m);
+        rc = open_dbs(m);
+    }
+    if (rc) {
+        ulog__meta_close(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+void ulog__meta_close(ulog__meta *m)
+{
+    if (!m)
+        return;
+    if (m->env)
+        mdb_env_close(m->env);
+    free(m);
+}
+
+/* A process killed inside a read transaction leaves a slot that pins old
+ * pages forever; this frees the slots of dead processes. */
+void ulog__meta_reader_check(ulog__meta *m)
+{
+    int dead;
+
+    if (m)
+        mdb_reader_check(m->env, &dead);
+}
+
+/* ---------------------------------------------------------------- topics */
+
+static int topic_decode(const MDB_val *v, ulog__topic_rec *out)
+{
+    const uint8_t *p = v->mv_data;
+    ulog__topic_rec t;
+
+    if (v->mv_size < 4)
+        return ULOG_ECORRUPT;
+    if (get_le32(p) != TOPIC_FORMAT)
+        return ULOG_EVERSION;
+    if (v->mv_size < TOPIC_HDR)
+        return ULOG_ECORRUPT;
+    t.id = get_le32(p + 4);
+    t.partitions = (int32_t)get_le32(p + 8);
+    if (t.partitions < 1 || t.partitions > MAX_PARTITIONS ||
+        ulog__topic_cfg_decode((const char *)p + TOPIC_HDR, v->mv_size - TOPIC_HDR,
+                               &t.cfg) != 0)
+        return ULOG_ECORRUPT;
+    *out = t;
+    return 0;
+}
+
+int ulog__meta_topic_get(ulog__meta *m, const char *name, ulog__topic_rec *out)
+{
+    MDB_txn *txn;
+    MDB_val k, v;
+    int rc;
+
+    if (!m || !out || !ulog__name_valid(name))
+        return ULOG_EINVAL;
+    k.mv_size = strlen(name);
+    k.mv_data = (void *)name;
+    if ((rc = txn_begin(m, false, &txn)) != 0)
+        return rc;
+    rc = meta_err(mdb_get(txn, m->topics, &k, &v));
+    if (rc == 0)
+        rc = topic_decode(&v, out);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+/* Takes the next topic id from "seq". Ids are never reused, so stale index
+ * entries of a deleted topic can never be mistaken for a new topic's. */
+static int next_id(ulog__meta *m, MDB_txn *txn, uint32_t *id)
+{
+    uint8_t buf[4];
+    MDB_val k = { 8, "topic_id" }, v;
+    int rc = mdb_get(txn, m->seq, &k, &v);
+
+    if (rc == MDB_NOTFOUND) {
+        *id = 1;
+    } else if (rc != 0) {
+        return meta_err(rc);
+    } else if (v.mv_size != 4) {
+        return ULOG_ECORRUPT;
+    } else {
+        *id = get_le32(v.mv_data);
+        if (*id == 0)
+            return ULOG_ECORRUPT;
+        if (*id == UINT32_MAX)
+            return ULOG_ELIMIT;
+    }
+    put_le32(buf, *id + 1);
+    v.mv_size = 4;
+    v.mv_data = buf;
+    return meta_err(mdb_put(txn, m->seq, &k, &v, 0));
+}
+
+int ulog__meta_topic_add(ulog__meta *m, const char *name, int32_t partitions,
+                         const ulog__topic_cfg *cfg, uint32_t *id_out)
+{
+    MDB_txn *txn;
+    MDB_val k, v;
+    uint32_t id = 0;
+    char *text;
+    size_t tlen;
+    int rc;
+
+    if (!m || !cfg || !ulog__name_valid(name) || partitions < 1 ||
+        partitions > MAX_PARTITIONS)
+        return ULOG_EINVAL;
+    if ((rc = ulog__topic_cfg_encode(cfg, &text, &tlen)) != 0)
+        return rc;
+    if ((rc = txn_begin(m, true, &txn)) != 0) {
+        free(text);
+        return rc;
+    }
+    rc = next_id(m, txn, &id);
+    if (rc == 0) {
+        k.mv_size = strlen(name);
+        k.mv_data = (void *)name;
+        v.mv_size = TOPIC_HDR + tlen;
+        rc = meta_err(mdb_put(txn, m->topics, &k, &v, MDB_NOOVERWRITE | MDB_RESERVE));
+    }
+    if (rc == 0) {
+        uint8_t *p = v.mv_data;
+        put_le32(p, TOPIC_FORMAT);
+        put_le32(p + 4, id);
+        put_le32(p + 8, (uint32_t)partitions);
+        memcpy(p + TOPIC_HDR, text, tlen);
+    }
+    free(text);
+    if ((rc = txn_end(txn, rc)) == 0 && id_out)
+        *id_out = id;
+    return rc;
+}
+
+int ulog__meta_topic_list(ulog__meta *m, ulog_strlist **out)
+{
+    ulog_strlist *list = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_txn *txn;
+    MDB_stat st;
+    MDB_val k, v;
+    size_t n = 0;
+    int rc;
+
+    if (!m || !out)
+        return ULOG_EINVAL;
+    if ((rc = txn_begin(m, false, &txn)) != 0)
+        return rc;
+    rc = meta_err(mdb_stat(txn, m->topics, &st));
+    if (rc == 0)
+        rc = ulog__strlist_new(st.ms_entries, &list);
+    if (rc == 0)
+        rc = meta_err(mdb_cursor_open(txn, m->topics, &cur));
+    /* LMDB keeps keys in bytewise order, which is the sorted order the API
+     * promises for ASCII names. */
+    while (rc == 0) {
+        char name[250];
+        int mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+
+        if (mrc == MDB_NOTFOUND) {
+            if (n != st.ms_entries)
+                rc = ULOG_ECORRUPT;
+            break;
+        }
+        if (mrc != 0)
+            rc = meta_err(mrc);
+        else if (n == st.ms_entries || k.mv_size == 0 || k.mv_size >= sizeof name)
+            rc = ULOG_ECORRUPT;
+        else {
+            memcpy(name, k.mv_data, k.mv_size);
+            name[k.mv_size] = '\0';
+            rc = ulog__name_valid(name) ? ulog__strlist_set(list, n++, name)
+                                        : ULOG_ECORRUPT;
+        }
+    }
+    if (cur)
+        mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    if (rc) {
+        ulog_strlist_free(list);
+        return rc;
+    }
+    *out = list;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- indexes */
+
+/* Positions cur on the greatest key below `key` (or equal to it, when
+ * inclusive) and returns it only if it belongs to the partition `prefix`;
+ * ULOG_ENOENT otherwise. Keys of every partition share one database, so the
+ * prefix check is what keeps a neighbour's entries out. */
+static int floor_get(MDB_cursor *cur, const uint8_t key[IKEY], bool inclusive,
+                     const uint8_t prefix[PKEY], MDB_val *k, MDB_val *v)
+{
+    int rc;
+
+    k->mv_size = IKEY;
+    k->mv_data = (void *)key;
+    rc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+    if (rc == 0) {
+        if (!inclusive || k->mv_size != IKEY || memcmp(k->mv_data, key, IKEY) != 0)
+            rc = mdb_cursor_get(cur, k, v, MDB_PREV);
+    } else if (rc == MDB_NOTFOUND) {
+        rc = mdb_cursor_get(cur, k, v, MDB_LAST);
+    }
+    if (rc)
+        return meta_err(rc);
+    if (k->mv_size != IKEY)
+        return ULOG_ECORRUPT;
+    if (memcmp(k->mv_data, prefix, PKEY) != 0)
+        return ULOG_ENOENT;
+    return v->mv_size == IVAL ? 0 : ULOG_ECORRUPT;
+}
+
+/* The greatest timestamp in the time index of a partition. */
+static int time_last(MDB_cursor *cur, uint32_t topic, int32_t partition, int64_t *ts)
+{
+    uint8_t key[IKEY], prefix[IKEY];
+    MDB_val k, v;
+    int rc;
+
+    make_key(key, topic, (uint32_t)partition + 1, 0);
+    make_key(prefix, topic, (uint32_t)partition, 0);
+    if ((rc = floor_get(cur, key, false, prefix, &k, &v)) == 0)
+        *ts = (int64_t)(get_be64((const uint8_t *)k.mv_data + PKEY) ^ ts_key(0));
+    return rc;
+}
+
+static int flush_entry(ulog__meta *m, MDB_txn *txn, MDB_cursor *tcur,
+                       const ulog__index_entry *e)
+{
+    uint8_t key[IKEY], val[IVAL];
+    MDB_val k = { IKEY, key }, v = { IVAL, val };
+    int64_t last;
+    int rc;
+
+    make_key(key, e->topic_id, (uint32_t)e->partition, (uint64_t)e->offset);
+    put_val3(val, e->segment, e->pos, e->max_timestamp);
+    if ((rc = meta_err(mdb_put(txn, m->offidx, &k, &v, 0))) != 0)
+        return rc;
+    if (e->max_timestamp == INT64_MIN)
+        return 0;
+    /* Only a strictly greater timestamp makes a new entry, so the time
+     * index stays monotonic and a floor lookup on it is a valid start. */
+    rc = time_last(tcur, e->topic_id, e->partition, &last);
+    if (rc == 0 && e->max_timestamp <= last)
+        return 0;
+    if (rc != 0 && rc != ULOG_ENOENT)
+        return rc;
+    make_key(key, e->topic_id, (uint32_t)e->partition, ts_key(e->max_timestamp));
+    put_val3(val, e->offset, e->segment, e->pos);
+    k.mv_data = key;
+    v.mv_data = val;
+    return meta_err(mdb_put(txn, m->timeidx, &k, &v, 0));
+}
+
+int ulog__meta_flush(ulog__meta *m, const ulog__index_entry *e, size_t ne,
+                     const ulog__checkpoint *cp, size_t ncp)
+{
+    MDB_cursor *tcur = NULL;
+    MDB_txn *txn;
+    int rc;
+
+    if (!m || (ne && !e) || (ncp && !cp))
+        return ULOG_EINVAL;
+    for (size_t i = 0; i < ne; i++)
+        if (e[i].partition < 0 || e[i].offset < 0)
+            return ULOG_EINVAL;
+    for (size_t i = 0; i < ncp; i++)
+        if (cp[i].partition < 0 || cp[i].offset < 0)
+            return ULOG_EINVAL;
+    if (ne == 0 && ncp == 0)
+        return 0;
+    if ((rc = txn_begin(m, true, &txn)) != 0)
+        return rc;
+    rc = meta_err(mdb_cursor_open(txn, m->timeidx, &tcur));
+    for (size_t i = 0; rc == 0 && i < ne; i++)
+        rc = flush_entry(m, txn, tcur, &e[i]);
+    for (size_t i = 0; rc == 0 && i < ncp; i++) {
+        uint8_t key[PKEY], val[IVAL];
+        MDB_val k = { PKEY, key }, v = { IVAL, val };
+        put_be32(key, cp[i].topic_id);
+        put_be32(key + 4, (uint32_t)cp[i].partition);
+        put_val3(val, cp[i].offset, cp[i].segment, cp[i].pos);
+        rc = meta_err(mdb_put(txn, m->recovery, &k, &v, 0));
+    }
+    if (tcur)
+        mdb_cursor_close(tcur);
+    return txn_end(txn, rc);
+}
+
+/* Runs a floor lookup on `dbi` in a read transaction. */
+static int floor_read(ulog__meta *m, MDB_dbi dbi, const uint8_t key[IKEY], bool inclusive,
+                      uint8_t kout[IKEY], uint8_t vout[IVAL])
+{
+    MDB_cursor *cur;
+    MDB_txn *txn;
+    MDB_val k, v;
+    int rc;
+
+    if ((rc = txn_begin(m, false, &txn)) != 0)
+        return rc;
+    if ((rc = meta_err(mdb_cursor_open(txn, dbi, &cur))) == 0) {
+        rc = floor_get(cur, key, inclusive, key, &k, &v);
+        if (rc == 0) {
+            memcpy(kout, k.mv_data, IKEY);
+            memcpy(vout, v.mv_data, IVAL);
+        }
+        mdb_cursor_close(cur);
+    }
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int ulog__meta_index_floor(ulog__meta *m, uint32_t topic_id, int32_t partition,
+                           int64_t offset, ulog__index_entry *out)
+{
+    uint8_t key[IKEY], k[IKEY], v[IVAL];
+    int rc;
+
+    if (!m || !out || partition < 0 || offset < 0)
+        return ULOG_EINVAL;
+    make_key(key, topic_id, (uint32_t)partition, (uint64_t)offset);
+    if ((rc = floor_read(m, m->offidx, key, true, k, v)) != 0)
+        return rc;
+    out->topic_id = topic_id;
+    out->partition = partition;
+    out->offset = (int64_t)get_be64(k + PKEY);
+    out->segment = get_le64(v);
+    out->pos = get_le64(v + 8);
+    out->max_timestamp = get_le64(v + 16);
+    return 0;
+}
+
+int ulog__meta_time_floor(ulog__meta *m, uint32_t topic_id, int32_t partition,
+                          int64_t ts, ulog__index_entry *out)
+{
+    uint8_t key[IKEY], k[IKEY], v[IVAL];
+    int rc;
+
+    if (!m || !out || partition < 0)
+        return ULOG_EINVAL;
+    make_key(key, topic_id, (uint32_t)partition, ts_key(ts));
+    if ((rc = floor_read(m, m->timeidx, key, false, k, v)) != 0)
+        return rc;
+    out->topic_id = topic_id;
+    out->partition = partition;
+    out->offset = get_le64(v);
+    out->segment = get_le64(v + 8);
+    out->pos = get_le64(v + 16);
+    out->max_timestamp = (int64_t)(get_be64(k + PKEY) ^ ts_key(0));
+    return 0;
+}
+
+/* ---------------------------------------------------------------- truncate */
+
+/* Walks the partition's keys from `start` and deletes those whose entry is
+ * at or past `from` (value offset for the time index, key for the offset
+ * index). After mdb_cursor_del the cursor already stands on the next key,
+ * and MDB_NEXT returns that key rather than skipping it. */
+static int delete_from(MDB_txn *txn, MDB_dbi dbi, uint32_t topic, int32_t partition,
+                       int64_t from, bool by_value)
+{
+    uint8_t key[IKEY];
+    MDB_cursor *cur;
+    MDB_val k = { IKEY, key }, v;
+    int rc, err = 0;
+
+    make_key(key, topic, (uint32_t)partition, by_value ? 0 : (uint64_t)from);
+    if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
+        return meta_err(rc);
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != IKEY || v.mv_size != IVAL) {
+            err = ULOG_ECORRUPT;
+            break;
+        }
+        if (memcmp(k.mv_data, key, PKEY) != 0)
+            break;
+        if ((!by_value || get_le64(v.mv_data) >= from) &&
+            (rc = mdb_cursor_del(cur, 0)) != 0)
+            break;
+    }
+    mdb_cursor_close(cur);
+    if (err)
+        return err;
+    return rc == MDB_NOTFOUND ? 0 : meta_err(rc);
+}
+
+int ulog__meta_truncate(ulog__meta *m, uint32_t topic_id, int32_t partition, int64_t from)
+{
+    uint8_t key[PKEY];
+    MDB_val k = { PKEY, key }, v;
+    MDB_txn *txn;
+    int rc;
+
+    if (!m || partition < 0 || from < 0)
+        return ULOG_EINVAL;
+    if ((rc = txn_begin(m, true, &txn)) != 0)
+        return rc;
+    rc = delete_from(txn, m->offidx, topic_id, partition, from, false);
+    /* Time entries are keyed by timestamp, so their offsets are only in the
+     * values: scan the partition's entries. The index is sparse, and
+     * truncation is rare (recovery, a failed fsync). */
+    if (rc == 0)
+        rc = delete_from(txn, m->timeidx, topic_id, partition, from, true);
+    if (rc == 0) {
+        put_be32(key, topic_id);
+        put_be32(key + 4, (uint32_t)partition);
+        rc = meta_err(mdb_get(txn, m->recovery, &k, &v));
+        if (rc == ULOG_ENOENT)
+            rc = 0;
+        else if (rc == 0 && v.mv_size != IVAL)
+            rc = ULOG_ECORRUPT;
+        /* A checkpoint past `from` vouches for bytes that are gone; without
+         * one, recovery scans from the start, which is always correct. */
+        else if (rc == 0 && get_le64(v.mv_data) > from)
+            rc = meta_err(mdb_del(txn, m->recovery, &k, NULL));
+    }
+    return txn_end(txn, rc);
+}
+
+/* ---------------------------------------------------------------- checkpoints */
+
+int ulog__meta_checkpoint_get(ulog__meta *m, uint32_t topic_id, int32_t partition,
+                              ulog__checkpoint *out)
+{
+    uint8_t key[PKEY];
+    MDB_val k = { PKEY, key }, v;
+    MDB_txn *txn;
+    int rc;
+
+    if (!m || !out || partition < 0)
+        return ULOG_EINVAL;
+    put_be32(key, topic_id);
+    put_be32(key + 4, (uint32_t)partition);
+    if ((rc = txn_begin(m, false, &txn)) != 0)
+        return rc;
+    rc = meta_err(mdb_get(txn, m->recovery, &k, &v));
+    if (rc == 0 && v.mv_size != IVAL)
+        rc = ULOG_ECORRUPT;
+    if (rc == 0) {
+        out->topic_id = topic_id;
+        out->partition = partition;
+        out->offset = get_le64(v.mv_data);
+        out->segment = get_le64((const uint8_t *)v.mv_data + 8);
+        out->pos = get_le64((const uint8_t *)v.mv_data + 16);
+    }
+    mdb_txn_abort(txn);
+    return rc;
+}

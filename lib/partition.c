@@ -1,0 +1,558 @@
+/*
+ * partition.c -- the append path of one partition: the writer lock, segment
+ * rolls, the write mark, publishing, group commit, the fsync-failure rule,
+ * and the buffered index entries.
+ *
+ * A write, under h->wlock:
+ *   1. repair if the previous holder died mid-write (mark set);
+ *   2. roll to a new segment when this batch would pass segment.bytes (the
+ *      new file and its directory entry are fsynced first);
+ *   3. record the mark (the write end before this write), set `marked`;
+ *   4. patch baseOffset, pwrite at the end position;
+ *   5. advance the write end, note an index entry, clear `marked`;
+ *   6. none/interval: committed = write end, ring the bell.
+ * flush.policy always then goes through ulog__part_sync: one process at a
+ * time (h->slock) fdatasyncs everything written so far, for every waiter in
+ * every process, and moves `committed`.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#define INDEX_BUF_CAP 8192
+/* none: sync in the background this often, only so that a recovery after
+ * a reboot has a recent checkpoint to start from. */
+#define NONE_SYNC_MS 10000
+
+size_t ulog__part_map_reserve(const ulog__part *p)
+{
+    const ulog__topic_cfg *c = &p->topic->cfg;
+    return (size_t)(c->segment_bytes + c->max_message_bytes);
+}
+
+static int part_fail(ulog__part *p, int err, const char *what)
+{
+    return ulog__fail(p->topic->log, err, "topic %s partition %d: %s: %s",
+                      p->topic->name, (int)p->id, what, ulog_strerror(err));
+}
+
+/* Takes the file lock that serialises head initialisation across
+ * processes; the writer lock itself lives in the head. */
+static int file_lock(int dirfd, int mode, int *fd_out)
+{
+    int fd = openat(dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, mode);
+    if (fd < 0)
+        return ulog__errno_to_err(errno);
+    while (flock(fd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            int err = ulog__errno_to_err(errno);
+            close(fd);
+            return err;
+        }
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+static int unpoison(ulog__part *p);
+
+int ulog__part_open(ulog__topic *t, int32_t id, ulog__part *p)
+{
+    ulog *log = t->log;
+    memset(p, 0, sizeof *p);
+    p->topic = t;
+    p->id = id;
+    p->dirfd = p->wfd = p->sfd = -1;
+    p->truncated_from = -1;
+    p->cp_written = -1;
+    p->last_sync_ms = ulog__now_ms();
+    if (pthread_mutex_init(&p->ilock, NULL) != 0)
+        return ULOG_ENOMEM;
+    p->ilock_ok = true;
+
+    char rel[300];
+    snprintf(rel, sizeof rel, "%s/%d", t->name, (int)id);
+    int err = 0, lockfd = -1;
+    p->dirfd = openat(log->topicsfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (p->dirfd < 0)
+        err = errno == ENOENT ? ULOG_ECORRUPT : ulog__errno_to_err(errno);
+    if (!err)
+        err = file_lock(p->dirfd, log->cfg.file_mode, &lockfd);
+    if (!err)
+        err = ulog__head_map(p->dirfd, log->cfg.file_mode, &p->h);
+    if (!err && !ulog__head_valid(p->h, log->boot_id)) {
+        ulog__checkpoint cp;
+        ulog__pos from, *fromp = NULL;
+        int cerr = ulog__meta_checkpoint_get(log->meta, t->id, id, &cp);
+        if (cerr == 0) {
+            from = (ulog__pos){ cp.offset, cp.segment, cp.pos };
+            fromp = &from;
+        } else if (cerr != ULOG_ENOENT) {
+            err = cerr;
+        }
+        ulog__scan_result scan;
+        if (!err)
+            err = ulog__recover_scan(p->dirfd, fromp, log->cfg.file_mode, &scan);
+        /* Index entries past the new end would point at bytes that are
+         * gone or will hold other batches. */
+        if (!err)
+            err = ulog__meta_truncate(log->meta, t->id, id, scan.end.offset);
+        if (!err)
+            err = ulog__head_init(p->h, log->boot_id, &scan);
+    }
+    if (lockfd >= 0)
+        close(lockfd);      /* releases the flock */
+    if (!err && __atomic_load_n(&p->h->poisoned, __ATOMIC_ACQUIRE))
+        err = unpoison(p);
+    if (err) {
+        ulog__fail(log, err, "topic %s partition %d: open: %s", t->name, (int)id,
+                   ulog_strerror(err));
+        ulog__part_close(p);
+    }
+    return err;
+}
+
+void ulog__part_close(ulog__part *p)
+{
+    if (p->wfd >= 0)
+        close(p->wfd);
+    if (p->sfd >= 0)
+        close(p->sfd);
+    if (p->dirfd >= 0)
+        close(p->dirfd);
+    ulog__head_unmap(p->h);
+    free(p->ibuf);
+    if (p->ilock_ok)
+        pthread_mutex_destroy(&p->ilock);
+    memset(p, 0, sizeof *p);
+    p->dirfd = p->wfd = p->sfd = -1;
+}
+
+/* A descriptor for segment `seg` of the current generation, cached. */
+static int seg_fd(ulog__part *p, int *fd, int64_t *fd_seg, uint32_t *fd_gen, int64_t seg)
+{
+    uint32_t gen = __atomic_load_n(&p->h->gen, __ATOMIC_ACQUIRE);
+    if (*fd >= 0 && *fd_seg == seg && *fd_gen == gen)
+        return 0;
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+    int err = ulog__seg_open(p->dirfd, seg, true, fd);
+    if (err)
+        return err;
+    *fd_seg = seg;
+    *fd_gen = gen;
+    return 0;
+}
+
+/* Drops buffered index entries at or past `from` and tells the flusher to
+ * delete the stored ones. */
+static void index_truncate(ulog__part *p, int64_t from)
+{
+    pthread_mutex_lock(&p->ilock);
+    size_t k = 0;
+    for (size_t i = 0; i < p->icount; i++)
+        if (p->ibuf[i].offset < from)
+            p->ibuf[k++] = p->ibuf[i];
+    p->icount = k;
+    if (p->truncated_from < 0 || from < p->truncated_from)
+        p->truncated_from = from;
+    pthread_mutex_unlock(&p->ilock);
+}
+
+/* Cuts the partition back to `to` (under wlock): files, write end, and a
+ * new generation so every process reopens its descriptors. */
+static int cut_to(ulog__part *p, const ulog__pos *to)
+{
+    ulog__head *h = p->h;
+    int err = ulog__recover_cut(p->dirfd, to);
+    if (err)
+        return err;
+    h->wend = *to;
+    h->index_pos = -1;
+    __atomic_add_fetch(&h->gen, 1, __ATOMIC_RELEASE);
+    index_truncate(p, to->offset);
+    return 0;
+}
+
+/* The previous holder of wlock died with a write in flight: nothing past
+ * the mark was published, so cut it off. */
+static int repair(ulog__part *p)
+{
+    ulog__head *h = p->h;
+    if (!__atomic_load_n(&h->marked, __ATOMIC_ACQUIRE))
+        return 0;
+    int err = cut_to(p, &h->mark);
+    if (err) {
+        __atomic_store_n(&h->poisoned, 1, __ATOMIC_RELEASE);
+        return part_fail(p, err, "cutting a dead writer's partial write");
+    }
+    __atomic_store_n(&h->marked, 0, __ATOMIC_RELEASE);
+    return 0;
+}
+
+static int wlock(ulog__part *p)
+{
+    bool died;
+    int err = ulog__mutex_lock(&p->h->wlock, &died);
+    if (err)
+        return part_fail(p, err, "writer lock");
+    err = repair(p);
+    if (err)
+        ulog__mutex_unlock(&p->h->wlock);
+    return err;
+}
+
+static void index_note(ulog__part *p, int64_t offset, int64_t seg, int64_t pos)
+{
+    ulog__head *h = p->h;
+    if (h->index_pos >= 0 && pos - h->index_pos < p->topic->cfg.index_interval_bytes)
+        return;
+    h->index_pos = pos;
+    bool kick = false;
+    pthread_mutex_lock(&p->ilock);
+    /* Grown on demand: most partitions of a process never write. */
+    if (p->icount == p->icap && p->icap < INDEX_BUF_CAP) {
+        size_t cap = p->icap ? 2 * p->icap : 64;
+        ulog__index_entry *nb = realloc(p->ibuf, cap * sizeof *nb);
+        if (nb) {
+            p->ibuf = nb;
+            p->icap = cap;
+        }
+    }
+    if (p->icount < p->icap) {
+        p->ibuf[p->icount++] = (ulog__index_entry){
+            .topic_id = p->topic->id, .partition = p->id, .offset = offset,
+            .segment = seg, .pos = pos, .max_timestamp = h->max_ts };
+        kick = p->icount == INDEX_BUF_CAP / 2;
+    }
+    /* A full buffer drops the entry: the index is a hint, a missing entry
+     * costs a longer scan, never a wrong answer. */
+    pthread_mutex_unlock(&p->ilock);
+    if (kick)
+        ulog__flusher_kick(p->topic->log);
+}
+
+int ulog__part_write(ulog__part *p, uint8_t *buf, size_t size, uint32_t nrec,
+                     int64_t max_ts, int64_t *base_out, uint32_t *epoch_out)
+{
+    ulog__head *h = p->h;
+    const ulog__topic_cfg *c = &p->topic->cfg;
+    int err = wlock(p);
+    if (err)
+        return err;
+    if (__atomic_load_n(&h->poisoned, __ATOMIC_ACQUIRE)) {
+        ulog__mutex_unlock(&h->wlock);
+        return part_fail(p, ULOG_EPOISONED, "append");
+    }
+    h->mark = h->wend;
+    __atomic_store_n(&h->marked, 1, __ATOMIC_RELEASE);
+
+    if (h->wend.pos > 0 && h->wend.pos + (int64_t)size > c->segment_bytes) {
+        int fd;
+        err = ulog__seg_create(p->dirfd, h->wend.offset, p->topic->log->cfg.file_mode, &fd);
+        if (err)
+            goto undo;
+        if (p->wfd >= 0)
+            close(p->wfd);
+        p->wfd = fd;
+        p->wfd_seg = h->wend.offset;
+        p->wfd_gen = __atomic_load_n(&h->gen, __ATOMIC_ACQUIRE);
+        h->wend.segment = h->wend.offset;
+        h->wend.pos = 0;
+        h->index_pos = -1;
+    }
+    err = seg_fd(p, &p->wfd, &p->wfd_seg, &p->wfd_gen, h->wend.segment);
+    if (err)
+        goto undo;
+    int64_t base = h->wend.offset;
+    ulog__batch_set_base_offset(buf, base);
+    err = ulog__pwrite_all(p->wfd, buf, size, h->wend.pos);
+    if (err)
+        goto undo;
+    int64_t pos = h->wend.pos;
+    h->wend.offset = base + nrec;
+    h->wend.pos += (int64_t)size;
+    if (max_ts > h->max_ts)
+        h->max_ts = max_ts;
+    index_note(p, base, h->wend.segment, pos);
+    __atomic_store_n(&h->marked, 0, __ATOMIC_RELEASE);
+    if (c->flush_policy != ULOG__FLUSH_ALWAYS) {
+        __atomic_store_n(&h->committed, h->wend.offset, __ATOMIC_RELEASE);
+        ulog__bell_ring(p->bell);
+    }
+    *epoch_out = __atomic_load_n(&h->fail_epoch, __ATOMIC_ACQUIRE);
+    ulog__mutex_unlock(&h->wlock);
+    *base_out = base;
+    return 0;
+
+undo:
+    /* Nothing of this write was published: cut back to the mark. A failed
+     * cut leaves `marked` set, so the next holder tries again. */
+    if (cut_to(p, &h->mark) == 0)
+        __atomic_store_n(&h->marked, 0, __ATOMIC_RELEASE);
+    ulog__mutex_unlock(&h->wlock);
+    return part_fail(p, err, "write");
+}
+
+/* Whether the batch ending at `target`, written in failure epoch `epoch`,
+ * was cut by an fsync failure since. */
+static bool lost_since(const ulog__head *h, int64_t target, uint32_t epoch)
+{
+    uint32_t now = __atomic_load_n(&h->fail_epoch, __ATOMIC_ACQUIRE);
+    if (now == epoch)
+        return false;
+    if (now - epoch > ULOG__FAIL_RING)
+        return true;        /* too many failures to tell: report it lost */
+    /* The first cut after the write decides: it kept offsets below it. */
+    return target > h->fail_at[(epoch + 1) % ULOG__FAIL_RING];
+}
+
+static int slock(ulog__part *p)
+{
+    bool died;
+    int err = ulog__mutex_lock(&p->h->slock, &died);
+    if (err)
+        return part_fail(p, err, "sync lock");
+    if (died) {
+        /* A leader died after making bytes durable but maybe before moving
+         * `committed`: what synced[] says is durable may be committed. */
+        ulog__pos s = ulog__head_synced(p->h);
+        int64_t c = __atomic_load_n(&p->h->committed, __ATOMIC_ACQUIRE);
+        if (s.offset > c && p->topic->cfg.flush_policy == ULOG__FLUSH_ALWAYS) {
+            __atomic_store_n(&p->h->committed, s.offset, __ATOMIC_RELEASE);
+            ulog__bell_ring(p->bell);
+        }
+    }
+    return 0;
+}
+
+/* fdatasyncs every segment from the durable end up to `to`. */
+static int sync_range(ulog__part *p, const ulog__pos *from, const ulog__pos *to)
+{
+    if (from->segment != to->segment) {
+        int64_t *v;
+        size_t n;
+        int err = ulog__seg_list(p->dirfd, &v, &n);
+        if (err)
+            return err;
+        for (size_t i = 0; i < n && !err; i++) {
+            if (v[i] < from->segment || v[i] >= to->segment)
+                continue;
+            int fd;
+            err = ulog__seg_open(p->dirfd, v[i], true, &fd);
+            if (!err) {
+                if (fdatasync(fd) != 0)
+                    err = ulog__errno_to_err(errno);
+                close(fd);
+            }
+        }
+        free(v);
+        if (err)
+            return err;
+    }
+    int err = seg_fd(p, &p->sfd, &p->sfd_seg, &p->sfd_gen, to->segment);
+    if (!err && fdatasync(p->sfd) != 0)
+        err = ulog__errno_to_err(errno);
+    return err;
+}
+
+/*
+ * The fsync-failure rule (DESIGN.md section 4). After a failed fsync Linux
+ * may have dropped the dirty pages' error and marked them clean, so a retry
+ * can "succeed" with the data gone. Everything after the durable end is
+ * therefore undefined: cut it off, record the failure in the head so that
+ * every waiter (in any process) whose batch was cut reports an error, and
+ * carry on from the durable end. Called under slock.
+ */
+static int fail_rule(ulog__part *p, int sync_err)
+{
+    ulog__head *h = p->h;
+    int err = wlock(p);
+    if (err)
+        return err;
+    ulog__pos to = ulog__head_synced(h);
+    err = cut_to(p, &to);
+    uint32_t e = __atomic_load_n(&h->fail_epoch, __ATOMIC_ACQUIRE);
+    h->fail_at[(e + 1) % ULOG__FAIL_RING] = to.offset;
+    __atomic_store_n(&h->fail_epoch, e + 1, __ATOMIC_RELEASE);
+    if (err)
+        __atomic_store_n(&h->poisoned, 1, __ATOMIC_RELEASE);
+    ulog__mutex_unlock(&h->wlock);
+    ulog__bell_ring(p->bell);
+    return part_fail(p, sync_err, err ? "fdatasync failed and the cut failed too"
+                                      : "fdatasync failed; unsynced batches cut");
+}
+
+/* Makes everything written so far durable (caller holds slock). Returns
+ * the sync error, after applying `on_fail`. */
+static int sync_locked(ulog__part *p, bool always)
+{
+    ulog__head *h = p->h;
+    int err = wlock(p);
+    if (err)
+        return err;
+    ulog__pos to = h->wend;
+    ulog__mutex_unlock(&h->wlock);
+    ulog__pos from = ulog__head_synced(h);
+    if (to.offset == from.offset && to.segment == from.segment && to.pos == from.pos)
+        return 0;
+    err = sync_range(p, &from, &to);
+    if (err) {
+        if (always)
+            return fail_rule(p, err);
+        __atomic_store_n(&h->poisoned, 1, __ATOMIC_RELEASE);
+        return part_fail(p, err, "background fdatasync failed; partition poisoned");
+    }
+    ulog__head_set_synced(h, &to);
+    if (always) {
+        int64_t c = __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE);
+        if (to.offset > c) {
+            __atomic_store_n(&h->committed, to.offset, __ATOMIC_RELEASE);
+            ulog__bell_ring(p->bell);
+        }
+    }
+    return 0;
+}
+
+int ulog__part_sync(ulog__part *p, int64_t target, uint32_t epoch)
+{
+    ulog__head *h = p->h;
+    for (;;) {
+        if (lost_since(h, target, epoch))
+            return part_fail(p, ULOG_EIO, "batch lost to an fdatasync failure");
+        if (__atomic_load_n(&h->committed, __ATOMIC_ACQUIRE) >= target)
+            return 0;
+        int err = slock(p);
+        if (err)
+            return err;
+        /* While we waited for slock another leader may have synced us. */
+        if (!lost_since(h, target, epoch) &&
+            __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE) < target)
+            err = sync_locked(p, true);
+        ulog__mutex_unlock(&h->slock);
+        /* A failed sync may still have left this batch durable: it is lost
+         * only if the cut was below it. */
+        if (err && (lost_since(h, target, epoch) ||
+                    __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE) < target))
+            return err;
+    }
+}
+
+int ulog__part_sync_background(ulog__part *p)
+{
+    int err = slock(p);
+    if (err)
+        return err;
+    err = sync_locked(p, false);
+    ulog__mutex_unlock(&p->h->slock);
+    return err;
+}
+
+size_t ulog__part_take_index(ulog__part *p, ulog__index_entry *out, size_t cap,
+                             int64_t *truncated_from)
+{
+    pthread_mutex_lock(&p->ilock);
+    size_t n = p->icount < cap ? p->icount : cap;
+    memcpy(out, p->ibuf, n * sizeof *out);
+    memmove(p->ibuf, p->ibuf + n, (p->icount - n) * sizeof *out);
+    p->icount -= n;
+    *truncated_from = p->truncated_from;
+    p->truncated_from = -1;
+    pthread_mutex_unlock(&p->ilock);
+    return n;
+}
+
+int ulog__part_flush_due(ulog__part *p, int64_t now_ms)
+{
+    const ulog__topic_cfg *c = &p->topic->cfg;
+    if (c->flush_policy == ULOG__FLUSH_ALWAYS)
+        return 0;
+    int64_t every = c->flush_policy == ULOG__FLUSH_INTERVAL ? c->flush_ms : NONE_SYNC_MS;
+    if (now_ms - p->last_sync_ms < every)
+        return 0;
+    ulog__pos s = ulog__head_synced(p->h);
+    if (__atomic_load_n(&p->h->committed, __ATOMIC_ACQUIRE) <= s.offset)
+        return 0;
+    p->last_sync_ms = now_ms;
+    return 1;
+}
+
+/* Reads back [from, end of file) of segment `seg` and writes the same bytes
+ * again: after a failed fsync the kernel may hold them as clean pages that
+ * will never reach the disk, and only a new write makes them dirty. */
+static int rewrite_tail(ulog__part *p, int64_t seg, int64_t from)
+{
+    int fd, err = ulog__seg_open(p->dirfd, seg, true, &fd);
+    if (err)
+        return err;
+    uint8_t buf[65536];
+    for (int64_t pos = from;;) {
+        ssize_t n = pread(fd, buf, sizeof buf, (off_t)pos);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            err = n < 0 ? ulog__errno_to_err(errno) : 0;
+            break;
+        }
+        if ((err = ulog__pwrite_all(fd, buf, (size_t)n, pos)) != 0)
+            break;
+        pos += n;
+    }
+    if (!err && fdatasync(fd) != 0)
+        err = ulog__errno_to_err(errno);
+    close(fd);
+    return err;
+}
+
+/*
+ * A poisoned partition (a background fsync failed, or a cut failed) is
+ * repaired when a process opens it again: verify the unsynced tail batch by
+ * batch (cutting at the first bad byte), rewrite and sync it. Only then may
+ * appends go on. Offsets readers saw past a cut are reported in errmsg.
+ */
+static int unpoison(ulog__part *p)
+{
+    ulog__head *h = p->h;
+    int err = slock(p);
+    if (err)
+        return err;
+    if ((err = wlock(p)) != 0) {
+        ulog__mutex_unlock(&h->slock);
+        return err;
+    }
+    if (__atomic_load_n(&h->poisoned, __ATOMIC_ACQUIRE)) {
+        ulog__pos from = ulog__head_synced(h);
+        ulog__scan_result scan;
+        err = ulog__recover_scan(p->dirfd, &from, p->topic->log->cfg.file_mode, &scan);
+        for (int64_t seg = from.segment; !err && seg >= 0;) {
+            err = rewrite_tail(p, seg, seg == from.segment ? from.pos : 0);
+            int64_t nx;
+            seg = !err && ulog__seg_next(p->dirfd, seg, &nx) == 0 ? nx : -1;
+        }
+        if (!err) {
+            int64_t c = __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE);
+            if (c > scan.end.offset)
+                ulog__fail(p->topic->log, ULOG_EIO,
+                           "topic %s partition %d: offsets %lld..%lld lost to a failed fsync",
+                           p->topic->name, (int)p->id, (long long)scan.end.offset,
+                           (long long)c - 1);
+            h->wend = scan.end;
+            h->index_pos = -1;
+            __atomic_add_fetch(&h->gen, 1, __ATOMIC_RELEASE);
+            index_truncate(p, scan.end.offset);
+            ulog__head_set_synced(h, &scan.end);
+            __atomic_store_n(&h->committed, scan.end.offset, __ATOMIC_RELEASE);
+            __atomic_store_n(&h->poisoned, 0, __ATOMIC_RELEASE);
+        }
+    }
+    ulog__mutex_unlock(&h->wlock);
+    ulog__mutex_unlock(&h->slock);
+    return err ? part_fail(p, err, "repairing a poisoned partition") : 0;
+}

@@ -1,0 +1,249 @@
+/*
+ * reader.c -- reading a partition: a cursor over the segment mappings that
+ * walks batches below the committed end, verifying each batch once (CRC
+ * included) before handing out records that point into the mapping.
+ *
+ * A reader never touches bytes past the file size it last saw, and every
+ * byte below `committed` was written before `committed` moved, so a mapping
+ * never faults. The segment after the current one is found by listing the
+ * directory once per segment boundary.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+void ulog__cursor_init(ulog__cursor *c, ulog__part *p)
+{
+    memset(c, 0, sizeof *c);
+    c->p = p;
+    c->map = (ulog__map)ULOG__MAP_INIT;
+}
+
+void ulog__cursor_close(ulog__cursor *c)
+{
+    ulog__map_close(&c->map);
+}
+
+static int fail(ulog__cursor *c, int err, const char *what)
+{
+    ulog__part *p = c->p;
+    return ulog__fail(p->topic->log, err, "topic %s partition %d segment %lld pos %lld: %s",
+                      p->topic->name, (int)p->id, (long long)c->map.base, (long long)c->pos,
+                      what);
+}
+
+static int map_segment(ulog__cursor *c, int64_t base)
+{
+    if (c->map.addr && c->map.base == base)
+        return 0;
+    int err = ulog__map_open(c->p->dirfd, base, ulog__part_map_reserve(c->p), &c->map);
+    return err ? fail(c, err, "mapping segment") : 0;
+}
+
+/* Whether the batch at (seg, pos) exists, verifies, and starts at offset. */
+static bool batch_at(ulog__cursor *c, int64_t seg, int64_t pos, int64_t offset)
+{
+    if (map_segment(c, seg) != 0)
+        return false;
+    if (pos + ULOG__BATCH_LOG_OVERHEAD > c->map.size && ulog__map_refresh(&c->map) != 0)
+        return false;
+    size_t frame;
+    ulog__batch_hdr h;
+    if (pos + ULOG__BATCH_LOG_OVERHEAD > c->map.size ||
+        ulog__batch_frame_size(c->map.addr + pos, (size_t)(c->map.size - pos), &frame) != 0 ||
+        pos + (int64_t)frame > c->map.size ||
+        ulog__batch_verify(c->map.addr + pos, frame, &h) != 0)
+        return false;
+    return h.base_offset == offset;
+}
+
+/* Best index hint at or below `offset`: LMDB, or this process's entries
+ * not flushed yet. */
+static bool index_hint(ulog__cursor *c, int64_t offset, ulog__index_entry *best)
+{
+    ulog__part *p = c->p;
+    bool have = ulog__meta_index_floor(p->topic->log->meta, p->topic->id, p->id, offset,
+                                       best) == 0;
+    pthread_mutex_lock(&p->ilock);
+    for (size_t i = 0; i < p->icount; i++)
+        if (p->ibuf[i].offset <= offset && (!have || p->ibuf[i].offset > best->offset)) {
+            *best = p->ibuf[i];
+            have = true;
+        }
+    pthread_mutex_unlock(&p->ilock);
+    return have;
+}
+
+/* Starts the scan at (seg, pos) whose batch begins at or before `offset`,
+ * trying the index first. An entry can be stale (cut by a recovery in
+ * another process): it is only used if the batch it names is there. */
+static int start_at(ulog__cursor *c, int64_t offset, const ulog__index_entry *hint)
+{
+    c->in_batch = false;
+    if (hint && batch_at(c, hint->segment, hint->pos, hint->offset)) {
+        c->pos = hint->pos;
+        return 0;
+    }
+    int64_t seg;
+    int err = ulog__seg_floor(c->p->dirfd, offset, &seg);
+    if (err)
+        return fail(c, err == ULOG_ENOENT ? ULOG_EOFFSET : err, "no segment holds the offset");
+    if ((err = map_segment(c, seg)) != 0)
+        return err;
+    c->pos = 0;
+    return 0;
+}
+
+int ulog__cursor_seek(ulog__cursor *c, int64_t offset)
+{
+    ulog__index_entry e;
+    bool have = index_hint(c, offset, &e);
+    int err = start_at(c, offset, have ? &e : NULL);
+    if (!err)
+        c->next = offset;
+    return err;
+}
+
+/* Opens the batch at c->pos, moving to the next segment at the end of
+ * this one. Caller checked that c->next is below the committed end. */
+static int open_batch(ulog__cursor *c)
+{
+    for (;;) {
+        if (!c->map.addr) {
+            int err = start_at(c, c->next, NULL);
+            if (err)
+                return err;
+        }
+        if (c->pos + ULOG__BATCH_LOG_OVERHEAD > c->map.size) {
+            int err = ulog__map_refresh(&c->map);
+            if (err)
+                return fail(c, err, "reading segment size");
+        }
+        if (c->pos >= c->map.size) {
+            /* The committed record is not in this segment: a later one
+             * was rolled, and exists (it was created durably first). */
+            int64_t seg;
+            int err = ulog__seg_next(c->p->dirfd, c->map.base, &seg);
+            if (err)
+                return fail(c, err == ULOG_ENOENT ? ULOG_ECORRUPT : err,
+                            "committed records missing: no next segment");
+            if ((err = map_segment(c, seg)) != 0)
+                return err;
+            c->pos = 0;
+            continue;
+        }
+        size_t frame;
+        const uint8_t *b = c->map.addr + c->pos;
+        size_t avail = (size_t)(c->map.size - c->pos);
+        if (ulog__batch_frame_size(b, avail, &frame) != 0)
+            return fail(c, ULOG_ECORRUPT, "bad batch length");
+        if (frame > avail) {
+            int err = ulog__map_refresh(&c->map);
+            if (err)
+                return fail(c, err, "reading segment size");
+            b = c->map.addr + c->pos;
+            avail = (size_t)(c->map.size - c->pos);
+            if (frame > avail)
+                return fail(c, ULOG_ECORRUPT, "batch runs past the end of its segment");
+        }
+        int err = ulog__batch_verify(b, frame, &c->bh);
+        if (err)
+            return fail(c, err, err == ULOG_ENOTSUP ? "compressed batch" : "batch failed verification");
+        int64_t last = c->bh.base_offset + c->bh.last_offset_delta;
+        if (last < c->next) {           /* before the position: skip */
+            c->pos += (int64_t)frame;
+            continue;
+        }
+        if (c->bh.base_offset > c->next)
+            return fail(c, ULOG_ECORRUPT, "offsets jump forward");
+        c->in_batch = true;
+        c->bpos = c->pos;
+        c->rp = b + ULOG__BATCH_HEADER_SIZE;
+        c->bend = b + frame;
+        c->left = c->bh.record_count;
+        c->pos += (int64_t)frame;
+        return 0;
+    }
+}
+
+int ulog__cursor_next(ulog__cursor *c, ulog__rec *r, int64_t *offset, int64_t *timestamp)
+{
+    for (;;) {
+        while (c->in_batch && c->left > 0) {
+            if (ulog__rec_decode(c->rp, c->bend, r) != 0)
+                return fail(c, ULOG_ECORRUPT, "bad record");
+            c->rp = r->end;
+            c->left--;
+            int64_t off = c->bh.base_offset + r->offset_delta;
+            if (off < c->next)
+                continue;
+            c->next = off + 1;
+            *offset = off;
+            *timestamp = (c->bh.attributes & ULOG__ATTR_LOG_APPEND_TIME)
+                             ? c->bh.max_timestamp
+                             : (int64_t)((uint64_t)c->bh.base_timestamp +
+                                         (uint64_t)r->timestamp_delta); /* no UB on hostile input */
+            return 0;
+        }
+        c->in_batch = false;
+        if (c->next >= __atomic_load_n(&c->p->h->committed, __ATOMIC_ACQUIRE))
+            return ULOG_ETIMEDOUT;
+        int err = open_batch(c);
+        if (err)
+            return err;
+    }
+}
+
+/* Greatest time-index hint whose max timestamp is below ts. */
+static bool time_hint(ulog__cursor *c, int64_t ts, ulog__index_entry *best)
+{
+    ulog__part *p = c->p;
+    bool have = ulog__meta_time_floor(p->topic->log->meta, p->topic->id, p->id, ts, best) == 0;
+    pthread_mutex_lock(&p->ilock);
+    for (size_t i = 0; i < p->icount; i++)
+        if (p->ibuf[i].max_timestamp < ts && (!have || p->ibuf[i].offset > best->offset)) {
+            *best = p->ibuf[i];
+            have = true;
+        }
+    pthread_mutex_unlock(&p->ilock);
+    return have;
+}
+
+/*
+ * A time-index entry (M, o) says every record up to the end of the batch
+ * at o has a timestamp <= M. Starting at the last entry with M < ts, the
+ * first record with timestamp >= ts lies before the next entry's batch
+ * ends: the scan is bounded by one index interval.
+ */
+int ulog__cursor_seek_time(ulog__cursor *c, int64_t ts, int64_t *found)
+{
+    ulog__index_entry e;
+    int64_t low = __atomic_load_n(&c->p->h->low, __ATOMIC_ACQUIRE);
+    int err;
+    if (time_hint(c, ts, &e)) {
+        if ((err = start_at(c, e.offset, &e)) != 0)
+            return err;
+        c->next = e.offset;
+    } else if ((err = ulog__cursor_seek(c, low)) != 0) {
+        return err;
+    }
+    for (;;) {
+        ulog__rec r;
+        int64_t off, rts;
+        err = ulog__cursor_next(c, &r, &off, &rts);
+        if (err == ULOG_ETIMEDOUT) {
+            *found = c->next;
+            return 0;
+        }
+        if (err)
+            return err;
+        if (rts >= ts) {
+            /* Reopen this batch so that `off` is delivered next. */
+            c->in_batch = false;
+            c->pos = c->bpos;
+            c->next = off;
+            *found = off;
+            return 0;
+        }
+    }
+}

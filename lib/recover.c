@@ -1,0 +1,167 @@
+/*
+ * recover.c -- finding the true end of a partition after a crash.
+ *
+ * Used when `head` cannot be trusted (first open after a reboot, or a head
+ * file that is new or damaged). Scans from the last recovery checkpoint (all
+ * bytes below it were durable when it was written), verifies every batch --
+ * length bounds, magic, CRC-32C, records, offset continuity -- and cuts the
+ * partition at the first byte that fails. Cost: the bytes after the
+ * checkpoint, not the size of the log.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int remove_after(int dirfd, const int64_t *v, size_t n, int64_t seg, int64_t *removed)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] <= seg)
+            continue;
+        char name[ULOG__SEG_NAME_LEN + 1];
+        ulog__seg_name(name, v[i]);
+        if (unlinkat(dirfd, name, 0) != 0 && errno != ENOENT)
+            return ulog__errno_to_err(errno);
+        (*removed)++;
+    }
+    return 0;
+}
+
+/* Truncates `seg` at `pos` and removes every later segment, durably. */
+static int cut(int dirfd, const int64_t *v, size_t n, int64_t seg, int64_t pos,
+               ulog__scan_result *out)
+{
+    int fd, err = ulog__seg_open(dirfd, seg, true, &fd);
+    if (err)
+        return err;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || (st.st_size > pos && ftruncate(fd, pos) != 0) ||
+        fsync(fd) != 0) {
+        err = ulog__errno_to_err(errno);
+        close(fd);
+        return err;
+    }
+    close(fd);
+    if (st.st_size > pos)
+        out->cut_bytes += st.st_size - pos;
+    err = remove_after(dirfd, v, n, seg, &out->cut_segments);
+    return err ? err : ulog__fsync_dir(dirfd);
+}
+
+int ulog__recover_cut(int dirfd, const ulog__pos *to)
+{
+    int64_t *v;
+    size_t n;
+    int err = ulog__seg_list(dirfd, &v, &n);
+    if (err)
+        return err;
+    ulog__scan_result dummy = { 0 };
+    err = cut(dirfd, v, n, to->segment, to->pos, &dummy);
+    free(v);
+    return err;
+}
+
+/* Walks the batches of one segment from *pos; stops at its end or at the
+ * first invalid batch. Returns true when the whole rest was valid. */
+static bool scan_segment(const uint8_t *a, int64_t size, int64_t *pos, int64_t *next,
+                         int64_t *max_ts)
+{
+    while (*pos < size) {
+        size_t frame;
+        ulog__batch_hdr h;
+        const uint8_t *p = a + *pos;
+        size_t avail = (size_t)(size - *pos);
+        if (ulog__batch_frame_size(p, avail, &frame) != 0 || frame > avail ||
+            ulog__batch_verify(p, frame, &h) != 0 || h.base_offset != *next)
+            return false;
+        *next = h.base_offset + h.last_offset_delta + 1;
+        if (h.max_timestamp > *max_ts)
+            *max_ts = h.max_timestamp;
+        *pos += (int64_t)frame;
+    }
+    return true;
+}
+
+int ulog__recover_scan(int dirfd, const ulog__pos *from, int file_mode, ulog__scan_result *out)
+{
+    int64_t *v;
+    size_t n;
+    int err = ulog__seg_list(dirfd, &v, &n);
+    if (err)
+        return err;
+    *out = (ulog__scan_result){ .max_timestamp = INT64_MIN };
+    if (n == 0) {
+        free(v);
+        int64_t base = from ? from->offset : 0;
+        int fd;
+        err = ulog__seg_create(dirfd, base, file_mode, &fd);
+        if (err)
+            return err;
+        close(fd);
+        out->end = (ulog__pos){ base, base, 0 };
+        out->low = base;
+        return 0;
+    }
+    out->low = v[0];
+
+    size_t i = 0;
+    int64_t pos = 0, next = v[0];
+    if (from) {
+        for (size_t j = 0; j < n; j++)
+            if (v[j] == from->segment) {
+                i = j;
+                pos = from->pos;
+                next = from->offset;
+            }
+    }
+    for (;;) {
+        int fd;
+        err = ulog__seg_open(dirfd, v[i], false, &fd);
+        if (err)
+            break;
+        struct stat st;
+        if (fstat(fd, &st) != 0) {
+            err = ulog__errno_to_err(errno);
+            close(fd);
+            break;
+        }
+        bool whole = true;
+        if (st.st_size > pos) {
+            void *a = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+            if (a == MAP_FAILED) {
+                err = ulog__errno_to_err(errno);
+                close(fd);
+                break;
+            }
+            whole = scan_segment(a, st.st_size, &pos, &next, &out->max_timestamp);
+            munmap(a, (size_t)st.st_size);
+        } else if (st.st_size < pos) {
+            /* A checkpoint past the end of its file: trust nothing of it
+             * and verify the segment from its start. */
+            close(fd);
+            pos = 0;
+            next = v[i];
+            continue;
+        }
+        close(fd);
+        /* The next segment must start exactly where this one ended. */
+        bool last = i + 1 == n;
+        if (!whole || (!last && v[i + 1] != next)) {
+            err = cut(dirfd, v, n, v[i], pos, out);
+            out->end = (ulog__pos){ next, v[i], pos };
+            break;
+        }
+        if (last) {
+            out->end = (ulog__pos){ next, v[i], pos };
+            break;
+        }
+        i++;
+        pos = 0;
+    }
+    free(v);
+    return err;
+}

@@ -1,0 +1,281 @@
+/*
+ * sub.c -- subscriptions: one cursor per partition of a topic, polled in
+ * turn, sleeping on the topic's bell (a futex in partition 0's head) when
+ * nothing is committed, so that any process's append wakes them.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+struct ulog_sub {
+    ulog          *log;
+    ulog__topic   *t;
+    ulog__cursor  *cur;
+    int32_t        n;
+    int32_t        rr;          /* partition polled next */
+    ulog__rec      rec;         /* the record last returned (msg->internal) */
+    /* ulog_sub_fd: an eventfd written by a thread that sleeps on the bell. */
+    int            evfd;
+    pthread_t      thr;
+    bool           thr_started;
+    uint32_t       stop;        /* (a) */
+};
+
+static int sub_fail(ulog_sub *s, int err, const char *what)
+{
+    return ulog__fail(s->log, err, "topic %s: %s", s->t->name, what);
+}
+
+int ulog_subscribe(ulog *log, const char *topic, const char *group, const ulog_config *cfg,
+                   ulog_sub **out)
+{
+    if (!log)
+        return ULOG_EINVAL;
+    if (!topic || !out)
+        return ulog__fail(log, ULOG_EINVAL, "subscribe: NULL topic or out");
+    *out = NULL;
+    if (group && !ulog__name_valid(group))
+        return ulog__fail(log, ULOG_EINVAL, "invalid group name");
+    if (group)
+        return ulog__fail(log, ULOG_ENOTSUP, "consumer groups arrive in 0.2");
+    ulog__sub_cfg sc;
+    char msg[256];
+    int err = ulog__config_sub(cfg, &sc, msg, sizeof msg);
+    if (err)
+        return ulog__fail(log, err, "subscribe: %s", msg);
+    ulog__topic *t;
+    if ((err = ulog__topic_get(log, topic, &t)) != 0)
+        return err;
+    ulog_sub *s = calloc(1, sizeof *s);
+    if (!s || !(s->cur = calloc((size_t)t->partitions, sizeof *s->cur))) {
+        free(s);
+        return ulog__fail(log, ULOG_ENOMEM, "subscribe: out of memory");
+    }
+    s->log = log;
+    s->t = t;
+    s->n = t->partitions;
+    s->evfd = -1;
+    for (int32_t i = 0; i < s->n; i++)
+        ulog__cursor_init(&s->cur[i], &t->parts[i]);
+    for (int32_t i = 0; i < s->n && !err; i++) {
+        ulog__head *h = t->parts[i].h;
+        int64_t start = sc.reset == ULOG__RESET_LATEST
+                            ? __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE)
+                            : __atomic_load_n(&h->low, __ATOMIC_ACQUIRE);
+        err = ulog__cursor_seek(&s->cur[i], start);
+    }
+    if (err) {
+        ulog_sub_close(s);
+        return err;
+    }
+    *out = s;
+    return 0;
+}
+
+/* One round over the partitions, starting where the last one left off. */
+static int poll_once(ulog_sub *s, ulog_msg *msg)
+{
+    for (int32_t i = 0; i < s->n; i++) {
+        int32_t k = (s->rr + i) % s->n;
+        ulog__cursor *c = &s->cur[k];
+        int64_t off, ts;
+        int err = ulog__cursor_next(c, &s->rec, &off, &ts);
+        if (err == ULOG_ETIMEDOUT)
+            continue;
+        if (err)
+            return err;
+        /* Stay on a partition for the rest of its batch: fair by batch,
+         * and cache-friendly. */
+        s->rr = c->in_batch && c->left > 0 ? k : (k + 1) % s->n;
+        *msg = (ulog_msg){
+            .topic = s->t->name, .partition = k, .offset = off, .timestamp = ts,
+            .key = s->rec.key, .key_len = s->rec.key_len,
+            .value = s->rec.value, .value_len = s->rec.value_len,
+            .header_count = s->rec.header_count, .internal = &s->rec };
+        return 0;
+    }
+    return ULOG_ETIMEDOUT;
+}
+
+static void drain_fd(ulog_sub *s)
+{
+    uint64_t v;
+    if (s->evfd >= 0)
+        while (read(s->evfd, &v, sizeof v) < 0 && errno == EINTR)
+            ;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int ulog_poll(ulog_sub *s, int timeout_ms, ulog_msg *msg)
+{
+    if (!s || !msg)
+        return ULOG_EINVAL;
+    int err = poll_once(s, msg);
+    if (err != ULOG_ETIMEDOUT)
+        return err;
+    ulog__head *bell = s->t->parts[0].h;
+    int64_t deadline = timeout_ms > 0 ? mono_ms() + timeout_ms : 0;
+    for (;;) {
+        /* Register as a sleeper before reading the bell and looking again
+         * (see ulog__bell_ring for why this order cannot miss a wake-up). */
+        __atomic_add_fetch(&bell->bell_waiters, 1, __ATOMIC_SEQ_CST);
+        uint32_t seen = __atomic_load_n(&bell->bell, __ATOMIC_SEQ_CST);
+        drain_fd(s);
+        err = poll_once(s, msg);
+        int left = timeout_ms < 0 ? -1 : timeout_ms == 0 ? 0 : (int)(deadline - mono_ms());
+        if (err == ULOG_ETIMEDOUT && left != 0 && !(timeout_ms > 0 && left <= 0))
+            ulog__bell_wait(bell, seen, left);
+        __atomic_sub_fetch(&bell->bell_waiters, 1, __ATOMIC_SEQ_CST);
+        if (err != ULOG_ETIMEDOUT || timeout_ms == 0 || (timeout_ms > 0 && left <= 0))
+            return err;
+    }
+}
+
+int ulog_msg_header(const ulog_msg *msg, size_t index, ulog_header *out)
+{
+    if (!msg || !out || !msg->internal || index >= msg->header_count)
+        return ULOG_EINVAL;
+    return ulog__rec_header(msg->internal, index, out);
+}
+
+static int check_part(ulog_sub *s, int32_t partition)
+{
+    if (partition == ULOG_PARTITION_ANY || (partition >= 0 && partition < s->n))
+        return 0;
+    return sub_fail(s, ULOG_EINVAL, "no such partition");
+}
+
+static int seek_one(ulog_sub *s, int32_t k, int64_t offset)
+{
+    ulog__head *h = s->t->parts[k].h;
+    int64_t low = __atomic_load_n(&h->low, __ATOMIC_ACQUIRE);
+    int64_t high = __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE);
+    if (offset < low || offset > high)
+        return ulog__fail(s->log, ULOG_EOFFSET,
+                          "topic %s partition %d: offset %lld outside [%lld, %lld]",
+                          s->t->name, (int)k, (long long)offset, (long long)low,
+                          (long long)high);
+    return ulog__cursor_seek(&s->cur[k], offset);
+}
+
+int ulog_seek(ulog_sub *s, int32_t partition, int64_t offset)
+{
+    if (!s)
+        return ULOG_EINVAL;
+    int err = check_part(s, partition);
+    if (err)
+        return err;
+    if (partition != ULOG_PARTITION_ANY)
+        return seek_one(s, partition, offset);
+    /* Every partition, or none: check all ranges first. */
+    for (int32_t k = 0; k < s->n; k++) {
+        ulog__head *h = s->t->parts[k].h;
+        if (offset < __atomic_load_n(&h->low, __ATOMIC_ACQUIRE) ||
+            offset > __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE))
+            return seek_one(s, k, offset);
+    }
+    for (int32_t k = 0; k < s->n && !err; k++)
+        err = seek_one(s, k, offset);
+    return err;
+}
+
+int ulog_seek_time(ulog_sub *s, int32_t partition, int64_t timestamp_ms)
+{
+    if (!s)
+        return ULOG_EINVAL;
+    int err = check_part(s, partition);
+    if (err)
+        return err;
+    for (int32_t k = 0; k < s->n && !err; k++) {
+        if (partition != ULOG_PARTITION_ANY && k != partition)
+            continue;
+        int64_t found;
+        err = ulog__cursor_seek_time(&s->cur[k], timestamp_ms, &found);
+    }
+    return err;
+}
+
+int ulog_position(ulog_sub *s, int32_t partition, int64_t *offset)
+{
+    if (!s || !offset || partition < 0 || partition >= s->n)
+        return s ? sub_fail(s, ULOG_EINVAL, "position: bad partition or NULL") : ULOG_EINVAL;
+    *offset = s->cur[partition].next;
+    return 0;
+}
+
+int ulog_commit(ulog_sub *s)
+{
+    if (!s)
+        return ULOG_EINVAL;
+    return sub_fail(s, ULOG_EINVAL, "commit: the subscription has no group");
+}
+
+/* Turns bell changes into eventfd readiness for poll/epoll loops. */
+static void *fd_main(void *arg)
+{
+    ulog_sub *s = arg;
+    ulog__head *bell = s->t->parts[0].h;
+    uint32_t last = __atomic_load_n(&bell->bell, __ATOMIC_SEQ_CST);
+    while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
+        __atomic_add_fetch(&bell->bell_waiters, 1, __ATOMIC_SEQ_CST);
+        uint32_t b = __atomic_load_n(&bell->bell, __ATOMIC_SEQ_CST);
+        if (b == last && !__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE))
+            ulog__bell_wait(bell, b, 1000);
+        __atomic_sub_fetch(&bell->bell_waiters, 1, __ATOMIC_SEQ_CST);
+        b = __atomic_load_n(&bell->bell, __ATOMIC_SEQ_CST);
+        if (b != last) {
+            uint64_t one = 1;
+            last = b;
+            while (write(s->evfd, &one, sizeof one) < 0 && errno == EINTR)
+                ;
+        }
+    }
+    return NULL;
+}
+
+int ulog_sub_fd(ulog_sub *s)
+{
+    if (!s)
+        return ULOG_EINVAL;
+    if (s->evfd >= 0)
+        return s->evfd;
+    s->evfd = eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC);   /* readable at first */
+    if (s->evfd < 0)
+        return sub_fail(s, ulog__errno_to_err(errno), "eventfd");
+    if (pthread_create(&s->thr, NULL, fd_main, s) != 0) {
+        close(s->evfd);
+        s->evfd = -1;
+        return sub_fail(s, ULOG_ENOMEM, "starting the descriptor thread");
+    }
+    s->thr_started = true;
+    return s->evfd;
+}
+
+void ulog_sub_close(ulog_sub *s)
+{
+    if (!s)
+        return;
+    if (s->thr_started) {
+        __atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
+        ulog__bell_wake_all(s->t->parts[0].h);
+        pthread_join(s->thr, NULL);
+    }
+    if (s->evfd >= 0)
+        close(s->evfd);
+    if (s->cur)
+        for (int32_t i = 0; i < s->n; i++)
+            ulog__cursor_close(&s->cur[i]);
+    free(s->cur);
+    free(s);
+}

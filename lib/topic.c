@@ -1,0 +1,496 @@
+/*
+ * topic.c -- topics: creation, the per-process table of open topics, the
+ * partitioner, and ulog_append (records -> one batch per partition).
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_PARTITIONS 10000
+#define MAX_RECORDS    (1u << 20)
+
+static unsigned bucket_of(const char *name)
+{
+    uint32_t h = 2166136261u;                       /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h % ULOG__TOPIC_BUCKETS;
+}
+
+static ulog__topic *find(ulog *log, const char *name)
+{
+    for (ulog__topic *t = log->buckets[bucket_of(name)]; t; t = t->hnext)
+        if (strcmp(t->name, name) == 0)
+            return t;
+    return NULL;
+}
+
+static void topic_free(ulog__topic *t)
+{
+    if (!t)
+        return;
+    if (t->parts)
+        for (int32_t i = 0; i < t->partitions; i++)
+            ulog__part_close(&t->parts[i]);
+    free(t->parts);
+    free(t);
+}
+
+static int topic_open(ulog *log, const char *name, ulog__topic **out)
+{
+    ulog__topic_rec rec;
+    int err = ulog__meta_topic_get(log->meta, name, &rec);
+    if (err)
+        return ulog__fail(log, err, "topic %s: %s", name, ulog_strerror(err));
+    ulog__topic *t = calloc(1, sizeof *t);
+    if (!t || !(t->parts = calloc((size_t)rec.partitions, sizeof *t->parts))) {
+        free(t);
+        return ulog__fail(log, ULOG_ENOMEM, "topic %s: out of memory", name);
+    }
+    t->log = log;
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->id = rec.id;
+    t->partitions = rec.partitions;
+    t->cfg = rec.cfg;
+    for (int32_t i = 0; i < t->partitions; i++) {
+        err = ulog__part_open(t, i, &t->parts[i]);
+        if (err) {
+            for (int32_t j = i; j < t->partitions; j++)
+                t->parts[j].dirfd = t->parts[j].wfd = t->parts[j].sfd = -1;
+            topic_free(t);
+            return err;
+        }
+        t->parts[i].bell = t->parts[0].h;
+    }
+    *out = t;
+    return 0;
+}
+
+int ulog__topic_get(ulog *log, const char *name, ulog__topic **out)
+{
+    pthread_rwlock_rdlock(&log->tlock);
+    ulog__topic *t = find(log, name);
+    pthread_rwlock_unlock(&log->tlock);
+    if (t) {
+        *out = t;
+        return 0;
+    }
+    if (!ulog__name_valid(name))
+        return ulog__fail(log, ULOG_EINVAL, "invalid topic name");
+    pthread_rwlock_wrlock(&log->tlock);
+    int err = 0;
+    t = find(log, name);
+    if (!t) {
+        err = topic_open(log, name, &t);
+        if (!err) {
+            unsigned b = bucket_of(name);
+            t->hnext = log->buckets[b];
+            log->buckets[b] = t;
+        }
+    }
+    pthread_rwlock_unlock(&log->tlock);
+    if (!err)
+        *out = t;
+    return err;
+}
+
+void ulog__topics_close(ulog *log)
+{
+    for (unsigned b = 0; b < ULOG__TOPIC_BUCKETS; b++) {
+        ulog__topic *t = log->buckets[b];
+        while (t) {
+            ulog__topic *n = t->hnext;
+            topic_free(t);
+            t = n;
+        }
+        log->buckets[b] = NULL;
+    }
+}
+
+/* mkdir that tolerates an existing directory (a create that crashed, or a
+ * concurrent create in another process), then opens it. */
+static int mkdir_open(int at, const char *name, int mode, int *fd)
+{
+    if (mkdirat(at, name, (mode_t)mode) != 0 && errno != EEXIST)
+        return ulog__errno_to_err(errno);
+    *fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return *fd < 0 ? ulog__errno_to_err(errno) : 0;
+}
+
+/* Directories and first segments, all durable, before the catalog entry
+ * that makes the topic visible. */
+static int make_dirs(ulog *log, const char *name, int32_t partitions)
+{
+    int tfd, err = mkdir_open(log->topicsfd, name, log->cfg.dir_mode, &tfd);
+    if (err)
+        return err;
+    for (int32_t i = 0; i < partitions && !err; i++) {
+        char pname[16];
+        snprintf(pname, sizeof pname, "%d", (int)i);
+        int pfd;
+        err = mkdir_open(tfd, pname, log->cfg.dir_mode, &pfd);
+        if (err)
+            break;
+        int64_t *v;
+        size_t n;
+        err = ulog__seg_list(pfd, &v, &n);
+        if (!err) {
+            free(v);
+            int sfd;
+            if (n == 0 && (err = ulog__seg_create(pfd, 0, log->cfg.file_mode, &sfd)) == 0)
+                close(sfd);
+        }
+        close(pfd);
+    }
+    if (!err)
+        err = ulog__fsync_dir(tfd);
+    close(tfd);
+    return err ? err : ulog__fsync_dir(log->topicsfd);
+}
+
+int ulog_topic_create(ulog *log, const char *topic, int32_t partitions, const ulog_config *cfg)
+{
+    if (!log)
+        return ULOG_EINVAL;
+    if (!topic || !ulog__name_valid(topic))
+        return ulog__fail(log, ULOG_EINVAL,
+                          "topic name must be 1-249 bytes of [A-Za-z0-9._-], not . or ..");
+    if (partitions < 1 || partitions > MAX_PARTITIONS)
+        return ulog__fail(log, ULOG_EINVAL, "partitions must be 1 to %d", MAX_PARTITIONS);
+    ulog__topic_cfg tc;
+    char msg[256];
+    int err = ulog__config_topic(cfg, &tc, msg, sizeof msg);
+    if (err)
+        return ulog__fail(log, err, "topic %s: %s", topic, msg);
+    ulog__topic_rec rec;
+    err = ulog__meta_topic_get(log->meta, topic, &rec);
+    if (err == 0)
+        return ulog__fail(log, ULOG_EEXIST, "topic %s exists", topic);
+    if (err != ULOG_ENOENT)
+        return ulog__fail(log, err, "topic %s: %s", topic, ulog_strerror(err));
+    err = make_dirs(log, topic, partitions);
+    if (err)
+        return ulog__fail(log, err, "topic %s: creating directories: %s", topic,
+                          ulog_strerror(err));
+    uint32_t id;
+    err = ulog__meta_topic_add(log->meta, topic, partitions, &tc, &id);
+    if (err)
+        return ulog__fail(log, err, "topic %s: %s", topic, ulog_strerror(err));
+    return 0;
+}
+
+int ulog_topic_list(ulog *log, ulog_strlist **out)
+{
+    if (!log || !out)
+        return ULOG_EINVAL;
+    int err = ulog__meta_topic_list(log->meta, out);
+    return err ? ulog__fail(log, err, "listing topics: %s", ulog_strerror(err)) : 0;
+}
+
+int ulog_topic_describe(ulog *log, const char *topic, ulog_topic_info *info,
+                        ulog_config **cfg_out)
+{
+    if (!log || !topic || !info || info->struct_size < sizeof(ulog_topic_info))
+        return log ? ulog__fail(log, ULOG_EINVAL, "topic_describe: bad arguments") : ULOG_EINVAL;
+    if (!ulog__name_valid(topic))
+        return ulog__fail(log, ULOG_EINVAL, "invalid topic name");
+    ulog__topic_rec rec;
+    int err = ulog__meta_topic_get(log->meta, topic, &rec);
+    if (err)
+        return ulog__fail(log, err, "topic %s: %s", topic, ulog_strerror(err));
+    if (cfg_out && (err = ulog__topic_cfg_export(&rec.cfg, cfg_out)) != 0)
+        return ulog__fail(log, err, "topic %s: %s", topic, ulog_strerror(err));
+    info->partitions = rec.partitions;
+    info->id = rec.id;
+    return 0;
+}
+
+/* The partition of one record: explicit, by key, or round-robin. */
+static int32_t choose(ulog__topic *t, const ulog_record *r)
+{
+    if (r->partition != ULOG_PARTITION_ANY)
+        return r->partition;
+    if (t->partitions == 1)
+        return 0;
+    if (r->key)
+        return (int32_t)((uint32_t)ulog__murmur2(r->key, r->key_len) & 0x7fffffffu) %
+               t->partitions;
+    return (int32_t)(__atomic_fetch_add(&t->rr, 1, __ATOMIC_RELAXED) % (uint32_t)t->partitions);
+}
+
+static int check_record(ulog *log, const ulog__topic *t, const ulog_record *r, size_t i)
+{
+    const char *why = NULL;
+    if (r->partition != ULOG_PARTITION_ANY && (r->partition < 0 || r->partition >= t->partitions))
+        why = "partition out of range";
+    else if ((!r->key && r->key_len) || (!r->value && r->value_len))
+        why = "NULL key or value with a non-zero length";
+    else if (!r->headers && r->header_count)
+        why = "NULL headers with a non-zero header_count";
+    else if (r->timestamp != ULOG_TIMESTAMP_NOW && r->timestamp < 0)
+        why = "negative timestamp";
+    else if (r->key_len > INT32_MAX || r->value_len > INT32_MAX || r->header_count > INT32_MAX)
+        return ulog__fail(log, ULOG_ETOOBIG, "topic %s record %zu: too large", t->name, i);
+    for (size_t k = 0; !why && k < r->header_count; k++) {
+        const ulog_header *hd = &r->headers[k];
+        if (!hd->key)
+            why = "header with a NULL key";
+        else if (!hd->value && hd->value_len)
+            why = "header with a NULL value and a non-zero length";
+        else if (hd->key_len > INT32_MAX || hd->value_len > INT32_MAX)
+            return ulog__fail(log, ULOG_ETOOBIG, "topic %s record %zu: header too large",
+                              t->name, i);
+    }
+    return why ? ulog__fail(log, ULOG_EINVAL, "topic %s record %zu: %s", t->name, i, why) : 0;
+}
+
+/* Per-thread scratch space, so that appends do not allocate once warm. */
+typedef struct scratch {
+    uint8_t  *buf;
+    size_t    buf_cap;
+    uint32_t *idx;       /* records grouped by partition */
+    int32_t  *part;      /* each record's partition */
+    size_t    rec_cap;
+} scratch;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p)
+{
+    scratch *s = p;
+    free(s->buf);
+    free(s->idx);
+    free(s->part);
+    free(s);
+}
+
+static void scratch_init(void)
+{
+    pthread_key_create(&scratch_key, scratch_free);
+}
+
+static scratch *scratch_get(size_t nrec, size_t bytes)
+{
+    pthread_once(&scratch_once, scratch_init);
+    scratch *s = pthread_getspecific(scratch_key);
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s || pthread_setspecific(scratch_key, s) != 0) {
+            free(s);
+            return NULL;
+        }
+    }
+    if (nrec > s->rec_cap) {
+        uint32_t *idx = realloc(s->idx, nrec * sizeof *idx);
+        if (idx)
+            s->idx = idx;
+        int32_t *part = realloc(s->part, nrec * sizeof *part);
+        if (part)
+            s->part = part;
+        if (!idx || !part)
+            return NULL;
+        s->rec_cap = nrec;
+    }
+    if (bytes > s->buf_cap) {
+        uint8_t *b = realloc(s->buf, bytes);
+        if (!b)
+            return NULL;
+        s->buf = b;
+        s->buf_cap = bytes;
+    }
+    return s;
+}
+
+/* One partition's share of an append. */
+typedef struct group {
+    int32_t  part;
+    size_t   first, n;      /* range in scratch->idx */
+    size_t   size;
+} group;
+
+int ulog_append(ulog *log, const char *topic, ulog_record *records, size_t count)
+{
+    if (!log)
+        return ULOG_EINVAL;
+    if (!topic || !records || count == 0 || count > MAX_RECORDS)
+        return ulog__fail(log, ULOG_EINVAL, "append: NULL topic or records, or count not 1..%u",
+                          MAX_RECORDS);
+    ulog__topic *t;
+    int err = ulog__topic_get(log, topic, &t);
+    if (err)
+        return err;
+    for (size_t i = 0; i < count; i++)
+        if ((err = check_record(log, t, &records[i], i)) != 0)
+            return err;
+
+    scratch *s = scratch_get(count, 0);
+    if (!s)
+        return ulog__fail(log, ULOG_ENOMEM, "append: out of memory");
+    int64_t now = ulog__now_ms();
+
+    /* Group records by partition, keeping their order (counting sort). */
+    group one, *groups = &one;
+    size_t ngroups = 1;
+    bool single = true;
+    for (size_t i = 0; i < count; i++) {
+        s->part[i] = choose(t, &records[i]);
+        single = single && s->part[i] == s->part[0];
+    }
+    if (single) {
+        one = (group){ s->part[0], 0, count, 0 };
+    } else {
+        size_t *cnt = calloc((size_t)t->partitions + 1, sizeof *cnt);
+        groups = calloc((size_t)t->partitions, sizeof *groups);
+        if (!cnt || !groups) {
+            free(cnt);
+            free(groups);
+            return ulog__fail(log, ULOG_ENOMEM, "append: out of memory");
+        }
+        for (size_t i = 0; i < count; i++)
+            cnt[s->part[i] + 1]++;
+        for (int32_t p = 0; p < t->partitions; p++)
+            cnt[p + 1] += cnt[p];
+        ngroups = 0;
+        for (int32_t p = 0; p < t->partitions; p++)
+            if (cnt[p + 1] > cnt[p])
+                groups[ngroups++] = (group){ p, cnt[p], cnt[p + 1] - cnt[p], 0 };
+        for (size_t i = 0; i < count; i++)
+            s->idx[cnt[s->part[i]]++] = (uint32_t)i;
+        free(cnt);
+    }
+
+    /* Sizes first: a batch that is too big fails the call before anything
+     * is written. */
+    size_t maxsize = 0;
+    for (size_t g = 0; g < ngroups; g++) {
+        ulog__batch_src src = { records, single ? NULL : s->idx + groups[g].first, groups[g].n };
+        groups[g].size = ulog__batch_size(&src, now);
+        if (groups[g].size == 0 || groups[g].size > (size_t)t->cfg.max_message_bytes) {
+            err = ulog__fail(log, ULOG_ETOOBIG,
+                             "topic %s partition %d: batch of %zu bytes exceeds "
+                             "max.message.bytes %lld", t->name, (int)groups[g].part,
+                             groups[g].size, (long long)t->cfg.max_message_bytes);
+            goto out;
+        }
+        if (groups[g].size > maxsize)
+            maxsize = groups[g].size;
+    }
+    if (!scratch_get(count, maxsize)) {
+        err = ulog__fail(log, ULOG_ENOMEM, "append: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < count; i++)
+        records[i].offset = -1;
+
+    /* Write every partition's batch, then wait for durability: the
+     * fdatasyncs of different partitions overlap with other writers. */
+    uint32_t epochs_one, *epochs = &epochs_one;
+    int64_t bases_one, *bases = &bases_one;
+    if (ngroups > 1) {
+        epochs = calloc(ngroups, sizeof *epochs);
+        bases = calloc(ngroups, sizeof *bases);
+        if (!epochs || !bases) {
+            free(epochs);
+            free(bases);
+            err = ulog__fail(log, ULOG_ENOMEM, "append: out of memory");
+            goto out;
+        }
+    }
+    size_t written = 0;
+    for (size_t g = 0; g < ngroups && !err; g++, written++) {
+        const uint32_t *idx = single ? NULL : s->idx + groups[g].first;
+        ulog__batch_src src = { records, idx, groups[g].n };
+        int64_t max_ts;
+        ulog__batch_encode(s->buf, groups[g].size, &src, now, t->cfg.log_append_time, &max_ts);
+        err = ulog__part_write(&t->parts[groups[g].part], s->buf, groups[g].size,
+                               (uint32_t)groups[g].n, max_ts, &bases[g], &epochs[g]);
+        if (err)
+            break;
+    }
+    bool always = t->cfg.flush_policy == ULOG__FLUSH_ALWAYS;
+    for (size_t g = 0; g < written; g++) {
+        int serr = always ? ulog__part_sync(&t->parts[groups[g].part],
+                                            bases[g] + (int64_t)groups[g].n, epochs[g])
+                          : 0;
+        if (serr) {
+            if (!err)
+                err = serr;
+            continue;
+        }
+        for (size_t k = 0; k < groups[g].n; k++) {
+            size_t i = single ? k : s->idx[groups[g].first + k];
+            records[i].partition = groups[g].part;
+            records[i].offset = bases[g] + (int64_t)k;
+        }
+    }
+    if (ngroups > 1) {
+        free(epochs);
+        free(bases);
+    }
+out:
+    if (groups != &one)
+        free(groups);
+    return err;
+}
+
+int ulog_watermarks(ulog *log, const char *topic, int32_t partition, int64_t *low, int64_t *high)
+{
+    if (!log)
+        return ULOG_EINVAL;
+    if (!topic || !low || !high)
+        return ulog__fail(log, ULOG_EINVAL, "watermarks: NULL argument");
+    ulog__topic *t;
+    int err = ulog__topic_get(log, topic, &t);
+    if (err)
+        return err;
+    if (partition < 0 || partition >= t->partitions)
+        return ulog__fail(log, ULOG_EINVAL, "topic %s: no partition %d", topic, (int)partition);
+    ulog__head *h = t->parts[partition].h;
+    *low = __atomic_load_n(&h->low, __ATOMIC_ACQUIRE);
+    *high = __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE);
+    return 0;
+}
+
+int ulog_partition_describe(ulog *log, const char *topic, int32_t partition,
+                            ulog_partition_info *info)
+{
+    if (!log)
+        return ULOG_EINVAL;
+    if (!info || info->struct_size < sizeof *info)
+        return ulog__fail(log, ULOG_EINVAL, "partition_describe: bad info struct");
+    int err = ulog_watermarks(log, topic, partition, &info->low, &info->high);
+    if (err)
+        return err;
+    ulog__topic *t;
+    ulog__topic_get(log, topic, &t);
+    ulog__part *p = &t->parts[partition];
+    int64_t *v;
+    size_t n;
+    if ((err = ulog__seg_list(p->dirfd, &v, &n)) != 0)
+        return ulog__fail(log, err, "topic %s partition %d: listing segments", topic,
+                          (int)partition);
+    int64_t bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        char name[ULOG__SEG_NAME_LEN + 1];
+        struct stat st;
+        ulog__seg_name(name, v[i]);
+        if (fstatat(p->dirfd, name, &st, 0) == 0)
+            bytes += st.st_size;
+    }
+    free(v);
+    bool died;
+    if (ulog__mutex_lock(&p->h->wlock, &died) == 0) {
+        info->write_end = p->h->wend.offset;
+        ulog__mutex_unlock(&p->h->wlock);
+    }
+    info->segments = (int64_t)n;
+    info->bytes = bytes;
+    return 0;
+}

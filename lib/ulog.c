@@ -1,0 +1,281 @@
+/*
+ * ulog.c -- the log handle: open/close, the per-handle error detail, the
+ * filesystem check, and the flusher thread that keeps LMDB writes (index
+ * entries, recovery checkpoints) and background syncs off the append path.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t ulog__now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Network and cluster filesystems: their locking, mmap coherence and fsync
+ * semantics do not give what sharing a log needs (statfs(2) magic numbers). */
+bool ulog__fs_is_network(int64_t f_type)
+{
+    static const uint32_t net[] = {
+        0x6969,     /* NFS */
+        0x517B,     /* SMB */
+        0xFF534D42, /* CIFS */
+        0xFE534D42, /* SMB2 */
+        0x01021997, /* 9P (v9fs) */
+        0x65735546, /* FUSE (sshfs, s3fs, ...) */
+        0x00C36400, /* Ceph */
+        0x5346414F, /* AFS */
+        0x6B414653, /* kAFS */
+        0x73757245, /* Coda */
+        0x564C,     /* NCP */
+        0x0BD00BD0, /* Lustre */
+        0x01161970, /* GFS2 */
+        0x7461636F, /* OCFS2 */
+        0x47504653, /* GPFS */
+        0x013111A8, /* IBRIX */
+        0xAAD7AAEA, /* PanFS */
+    };
+    for (size_t i = 0; i < sizeof net / sizeof net[0]; i++)
+        if ((uint32_t)f_type == net[i])
+            return true;
+    return false;
+}
+
+int ulog__fail(ulog *log, int err, const char *fmt, ...)
+{
+    if (!log)
+        return err;
+    pthread_mutex_lock(&log->errlock);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(log->errmsg, sizeof log->errmsg, fmt, ap);
+    va_end(ap);
+    pthread_mutex_unlock(&log->errlock);
+    return err;
+}
+
+size_t ulog_errmsg(ulog *log, char *buf, size_t buf_len)
+{
+    if (!log) {
+        if (buf && buf_len)
+            buf[0] = 0;
+        return 0;
+    }
+    pthread_mutex_lock(&log->errlock);
+    size_t n = strlen(log->errmsg);
+    if (buf && buf_len)
+        snprintf(buf, buf_len, "%s", log->errmsg);
+    pthread_mutex_unlock(&log->errlock);
+    return n;
+}
+
+/* ---------------------------------------------------------------- flusher */
+
+#define FLUSH_BATCH 4096
+
+/* One pass: take every open partition's index entries and durable end,
+ * write them in one LMDB transaction, and run due background syncs. */
+int ulog__flush_pass(ulog *log, bool final)
+{
+    size_t cap = FLUSH_BATCH, ne = 0, ncp = 0, cpcap = 16;
+    ulog__index_entry *e = malloc(cap * sizeof *e);
+    ulog__checkpoint *cp = malloc(cpcap * sizeof *cp);
+    int err = 0;
+    if (!e || !cp) {
+        free(e);
+        free(cp);
+        return ULOG_ENOMEM;
+    }
+    int64_t now = ulog__now_ms();
+    pthread_rwlock_rdlock(&log->tlock);
+    for (unsigned b = 0; b < ULOG__TOPIC_BUCKETS; b++) {
+        for (ulog__topic *t = log->buckets[b]; t; t = t->hnext) {
+            for (int32_t i = 0; i < t->partitions; i++) {
+                ulog__part *p = &t->parts[i];
+                if (final ? t->cfg.flush_policy != ULOG__FLUSH_ALWAYS
+                          : ulog__part_flush_due(p, now))
+                    ulog__part_sync_background(p);
+                int64_t cut;
+                for (;;) {
+                    if (ne == cap) {
+                        ulog__index_entry *ne2 = realloc(e, 2 * cap * sizeof *e);
+                        if (!ne2)
+                            break;
+                        e = ne2;
+                        cap *= 2;
+                    }
+                    size_t got = ulog__part_take_index(p, e + ne, cap - ne, &cut);
+                    if (cut >= 0)
+                        ulog__meta_truncate(log->meta, t->id, i, cut);
+                    ne += got;
+                    if (ne < cap)
+                        break;
+                }
+                ulog__pos s = ulog__head_synced(p->h);
+                if (s.offset != p->cp_written) {
+                    if (ncp == cpcap) {
+                        ulog__checkpoint *c2 = realloc(cp, 2 * cpcap * sizeof *cp);
+                        if (!c2)
+                            continue;
+                        cp = c2;
+                        cpcap *= 2;
+                    }
+                    cp[ncp++] = (ulog__checkpoint){ t->id, i, s.offset, s.segment, s.pos };
+                    p->cp_written = s.offset;
+                }
+            }
+        }
+    }
+    pthread_rwlock_unlock(&log->tlock);
+    if (ne || ncp)
+        err = ulog__meta_flush(log->meta, e, ne, cp, ncp);
+    free(e);
+    free(cp);
+    return err;
+}
+
+static void *flusher_main(void *arg)
+{
+    ulog *log = arg;
+    int64_t last_reader_check = ulog__now_ms();
+    pthread_mutex_lock(&log->flock);
+    while (!log->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ns = ts.tv_nsec + log->cfg.index_flush_ms * 1000000LL;
+        ts.tv_sec += (time_t)(ns / 1000000000LL);
+        ts.tv_nsec = (long)(ns % 1000000000LL);
+        pthread_cond_timedwait(&log->fcond, &log->flock, &ts);
+        if (log->stop)
+            break;
+        pthread_mutex_unlock(&log->flock);
+        int err = ulog__flush_pass(log, false);
+        if (err)
+            ulog__fail(log, err, "background flush: %s", ulog_strerror(err));
+        /* Readers killed inside an LMDB read transaction pin pages until
+         * their slot is cleared. */
+        int64_t now = ulog__now_ms();
+        if (now - last_reader_check > 10000) {
+            ulog__meta_reader_check(log->meta);
+            last_reader_check = now;
+        }
+        pthread_mutex_lock(&log->flock);
+    }
+    pthread_mutex_unlock(&log->flock);
+    return NULL;
+}
+
+void ulog__flusher_kick(ulog *log)
+{
+    pthread_mutex_lock(&log->flock);
+    pthread_cond_signal(&log->fcond);
+    pthread_mutex_unlock(&log->flock);
+}
+
+/* ---------------------------------------------------------------- open */
+
+static int open_dirs(ulog *log, const char *dir)
+{
+    if (mkdir(dir, (mode_t)log->cfg.dir_mode) != 0 && errno != EEXIST)
+        return ulog__fail(log, ulog__errno_to_err(errno), "%s: %s", dir, strerror(errno));
+    log->rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (log->rootfd < 0)
+        return ulog__fail(log, ulog__errno_to_err(errno), "%s: %s", dir, strerror(errno));
+    struct statfs sf;
+    if (fstatfs(log->rootfd, &sf) != 0)
+        return ulog__fail(log, ulog__errno_to_err(errno), "%s: statfs: %s", dir, strerror(errno));
+    if (ulog__fs_is_network((int64_t)sf.f_type))
+        return ulog__fail(log, ULOG_ENOTSUP,
+                          "%s: network filesystem (type 0x%llx): ulog needs a local "
+                          "filesystem for shared logs", dir, (unsigned long long)sf.f_type);
+    if (mkdirat(log->rootfd, "topics", (mode_t)log->cfg.dir_mode) == 0) {
+        if (fsync(log->rootfd) != 0)
+            return ulog__fail(log, ulog__errno_to_err(errno), "%s: fsync: %s", dir,
+                              strerror(errno));
+    } else if (errno != EEXIST) {
+        return ulog__fail(log, ulog__errno_to_err(errno), "%s/topics: %s", dir, strerror(errno));
+    }
+    log->topicsfd = openat(log->rootfd, "topics", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (log->topicsfd < 0)
+        return ulog__fail(log, ulog__errno_to_err(errno), "%s/topics: %s", dir, strerror(errno));
+    return 0;
+}
+
+int ulog_open(const char *dir, const ulog_config *cfg, ulog **out)
+{
+    if (!dir || !*dir || !out)
+        return ULOG_EINVAL;
+    *out = NULL;
+    ulog *log = calloc(1, sizeof *log);
+    if (!log)
+        return ULOG_ENOMEM;
+    log->rootfd = log->topicsfd = -1;
+    pthread_mutex_init(&log->errlock, NULL);
+    pthread_mutex_init(&log->flock, NULL);
+    pthread_cond_init(&log->fcond, NULL);
+    pthread_rwlock_init(&log->tlock, NULL);
+    char msg[256];
+    int err = ulog__config_log(cfg, &log->cfg, msg, sizeof msg);
+    if (err)
+        ulog__fail(log, err, "%s", msg);
+    if (!err && !(log->root = strdup(dir)))
+        err = ULOG_ENOMEM;
+    if (!err)
+        err = open_dirs(log, dir);
+    if (!err)
+        err = ulog__boot_id(log->boot_id);
+    if (!err && (err = ulog__meta_open(dir, log->cfg.file_mode, log->cfg.dir_mode,
+                                       &log->meta)) != 0)
+        ulog__fail(log, err, "%s/meta: %s", dir, ulog_strerror(err));
+    if (!err) {
+        if (pthread_create(&log->flusher, NULL, flusher_main, log) != 0)
+            err = ULOG_ENOMEM;
+        else
+            log->flusher_started = true;
+    }
+    if (err) {
+        ulog_close(log);
+        return err;
+    }
+    *out = log;
+    return 0;
+}
+
+void ulog_close(ulog *log)
+{
+    if (!log)
+        return;
+    if (log->flusher_started) {
+        pthread_mutex_lock(&log->flock);
+        log->stop = true;
+        pthread_cond_signal(&log->fcond);
+        pthread_mutex_unlock(&log->flock);
+        pthread_join(log->flusher, NULL);
+    }
+    if (log->meta) {
+        ulog__flush_pass(log, true);
+        ulog__topics_close(log);
+        ulog__meta_close(log->meta);
+    }
+    if (log->topicsfd >= 0)
+        close(log->topicsfd);
+    if (log->rootfd >= 0)
+        close(log->rootfd);
+    free(log->root);
+    pthread_rwlock_destroy(&log->tlock);
+    pthread_cond_destroy(&log->fcond);
+    pthread_mutex_destroy(&log->flock);
+    pthread_mutex_destroy(&log->errlock);
+    free(log);
+}

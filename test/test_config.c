@@ -1,0 +1,433 @@
+/* test_config.c -- settings by name: validation, scopes, defaults, and the
+ * topic config text stored in LMDB. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static ulog_config *cfg;
+static char err[256];
+
+static void setup(void)
+{
+    cfg = ulog_config_new();
+    cr_assert_not_null(cfg);
+    err[0] = '\0';
+}
+
+static void teardown(void)
+{
+    ulog_config_free(cfg);
+}
+
+TestSuite(config, .init = setup, .fini = teardown);
+
+static void expect_ok(const char *name, const char *value, const char *canon)
+{
+    char buf[64];
+
+    cr_expect_eq(ulog_config_set(cfg, name, value, err, sizeof err), 0,
+                 "%s=%s rejected: %s", name, value, err);
+    cr_expect_eq(ulog_config_get(cfg, name, buf, sizeof buf), 0);
+    cr_expect_str_eq(buf, canon, "%s=%s reads back as %s", name, value, buf);
+}
+
+static void expect_bad(const char *name, const char *value)
+{
+    char before[64], after[64];
+    int had = ulog_config_get(cfg, name, before, sizeof before);
+
+    err[0] = '\0';
+    cr_expect_eq(ulog_config_set(cfg, name, value, err, sizeof err), ULOG_EINVAL,
+                 "%s=\"%s\" accepted", name, value);
+    cr_expect_neq(err[0], '\0', "no message for %s=\"%s\"", name, value);
+    cr_expect_eq(ulog_config_get(cfg, name, after, sizeof after), had,
+                 "%s changed by a failed set", name);
+    if (had == 0)
+        cr_expect_str_eq(after, before);
+}
+
+/* Integer settings: bounds, one past them, and junk. */
+static const struct {
+    const char *name, *min, *max, *below, *above;
+} ints[] = {
+    { "index.flush.ms", "1", "60000", "0", "60001" },
+    { "segment.bytes", "4096", "1073741824", "4095", "1073741825" },
+    { "max.message.bytes", "64", "1073741823", "63", "1073741824" },
+    { "flush.ms", "1", "3600000", "0", "3600001" },
+    { "index.interval.bytes", "512", "16777216", "511", "16777217" },
+};
+
+static const char *junk[] = {
+    "", " ", " 100", "100 ", "1e3", "0x100", "+100", "-1", "100k", "abc",
+    "99999999999999999999", "9223372036854775808", "1.5", "1,000", "\t1",
+};
+
+Test(config, integers)
+{
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        expect_ok(ints[i].name, ints[i].min, ints[i].min);
+        expect_ok(ints[i].name, ints[i].max, ints[i].max);
+        expect_bad(ints[i].name, ints[i].below);
+        expect_bad(ints[i].name, ints[i].above);
+        for (size_t j = 0; j < sizeof junk / sizeof junk[0]; j++)
+            expect_bad(ints[i].name, junk[j]);
+    }
+}
+
+Test(config, integer_message)
+{
+    ulog_config_set(cfg, "segment.bytes", "12", err, sizeof err);
+    cr_expect_str_eq(err, "segment.bytes: must be an integer from 4096 to 1073741824");
+}
+
+Test(config, leading_zeros_are_decimal)
+{
+    expect_ok("flush.ms", "0100", "100");
+}
+
+Test(config, set_int)
+{
+    char buf[32];
+
+    cr_expect_eq(ulog_config_set_int(cfg, "segment.bytes", 4096, err, sizeof err), 0);
+    cr_expect_eq(ulog_config_get(cfg, "segment.bytes", buf, sizeof buf), 0);
+    cr_expect_str_eq(buf, "4096");
+    cr_expect_eq(ulog_config_set_int(cfg, "segment.bytes", 4095, err, sizeof err), ULOG_EINVAL);
+    cr_expect_eq(ulog_config_set_int(cfg, "segment.bytes", -4096, err, sizeof err), ULOG_EINVAL);
+    cr_expect_eq(ulog_config_set_int(cfg, "segment.bytes", INT64_MIN, err, sizeof err), ULOG_EINVAL);
+    cr_expect_eq(ulog_config_set_int(cfg, "segment.bytes", INT64_MAX, err, sizeof err), ULOG_EINVAL);
+    cr_expect_eq(ulog_config_get(cfg, "segment.bytes", buf, sizeof buf), 0);
+    cr_expect_str_eq(buf, "4096", "failed set_int left the value alone");
+
+    cr_expect_eq(ulog_config_set_int(cfg, "file.mode", 0600, err, sizeof err), 0);
+    cr_expect_eq(ulog_config_get(cfg, "file.mode", buf, sizeof buf), 0);
+    cr_expect_str_eq(buf, "0600");
+    cr_expect_eq(ulog_config_set_int(cfg, "dir.mode", 0755, err, sizeof err), 0);
+    cr_expect_eq(ulog_config_get(cfg, "dir.mode", buf, sizeof buf), 0);
+    cr_expect_str_eq(buf, "0755");
+    cr_expect_eq(ulog_config_set_int(cfg, "file.mode", 01600, err, sizeof err), ULOG_EINVAL);
+    cr_expect_eq(ulog_config_set_int(cfg, "file.mode", -1, err, sizeof err), ULOG_EINVAL);
+    cr_expect_eq(ulog_config_set_int(cfg, "dir.mode", 0600, err, sizeof err), ULOG_EINVAL);
+
+    /* Enum settings take names, not their internal numbers. */
+    cr_expect_eq(ulog_config_set_int(cfg, "flush.policy", 0, err, sizeof err), ULOG_EINVAL);
+    cr_expect_eq(ulog_config_get(cfg, "flush.policy", buf, sizeof buf), ULOG_ENOENT);
+    cr_expect_eq(ulog_config_set_int(cfg, "no.such", 1, err, sizeof err), ULOG_EINVAL);
+}
+
+Test(config, modes)
+{
+    expect_ok("file.mode", "0640", "0640");
+    expect_ok("file.mode", "0600", "0600");
+    expect_ok("file.mode", "0777", "0777");
+    expect_ok("file.mode", "644", "0644");
+    expect_ok("dir.mode", "0700", "0700");
+    expect_ok("dir.mode", "0750", "0750");
+    expect_ok("dir.mode", "00777", "0777");
+
+    static const char *bad_file[] = {
+        "0400", "0200", "0000", "0", "0477", "01640", "1000", "0778", "0648",
+        "0o640", "0x1a0", "", " 0640", "0640 ", "-0640", "rw-r-----",
+    };
+    for (size_t i = 0; i < sizeof bad_file / sizeof bad_file[0]; i++)
+        expect_bad("file.mode", bad_file[i]);
+    static const char *bad_dir[] = { "0600", "0640", "0500", "0300", "02750", "0800" };
+    for (size_t i = 0; i < sizeof bad_dir / sizeof bad_dir[0]; i++)
+        expect_bad("dir.mode", bad_dir[i]);
+}
+
+Test(config, enums)
+{
+    expect_ok("flush.policy", "none", "none");
+    expect_ok("flush.policy", "interval", "interval");
+    expect_ok("flush.policy", "always", "always");
+    expect_ok("message.timestamp.type", "CreateTime", "CreateTime");
+    expect_ok("message.timestamp.type", "LogAppendTime", "LogAppendTime");
+    expect_ok("auto.offset.reset", "earliest", "earliest");
+    expect_ok("auto.offset.reset", "latest", "latest");
+    expect_ok("auto.offset.reset", "none", "none");
+
+    static const struct { const char *name, *value; } bad[] = {
+        { "flush.policy", "" }, { "flush.policy", "Always" }, { "flush.policy", "always " },
+        { "flush.policy", "0" }, { "flush.policy", "2" }, { "flush.policy", "never" },
+        { "message.timestamp.type", "createtime" }, { "message.timestamp.type", "Create" },
+        { "auto.offset.reset", "smallest" }, { "auto.offset.reset", "EARLIEST" },
+        { "auto.offset.reset", "error" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_bad(bad[i].name, bad[i].value);
+
+    ulog_config_set(cfg, "flush.policy", "x", err, sizeof err);
+    cr_expect_str_eq(err, "flush.policy: must be one of none, interval, always");
+}
+
+Test(config, unknown_names)
+{
+    static const char *names[] = {
+        "", "segment", "Segment.bytes", "segment.bytes ", "retention.ms",
+        "segment.bytes\n", "file_mode", "auto.offset.reset.x",
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        err[0] = '\0';
+        cr_expect_eq(ulog_config_set(cfg, names[i], "1", err, sizeof err), ULOG_EINVAL);
+        cr_expect_neq(err[0], '\0');
+    }
+    cr_expect_eq(ulog_config_get(cfg, "retention.ms", err, sizeof err), ULOG_ENOENT);
+}
+
+Test(config, null_arguments)
+{
+    char buf[16];
+
+    cr_expect_eq(ulog_config_set(NULL, "flush.ms", "1", err, sizeof err), ULOG_EINVAL);
+    cr_expect_eq(ulog_config_set(cfg, NULL, "1", err, sizeof err), ULOG_EINVAL);
+    cr_expect_eq(ulog_config_set(cfg, "flush.ms", NULL, err, sizeof err), ULOG_EINVAL);
+    cr_expect_eq(ulog_config_set_int(NULL, "flush.ms", 1, NULL, 0), ULOG_EINVAL);
+    /* No errbuf is fine, and a zero length must not be written to. */
+    cr_expect_eq(ulog_config_set(cfg, "flush.ms", "0", NULL, 0), ULOG_EINVAL);
+    err[0] = 'Z';
+    cr_expect_eq(ulog_config_set(cfg, "flush.ms", "0", err, 0), ULOG_EINVAL);
+    cr_expect_eq(err[0], 'Z');
+    cr_expect_eq(ulog_config_get(NULL, "flush.ms", buf, sizeof buf), ULOG_EINVAL);
+    cr_expect_eq(ulog_config_get(cfg, NULL, buf, sizeof buf), ULOG_EINVAL);
+    cr_expect_eq(ulog_config_get(cfg, "flush.ms", NULL, 0), ULOG_EINVAL);
+    ulog_config_free(NULL);
+}
+
+Test(config, small_errbuf_truncates)
+{
+    char small[8];
+
+    memset(small, 'X', sizeof small);
+    ulog_config_set(cfg, "segment.bytes", "1", small, sizeof small);
+    cr_expect_eq(small[7], '\0');
+    cr_expect_eq(strncmp(small, "segment", 7), 0);
+}
+
+Test(config, get_buffer_size)
+{
+    char buf[16];
+
+    cr_expect_eq(ulog_config_get(cfg, "flush.ms", buf, sizeof buf), ULOG_ENOENT);
+    expect_ok("flush.ms", "3600000", "3600000");
+    cr_expect_eq(ulog_config_get(cfg, "flush.ms", buf, 7), ULOG_EINVAL, "no room for NUL");
+    cr_expect_eq(ulog_config_get(cfg, "flush.ms", buf, 8), 0);
+    cr_expect_str_eq(buf, "3600000");
+    expect_ok("flush.ms", "5", "5");   /* overwrite */
+}
+
+Test(config, defaults)
+{
+    ulog__log_cfg lc;
+    ulog__topic_cfg tc;
+    ulog__sub_cfg sc;
+
+    cr_assert_eq(ulog__config_log(NULL, &lc, err, sizeof err), 0);
+    cr_expect_eq(lc.file_mode, 0640);
+    cr_expect_eq(lc.dir_mode, 0750);
+    cr_expect_eq(lc.index_flush_ms, 100);
+    cr_assert_eq(ulog__config_topic(cfg, &tc, err, sizeof err), 0);
+    cr_expect_eq(tc.segment_bytes, 1 << 30);
+    cr_expect_eq(tc.max_message_bytes, 1048588);
+    cr_expect_eq(tc.flush_policy, ULOG__FLUSH_ALWAYS);
+    cr_expect_eq(tc.flush_ms, 1000);
+    cr_expect_eq(tc.index_interval_bytes, 4096);
+    cr_expect_not(tc.log_append_time);
+    cr_assert_eq(ulog__config_sub(NULL, &sc, err, sizeof err), 0);
+    cr_expect_eq(sc.reset, ULOG__RESET_LATEST);
+}
+
+Test(config, scopes_apply)
+{
+    ulog__log_cfg lc;
+    ulog__topic_cfg tc;
+    ulog__sub_cfg sc;
+    ulog_config *log = ulog_config_new(), *sub = ulog_config_new();
+
+    ulog_config_set(log, "file.mode", "0600", NULL, 0);
+    ulog_config_set(log, "dir.mode", "0700", NULL, 0);
+    ulog_config_set(log, "index.flush.ms", "7", NULL, 0);
+    cr_assert_eq(ulog__config_log(log, &lc, err, sizeof err), 0);
+    cr_expect_eq(lc.file_mode, 0600);
+    cr_expect_eq(lc.dir_mode, 0700);
+    cr_expect_eq(lc.index_flush_ms, 7);
+
+    ulog_config_set(cfg, "segment.bytes", "8192", NULL, 0);
+    ulog_config_set(cfg, "max.message.bytes", "100", NULL, 0);
+    ulog_config_set(cfg, "flush.policy", "interval", NULL, 0);
+    ulog_config_set(cfg, "flush.ms", "50", NULL, 0);
+    ulog_config_set(cfg, "index.interval.bytes", "1024", NULL, 0);
+    ulog_config_set(cfg, "message.timestamp.type", "LogAppendTime", NULL, 0);
+    cr_assert_eq(ulog__config_topic(cfg, &tc, err, sizeof err), 0);
+    cr_expect_eq(tc.segment_bytes, 8192);
+    cr_expect_eq(tc.max_message_bytes, 100);
+    cr_expect_eq(tc.flush_policy, ULOG__FLUSH_INTERVAL);
+    cr_expect_eq(tc.flush_ms, 50);
+    cr_expect_eq(tc.index_interval_bytes, 1024);
+    cr_expect(tc.log_append_time);
+
+    ulog_config_set(sub, "auto.offset.reset", "earliest", NULL, 0);
+    cr_assert_eq(ulog__config_sub(sub, &sc, err, sizeof err), 0);
+    cr_expect_eq(sc.reset, ULOG__RESET_EARLIEST);
+    ulog_config_set(sub, "auto.offset.reset", "none", NULL, 0);
+    cr_assert_eq(ulog__config_sub(sub, &sc, err, sizeof err), 0);
+    cr_expect_eq(sc.reset, ULOG__RESET_NONE);
+
+    ulog_config_free(log);
+    ulog_config_free(sub);
+}
+
+Test(config, wrong_scope)
+{
+    ulog__log_cfg lc = { 1, 2, 3 };
+    ulog__topic_cfg tc;
+    ulog__sub_cfg sc;
+
+    ulog_config_set(cfg, "segment.bytes", "8192", NULL, 0);
+    cr_expect_eq(ulog__config_log(cfg, &lc, err, sizeof err), ULOG_EINVAL);
+    cr_expect_str_eq(err, "segment.bytes does not apply to the log");
+    cr_expect_eq(lc.file_mode, 1, "output untouched on error");
+    cr_expect_eq(ulog__config_sub(cfg, &sc, err, sizeof err), ULOG_EINVAL);
+    cr_expect_str_eq(err, "segment.bytes does not apply to a subscription");
+
+    ulog_config *c2 = ulog_config_new();
+    ulog_config_set(c2, "auto.offset.reset", "earliest", NULL, 0);
+    cr_expect_eq(ulog__config_topic(c2, &tc, err, sizeof err), ULOG_EINVAL);
+    cr_expect_str_eq(err, "auto.offset.reset does not apply to a topic");
+    ulog_config_set(c2, "file.mode", "0600", NULL, 0);
+    cr_expect_eq(ulog__config_sub(c2, &sc, err, sizeof err), ULOG_EINVAL);
+    cr_expect_str_eq(err, "file.mode does not apply to a subscription");
+    ulog_config_free(c2);
+
+    cr_expect_eq(ulog__config_topic(cfg, NULL, err, sizeof err), ULOG_EINVAL);
+}
+
+static ulog__topic_cfg custom(void)
+{
+    ulog__topic_cfg tc = {
+        .segment_bytes = 4096, .max_message_bytes = 64,
+        .flush_policy = ULOG__FLUSH_NONE, .flush_ms = 3600000,
+        .index_interval_bytes = 16777216, .log_append_time = true,
+    };
+    return tc;
+}
+
+static void expect_same(const ulog__topic_cfg *a, const ulog__topic_cfg *b)
+{
+    cr_expect_eq(a->segment_bytes, b->segment_bytes);
+    cr_expect_eq(a->max_message_bytes, b->max_message_bytes);
+    cr_expect_eq(a->flush_policy, b->flush_policy);
+    cr_expect_eq(a->flush_ms, b->flush_ms);
+    cr_expect_eq(a->index_interval_bytes, b->index_interval_bytes);
+    cr_expect_eq(a->log_append_time, b->log_append_time);
+}
+
+Test(config, encode_decode_round_trip)
+{
+    ulog__topic_cfg in[2], out;
+    char *text;
+    size_t len;
+
+    cr_assert_eq(ulog__config_topic(NULL, &in[0], NULL, 0), 0);
+    in[1] = custom();
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(ulog__topic_cfg_encode(&in[i], &text, &len), 0);
+        cr_expect_eq(strlen(text), len);
+        cr_expect_eq(text[len - 1], '\n');
+        cr_assert_eq(ulog__topic_cfg_decode(text, len, &out), 0);
+        expect_same(&in[i], &out);
+        free(text);
+    }
+}
+
+Test(config, encode_text)
+{
+    ulog__topic_cfg tc = custom();
+    char *text;
+    size_t len;
+
+    cr_assert_eq(ulog__topic_cfg_encode(&tc, &text, &len), 0);
+    cr_expect_str_eq(text,
+        "segment.bytes=4096\n"
+        "max.message.bytes=64\n"
+        "flush.policy=none\n"
+        "flush.ms=3600000\n"
+        "index.interval.bytes=16777216\n"
+        "message.timestamp.type=LogAppendTime\n");
+    free(text);
+
+    tc.segment_bytes = 1;
+    cr_expect_eq(ulog__topic_cfg_encode(&tc, &text, &len), ULOG_EINVAL);
+    tc = custom();
+    tc.flush_policy = 7;
+    cr_expect_eq(ulog__topic_cfg_encode(&tc, &text, &len), ULOG_EINVAL);
+}
+
+Test(config, decode_fills_absent_with_defaults)
+{
+    ulog__topic_cfg tc, def;
+    const char *t = "flush.ms=5\n";
+
+    cr_assert_eq(ulog__config_topic(NULL, &def, NULL, 0), 0);
+    cr_assert_eq(ulog__topic_cfg_decode(t, strlen(t), &tc), 0);
+    def.flush_ms = 5;
+    expect_same(&tc, &def);
+    cr_assert_eq(ulog__topic_cfg_decode("", 0, &tc), 0);
+}
+
+Test(config, decode_rejects_junk)
+{
+    static const char *bad[] = {
+        "segment.bytes=4096",                  /* no final newline */
+        "segment.bytes=4096\nflush.ms=5",
+        "segment.bytes\n",
+        "=4096\n",
+        "segment.bytes=\n",
+        "segment.bytes=4095\n",
+        "segment.bytes=abc\n",
+        "segment.bytes= 4096\n",
+        "segment.bytes =4096\n",
+        "segment.bytes=4096\nsegment.bytes=4096\n",   /* duplicate */
+        "retention.ms=1000\n",                 /* unknown */
+        "file.mode=0640\n",                    /* not a topic setting */
+        "auto.offset.reset=earliest\n",
+        "flush.policy=sometimes\n",
+        "\n",
+        "segment.bytes=4096\r\n",
+        "segment.bytes=4096=4096\n",
+        "segment.bytes=409600000000000000000000000000000000000\n",
+        "a-very-long-name-that-does-not-fit-in-any-buffer-at-all=1\n",
+    };
+    ulog__topic_cfg tc = custom(), keep = tc;
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_expect_eq(ulog__topic_cfg_decode(bad[i], strlen(bad[i]), &tc), ULOG_ECORRUPT,
+                     "accepted junk #%zu", i);
+    /* A NUL inside the text must not cut a name or value short. */
+    static const char nul_name[] = "flush.ms\0x=5\n";
+    static const char nul_val[] = "flush.ms=5\0junk\n";
+    cr_expect_eq(ulog__topic_cfg_decode(nul_name, sizeof nul_name - 1, &tc), ULOG_ECORRUPT);
+    cr_expect_eq(ulog__topic_cfg_decode(nul_val, sizeof nul_val - 1, &tc), ULOG_ECORRUPT);
+    /* Only len bytes count: a valid prefix cut mid-line is corrupt. */
+    cr_expect_eq(ulog__topic_cfg_decode("flush.ms=5\n", 10, &tc), ULOG_ECORRUPT);
+    expect_same(&tc, &keep);
+}
+
+Test(config, export)
+{
+    ulog__topic_cfg tc = custom(), back;
+    ulog_config *out;
+    char buf[32];
+
+    cr_assert_eq(ulog__topic_cfg_export(&tc, &out), 0);
+    cr_expect_eq(ulog_config_get(out, "flush.policy", buf, sizeof buf), 0);
+    cr_expect_str_eq(buf, "none");
+    cr_expect_eq(ulog_config_get(out, "message.timestamp.type", buf, sizeof buf), 0);
+    cr_expect_str_eq(buf, "LogAppendTime");
+    cr_expect_eq(ulog_config_get(out, "file.mode", buf, sizeof buf), ULOG_ENOENT);
+    cr_assert_eq(ulog__config_topic(out, &back, err, sizeof err), 0);
+    expect_same(&tc, &back);
+    ulog_config_free(out);
+}
