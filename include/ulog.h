@@ -227,7 +227,7 @@ typedef struct ulog_record {
  * committed under the topic's flush.policy (always: after fdatasync, shared
  * with concurrent appenders).
  * Errors, with nothing appended: ULOG_EINVAL (NULL arguments, bad partition,
- * timestamp < -1), ULOG_ENOENT (no such topic), ULOG_ETOOBIG (a batch larger
+ * a negative timestamp other than ULOG_TIMESTAMP_NOW), ULOG_ENOENT (no such topic), ULOG_ETOOBIG (a batch larger
  * than max.message.bytes). When records go to several partitions, a failure
  * in one (ULOG_EIO, ULOG_ENOSPC, ULOG_EPOISONED) leaves the batches of
  * partitions appended before it committed; their records have offset >= 0,

@@ -113,7 +113,11 @@ static inline uint64_t get64(const uint8_t *p)
     return (uint64_t)get32(p) << 32 | get32(p + 4);
 }
 
-/* ---------------------------------------------------------------- varints */
+/* ---------------------------------------------------------------- varints
+ *
+ * The hot paths use the static inline helpers below; the exported
+ * ulog__varint_* wrappers are for tests. Encoding works on the zigzagged
+ * value u; decoding returns the position after the varint, NULL on error. */
 
 static inline uint64_t zigzag(int64_t v)
 {
@@ -125,51 +129,108 @@ static inline int64_t unzigzag(uint64_t u)
     return (int64_t)(u >> 1 ^ (0 - (u & 1)));
 }
 
-size_t ulog__varint_len(int64_t v)
+/* ceil(bits / 7) for bits = significant bits of u (at least 1), as
+ * (9 * bits + 64) / 64, exact for 1 <= bits <= 64. With top = bits - 1
+ * (one bsr instruction): (9 * top + 73) / 64. */
+static inline size_t uvarint_len(uint64_t u)
 {
-    /* 7 payload bits per byte; u | 1 keeps clz defined for 0. */
-    return (size_t)(64 - __builtin_clzll(zigzag(v) | 1) + 6) / 7;
+    unsigned top = 63u ^ (unsigned)__builtin_clzll(u | 1);
+    return (9u * top + 73u) >> 6;
 }
 
-size_t ulog__varint_put(uint8_t *p, int64_t v)
+static inline uint8_t *put_uvarint(uint8_t *p, uint64_t u)
 {
-    uint64_t u = zigzag(v);
-    size_t n = 0;
-
     while (u >= 0x80) {
-        p[n++] = (uint8_t)(u | 0x80);
+        *p++ = (uint8_t)(u | 0x80);
         u >>= 7;
     }
-    p[n++] = (uint8_t)u;
-    return n;
+    *p++ = (uint8_t)u;
+    return p;
 }
 
-size_t ulog__varint_get(const uint8_t *p, const uint8_t *end, int64_t *v)
+/* Up to max bytes (5 for a 32-bit varint, 10 for a varlong) in [p, end).
+ * The tenth byte of a varlong holds bit 63 only; more would not fit. */
+__attribute__((noinline))
+static const uint8_t *get_uvarint_slow(const uint8_t *p, const uint8_t *end,
+                                       uint64_t *out, size_t max)
 {
     size_t avail = p && end > p ? (size_t)(end - p) : 0;
     uint64_t u = 0;
 
-    for (size_t i = 0; i < 10 && i < avail; i++) {
+    if (avail > max)
+        avail = max;
+    for (size_t i = 0; i < avail; i++) {
         uint8_t b = p[i];
-        /* The tenth byte holds bit 63 only; more would not fit. */
-        if (i == 9 && b > 1)
-            return 0;
         u |= (uint64_t)(b & 0x7f) << (7 * i);
         if (!(b & 0x80)) {
-            *v = unzigzag(u);
-            return i + 1;
+            if (i == 9 && b > 1)
+                return NULL;
+            *out = u;
+            return p + i + 1;
         }
     }
-    return 0;
+    return NULL;
 }
 
-/* A 32-bit varint, as Kafka reads it: at most 5 bytes, value in int32. */
-static inline size_t varint32_get(const uint8_t *p, const uint8_t *end, int64_t *v)
+/* Fast paths for the 1- and 2-byte varints that most lengths and deltas
+ * are; everything else, and anything near the end, goes the slow way. */
+static inline const uint8_t *get_uvarint(const uint8_t *p, const uint8_t *end,
+                                         uint64_t *u, size_t max)
 {
-    size_t n = ulog__varint_get(p, end, v);
-    if (n == 0 || n > 5 || *v < INT32_MIN || *v > INT32_MAX)
+    if (__builtin_expect(p < end, 1)) {
+        uint8_t b0 = p[0];
+        if (__builtin_expect(b0 < 0x80, 1)) {
+            *u = b0;
+            return p + 1;
+        }
+        if (end - p >= 2 && p[1] < 0x80) {
+            *u = (uint64_t)(b0 & 0x7f) | (uint64_t)p[1] << 7;
+            return p + 2;
+        }
+    }
+    return get_uvarint_slow(p, end, u, max);
+}
+
+/* A varlong: up to 10 bytes, any int64. */
+static inline const uint8_t *get_varlong(const uint8_t *p, const uint8_t *end, int64_t *v)
+{
+    uint64_t u;
+    if (!(p = get_uvarint(p, end, &u, 10)))
+        return NULL;
+    *v = unzigzag(u);
+    return p;
+}
+
+/* A 32-bit varint, as Kafka reads it: at most 5 bytes, value in int32 (the
+ * zigzagged value in uint32). */
+static inline const uint8_t *get_varint32(const uint8_t *p, const uint8_t *end, int64_t *v)
+{
+    uint64_t u;
+    if (!(p = get_uvarint(p, end, &u, 5)) || u > UINT32_MAX)
+        return NULL;
+    *v = unzigzag(u);
+    return p;
+}
+
+size_t ulog__varint_len(int64_t v)
+{
+    return uvarint_len(zigzag(v));
+}
+
+size_t ulog__varint_put(uint8_t *p, int64_t v)
+{
+    return (size_t)(put_uvarint(p, zigzag(v)) - p);
+}
+
+size_t ulog__varint_get(const uint8_t *p, const uint8_t *end, int64_t *v)
+{
+    uint64_t u;
+    const uint8_t *q = get_uvarint_slow(p, end, &u, 10);
+
+    if (!q)
         return 0;
-    return n;
+    *v = unzigzag(u);
+    return (size_t)(q - p);
 }
 
 /* ---------------------------------------------------------------- encode */
@@ -194,6 +255,12 @@ static inline int64_t ts_delta(int64_t ts, int64_t base)
     return (int64_t)((uint64_t)ts - (uint64_t)base);
 }
 
+/* uvarint_len() for values that are nearly always < 128 (deltas). */
+static inline size_t uvarint_len_small(uint64_t u)
+{
+    return __builtin_expect(u < 0x80, 1) ? 1 : uvarint_len(u);
+}
+
 /* Encoded size of a nullable byte string with its length prefix;
  * > SIZE_LIMIT when it cannot be encoded. */
 static inline uint64_t field_size(const void *ptr, size_t len)
@@ -202,7 +269,7 @@ static inline uint64_t field_size(const void *ptr, size_t len)
         return 1;                                   /* varint -1 */
     if (len > SIZE_LIMIT)
         return SIZE_LIMIT + 1;
-    return ulog__varint_len((int64_t)len) + (uint64_t)len;
+    return uvarint_len((uint64_t)len << 1) + (uint64_t)len;
 }
 
 /* A NULL header key is written as the empty key: Kafka has no null one. */
@@ -211,17 +278,13 @@ static inline size_t hkey_len(const ulog_header *h)
     return h->key ? h->key_len : 0;
 }
 
-/* Bytes of record r after its length varint; > SIZE_LIMIT when too big.
- * Every term is <= SIZE_LIMIT + 1, so the sums cannot wrap. */
-static uint64_t rec_body_size(const ulog_record *r, int64_t ts_d, size_t od)
+/* Bytes of the headers of r (count varint included); > SIZE_LIMIT when too
+ * big. Every term is <= SIZE_LIMIT + 1, so the sums cannot wrap. */
+static uint64_t headers_size(const ulog_record *r)
 {
-    uint64_t n = 1 + ulog__varint_len(ts_d) + ulog__varint_len((int64_t)od);
-
-    n += field_size(r->key, r->key_len);
-    n += field_size(r->value, r->value_len);
     if (r->header_count > SIZE_LIMIT)
         return SIZE_LIMIT + 1;
-    n += ulog__varint_len((int64_t)r->header_count);
+    uint64_t n = uvarint_len((uint64_t)r->header_count << 1);
     for (size_t i = 0; i < r->header_count && n <= SIZE_LIMIT; i++) {
         const ulog_header *h = &r->headers[i];
         n += field_size("", hkey_len(h));
@@ -230,9 +293,21 @@ static uint64_t rec_body_size(const ulog_record *r, int64_t ts_d, size_t od)
     return n;
 }
 
+/* Bytes of record r after its length varint; > SIZE_LIMIT when too big.
+ * od is the offset delta (< 2^31: the count of a batch). */
+static inline uint64_t rec_body_size(const ulog_record *r, int64_t ts_d, size_t od)
+{
+    uint64_t n = 1 + uvarint_len_small(zigzag(ts_d)) + uvarint_len_small((uint64_t)od << 1);
+
+    n += field_size(r->key, r->key_len);
+    n += field_size(r->value, r->value_len);
+    n += r->header_count ? headers_size(r) : 1;
+    return n;
+}
+
 size_t ulog__batch_size(const ulog__batch_src *src, int64_t now_ms)
 {
-    if (!src || src->n == 0)
+    if (!src || src->n == 0 || src->n > SIZE_LIMIT)
         return 0;
 
     int64_t base_ts = rec_ts(src_rec(src, 0), now_ms);
@@ -243,27 +318,92 @@ size_t ulog__batch_size(const ulog__batch_src *src, int64_t now_ms)
         uint64_t body = rec_body_size(r, ts_delta(rec_ts(r, now_ms), base_ts), i);
         if (body > SIZE_LIMIT)
             return 0;
-        total += ulog__varint_len((int64_t)body) + body;
+        total += uvarint_len(body << 1) + body;
         if (total > SIZE_LIMIT)
             return 0;
     }
     return (size_t)total;
 }
 
+/* memcpy() for the short keys and header fields that records are full of:
+ * a call to the library's memcpy costs more than the copy itself. Copies
+ * exactly n bytes, as overlapping fixed-size moves. */
+static inline void copy_bytes(uint8_t *d, const uint8_t *s, size_t n)
+{
+    if (n > 32) {
+        memcpy(d, s, n);
+    } else if (n >= 16) {
+        uint8_t a[16], b[16];
+        memcpy(a, s, 16);
+        memcpy(b, s + n - 16, 16);
+        memcpy(d, a, 16);
+        memcpy(d + n - 16, b, 16);
+    } else if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else if (n) {
+        d[0] = s[0];
+        d[n / 2] = s[n / 2];
+        d[n - 1] = s[n - 1];
+    }
+}
+
 static inline uint8_t *put_field(uint8_t *p, const void *ptr, size_t len)
 {
-    if (!ptr)
-        return p + ulog__varint_put(p, -1);
-    p += ulog__varint_put(p, (int64_t)len);
-    if (len)
-        memcpy(p, ptr, len);
+    if (!ptr) {
+        *p = 0x01;                                  /* varint -1 */
+        return p + 1;
+    }
+    p = put_uvarint(p, (uint64_t)len << 1);
+    copy_bytes(p, ptr, len);
     return p + len;
+}
+
+/* Width of r's length varint, known without sizing every field: the body
+ * is its key, value and header bytes plus 6 + 2 * headers to 31 + 10 *
+ * headers bytes of attributes and varints, and when both ends need the same
+ * width (all but a few sizes near 64, 8192, ...) that is the width. 0: not
+ * known this way. ulog__batch_size() has checked that everything fits. */
+static inline size_t len_width(const ulog_record *r)
+{
+    uint64_t bytes = (r->key ? r->key_len : 0) + (r->value ? r->value_len : 0);
+
+    for (size_t j = 0; j < r->header_count; j++)
+        bytes += hkey_len(&r->headers[j]) +
+                 (r->headers[j].value ? r->headers[j].value_len : 0);
+    uint64_t lo = bytes + 6 + 2 * (uint64_t)r->header_count;
+    uint64_t hi = bytes + 31 + 10 * (uint64_t)r->header_count;
+    size_t w = uvarint_len(lo << 1);
+    return w == uvarint_len(hi << 1) ? w : 0;
+}
+
+/* Writes the varint of u in exactly w bytes; w is uvarint_len(u). */
+static inline void put_uvarint_w(uint8_t *p, uint64_t u, size_t w)
+{
+    for (size_t k = 1; k < w; k++) {
+        *p++ = (uint8_t)(u | 0x80);
+        u >>= 7;
+    }
+    *p = (uint8_t)u;
 }
 
 /* With log_append_time the records keep their deltas (so the size does not
  * depend on the flag) and maxTimestamp carries the append time: Kafka's
  * rule is that every record of a LogAppendTime batch has maxTimestamp as its
- * timestamp, and a Kafka broker stamps batches the same way. */
+ * timestamp, and a Kafka broker stamps batches the same way.
+ *
+ * Each record's body is written after room for its length varint, whose
+ * width len_width() predicts, and the length filled in behind it; only when
+ * the width is not clear is the body sized first. */
 void ulog__batch_encode(uint8_t *buf, size_t size, const ulog__batch_src *src,
                         int64_t now_ms, bool log_append_time, int64_t *max_ts)
 {
@@ -278,20 +418,30 @@ void ulog__batch_encode(uint8_t *buf, size_t size, const ulog__batch_src *src,
         const ulog_record *r = src_rec(src, i);
         int64_t ts = rec_ts(r, now_ms);
         int64_t ts_d = ts_delta(ts, base_ts);
+        size_t w = len_width(r);
+        uint8_t *lp = p;
 
         if (ts > max)
             max = ts;
-        p += ulog__varint_put(p, (int64_t)rec_body_size(r, ts_d, i));
+        if (w)
+            p += w;
+        else
+            p = put_uvarint(p, rec_body_size(r, ts_d, i) << 1);
+        uint8_t *body = p;
         *p++ = 0;                                   /* attributes */
-        p += ulog__varint_put(p, ts_d);
-        p += ulog__varint_put(p, (int64_t)i);
+        p = put_uvarint(p, zigzag(ts_d));
+        p = put_uvarint(p, (uint64_t)i << 1);
         p = put_field(p, r->key, r->key_len);
         p = put_field(p, r->value, r->value_len);
-        p += ulog__varint_put(p, (int64_t)r->header_count);
+        p = put_uvarint(p, (uint64_t)r->header_count << 1);
         for (size_t j = 0; j < r->header_count; j++) {
             const ulog_header *h = &r->headers[j];
             p = put_field(p, h->key ? h->key : "", hkey_len(h));
             p = put_field(p, h->value, h->value_len);
+        }
+        if (w) {
+            assert(uvarint_len((uint64_t)(p - body) << 1) == w);
+            put_uvarint_w(lp, (uint64_t)(p - body) << 1, w);
         }
     }
     assert(p == buf + size);
@@ -358,74 +508,78 @@ int ulog__batch_parse_header(const uint8_t *buf, size_t avail, ulog__batch_hdr *
     return 0;
 }
 
-/* A nullable byte string at *pp, bounded by end. Length -1 gives NULL;
- * an empty string gives a non-NULL pointer. */
-static int get_field(const uint8_t **pp, const uint8_t *end,
-                     const uint8_t **ptr, size_t *len)
+/* A nullable byte string at p, bounded by end. Length -1 gives NULL; an
+ * empty string gives a non-NULL pointer. Returns the position after it, NULL
+ * when it is corrupt. */
+static inline const uint8_t *get_field(const uint8_t *p, const uint8_t *end,
+                                       const uint8_t **ptr, size_t *len)
 {
     int64_t l;
-    size_t n = varint32_get(*pp, end, &l);
 
-    if (n == 0 || l < -1)
-        return ULOG_ECORRUPT;
-    const uint8_t *p = *pp + n;
-    if (l == -1) {
+    if (!(p = get_varint32(p, end, &l)))
+        return NULL;
+    if (l < 0) {
+        if (l != -1)
+            return NULL;
         *ptr = NULL;
         *len = 0;
-    } else {
-        if ((uint64_t)l > (size_t)(end - p))
-            return ULOG_ECORRUPT;
-        *ptr = p;
-        *len = (size_t)l;
-        p += l;
+        return p;
     }
-    *pp = p;
-    return 0;
+    if ((uint64_t)l > (size_t)(end - p))
+        return NULL;
+    *ptr = p;
+    *len = (size_t)l;
+    return p + l;
 }
 
-int ulog__rec_decode(const uint8_t *p, const uint8_t *end, ulog__rec *r)
+/* The headers of a record: count pairs, a key never null. */
+static const uint8_t *skip_headers(const uint8_t *p, const uint8_t *end, int64_t count)
+{
+    /* Each takes >= 2 bytes, so a huge count fails fast. */
+    for (int64_t i = 0; i < count && p; i++) {
+        const uint8_t *k, *val;
+        size_t kl, vl;
+        if (!(p = get_field(p, end, &k, &kl)) || !k)
+            return NULL;
+        p = get_field(p, end, &val, &vl);
+    }
+    return p;
+}
+
+static inline int rec_decode(const uint8_t *p, const uint8_t *end, ulog__rec *r)
 {
     int64_t v;
-    size_t n;
 
     if (!p || !end || p >= end)
         return ULOG_ECORRUPT;
-    n = varint32_get(p, end, &v);
-    if (n == 0 || v < 0 || (uint64_t)v > (size_t)(end - p) - n)
+    if (!(p = get_varint32(p, end, &v)) || v < 0 || (uint64_t)v > (size_t)(end - p))
         return ULOG_ECORRUPT;
-    p += n;
     const uint8_t *rend = p + v;
 
     if (p == rend)                                  /* attributes */
         return ULOG_ECORRUPT;
     p++;
-    if (!(n = ulog__varint_get(p, rend, &r->timestamp_delta)))
+    if (!(p = get_varlong(p, rend, &r->timestamp_delta)) ||
+        !(p = get_varint32(p, rend, &r->offset_delta)) ||
+        !(p = get_field(p, rend, &r->key, &r->key_len)) ||
+        !(p = get_field(p, rend, &r->value, &r->value_len)) ||
+        !(p = get_varint32(p, rend, &v)) || v < 0)
         return ULOG_ECORRUPT;
-    p += n;
-    if (!(n = varint32_get(p, rend, &r->offset_delta)))
-        return ULOG_ECORRUPT;
-    p += n;
-    if (get_field(&p, rend, &r->key, &r->key_len) ||
-        get_field(&p, rend, &r->value, &r->value_len))
-        return ULOG_ECORRUPT;
-    if (!(n = varint32_get(p, rend, &v)) || v < 0)
-        return ULOG_ECORRUPT;
-    p += n;
     r->header_count = (size_t)v;
     r->headers = p;
     /* Walk the headers now so that ulog__rec_header() only meets bytes that
-     * are known good. Each takes >= 2 bytes, so a huge count fails fast. */
-    for (int64_t i = 0; i < v; i++) {
-        const uint8_t *k, *val;
-        size_t kl, vl;
-        if (get_field(&p, rend, &k, &kl) || !k ||
-            get_field(&p, rend, &val, &vl))
-            return ULOG_ECORRUPT;
-    }
+     * are known good. */
+    if (v && !(p = skip_headers(p, rend, v)))
+        return ULOG_ECORRUPT;
     if (p != rend)
         return ULOG_ECORRUPT;
     r->end = rend;
     return 0;
+}
+
+int ulog__rec_decode(const uint8_t *p, const uint8_t *end, ulog__rec *r)
+{
+    return rec_decode(p, end, r);
 }
 
 int ulog__rec_header(const ulog__rec *r, size_t index, ulog_header *out)
@@ -433,12 +587,12 @@ int ulog__rec_header(const ulog__rec *r, size_t index, ulog_header *out)
     if (!r || !out || index >= r->header_count)
         return ULOG_EINVAL;
 
-    const uint8_t *p = r->headers, *k, *v;
-    size_t kl, vl;
+    const uint8_t *p = r->headers, *k = NULL, *v = NULL;
+    size_t kl = 0, vl = 0;
 
     for (size_t i = 0; i <= index; i++) {
-        if (get_field(&p, r->end, &k, &kl) || !k ||
-            get_field(&p, r->end, &v, &vl))
+        if (!(p = get_field(p, r->end, &k, &kl)) || !k ||
+            !(p = get_field(p, r->end, &v, &vl)))
             return ULOG_ECORRUPT;
     }
     out->key = (const char *)k;
@@ -448,7 +602,7 @@ int ulog__rec_header(const ulog__rec *r, size_t index, ulog_header *out)
     return 0;
 }
 
-int ulog__batch_verify(const uint8_t *buf, size_t avail, ulog__batch_hdr *h)
+int ulog__batch_check(const uint8_t *buf, size_t avail, ulog__batch_hdr *h)
 {
     int rc = ulog__batch_parse_header(buf, avail, h);
     if (rc)
@@ -466,13 +620,22 @@ int ulog__batch_verify(const uint8_t *buf, size_t avail, ulog__batch_hdr *h)
     if (h->base_offset < 0 || h->record_count < 0 || h->last_offset_delta < 0 ||
         h->base_offset > INT64_MAX - h->last_offset_delta)
         return ULOG_ECORRUPT;
+    return 0;
+}
 
-    const uint8_t *p = buf + ULOG__BATCH_HEADER_SIZE, *end = buf + frame;
+int ulog__batch_verify(const uint8_t *buf, size_t avail, ulog__batch_hdr *h)
+{
+    int rc = ulog__batch_check(buf, avail, h);
+    if (rc)
+        return rc;
+
+    const uint8_t *p = buf + ULOG__BATCH_HEADER_SIZE;
+    const uint8_t *end = buf + ULOG__BATCH_LOG_OVERHEAD + (size_t)h->batch_length;
     int64_t prev = -1;
     ulog__rec r;
 
     for (int32_t i = 0; i < h->record_count; i++) {
-        if (ulog__rec_decode(p, end, &r) || r.offset_delta <= prev)
+        if (rec_decode(p, end, &r) || r.offset_delta <= prev)
             return ULOG_ECORRUPT;
         prev = r.offset_delta;
         p = r.end;

@@ -7,7 +7,11 @@
  *
  * Three paths, same result:
  *   - x86_64 with SSE4.2: the crc32 instruction, 8 bytes at a time, chosen at
- *     run time because distribution builds target the baseline ISA.
+ *     run time because distribution builds target the baseline ISA. From 96
+ *     bytes on, and when the CPU has PCLMULQDQ (all SSE4.2 CPUs but the
+ *     first, Nehalem), three independent chains over adjacent blocks, joined
+ *     with carry-less multiplies: about three times the single chain, which
+ *     waits out the instruction's latency (see crc_long()).
  *   - little-endian AArch64 built with the CRC extension (__ARM_FEATURE_CRC32):
  *     the crc32c instructions; the compiler flag already guarantees the CPU
  *     has them.
@@ -75,6 +79,131 @@ uint32_t ulog__crc32c_sw(uint32_t crc, const void *buf, size_t len)
 
 #if defined(__x86_64__)
 #include <nmmintrin.h>
+#include <wmmintrin.h>
+
+/* What the CPU has, asked once: __builtin_cpu_supports() is not free. A race
+ * only makes two threads compute the same answer. */
+enum { CPU_KNOWN = 1, CPU_SSE42 = 2, CPU_PCLMUL = 4 };
+
+static int cpu_features(void)
+{
+    static int cached;
+    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (!v) {
+        __builtin_cpu_init();
+        v = CPU_KNOWN;
+        if (__builtin_cpu_supports("sse4.2"))
+            v |= CPU_SSE42;
+        if (__builtin_cpu_supports("pclmul"))
+            v |= CPU_PCLMUL;
+        __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
+
+static inline uint64_t load64(const uint8_t *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+/* One dependency chain: the crc32 instruction has a latency of 3 cycles and
+ * a throughput of 1, so this runs at a third of what the unit can do. Works
+ * on the raw register (no pre/post inversion). */
+__attribute__((target("sse4.2")))
+static inline uint64_t crc_1way(uint64_t c, const uint8_t *p, size_t len)
+{
+    for (; len >= 8; p += 8, len -= 8)
+        c = _mm_crc32_u64(c, load64(p));
+    if (len & 4) {
+        uint32_t w;
+        memcpy(&w, p, 4);
+        c = _mm_crc32_u32((uint32_t)c, w);
+        p += 4;
+    }
+    if (len & 2) {
+        uint16_t w;
+        memcpy(&w, p, 2);
+        c = _mm_crc32_u16((uint32_t)c, w);
+        p += 2;
+    }
+    if (len & 1)
+        c = _mm_crc32_u8((uint32_t)c, *p);
+    return c;
+}
+
+/*
+ * Three chains over three adjacent blocks A|B|C of n bytes each, then one
+ * CRC. The raw register is linear: crc(r, A|B|C) = shift(crc(r, A), 2n) ^
+ * shift(crc(0, B), n) ^ crc(0, C), where shift(r, n) = r * x^(8n) mod P is
+ * what n zero bytes do to a register.
+ *
+ * The shift is a carry-less multiply and a reduction. For reflected 32-bit
+ * a and k, clmul(a, k) read as a 64-bit reflected word is x * a(x) * k(x),
+ * and crc32_u64(0, w) is w(x) * x^32 mod P; so with k = x^(8n - 33) mod P,
+ * crc32_u64(0, clmul(a, k)) = a(x) * x^(8n) mod P. The constants below are
+ * x^(8n - 33) mod P and x^(16n - 33) mod P, reflected (bit 31 = x^0), made
+ * by starting at 0x80000000 and multiplying by x that many times:
+ * r = (r >> 1) ^ (0x82F63B78 & -(r & 1)).
+ */
+__attribute__((target("sse4.2,pclmul")))
+static inline uint64_t crc_shift_xor(uint64_t a, uint32_t ka, uint64_t b, uint32_t kb)
+{
+    __m128i pa = _mm_clmulepi64_si128(_mm_cvtsi64_si128((long long)a),
+                                      _mm_cvtsi32_si128((int)ka), 0x00);
+    __m128i pb = _mm_clmulepi64_si128(_mm_cvtsi64_si128((long long)b),
+                                      _mm_cvtsi32_si128((int)kb), 0x00);
+    return _mm_crc32_u64(0, (uint64_t)_mm_cvtsi128_si64(_mm_xor_si128(pa, pb)));
+}
+
+/* Consumes 3n-byte chunks while len allows; n is a constant after inlining. */
+__attribute__((target("sse4.2,pclmul"), always_inline))
+static inline uint64_t crc_3way(uint64_t c, const uint8_t **pp, size_t *lenp, size_t n,
+                                uint32_t k2n, uint32_t kn)
+{
+    const uint8_t *p = *pp;
+    size_t len = *lenp;
+
+    for (; len >= 3 * n; len -= 3 * n) {
+        uint64_t c1 = 0, c2 = 0;
+        const uint8_t *end = p + n;
+        do {
+            c  = _mm_crc32_u64(c,  load64(p));
+            c1 = _mm_crc32_u64(c1, load64(p + n));
+            c2 = _mm_crc32_u64(c2, load64(p + 2 * n));
+            p += 8;
+        } while (p < end);
+        c = crc_shift_xor(c, k2n, c1, kn) ^ c2;
+        p += 2 * n;
+    }
+    *pp = p;
+    *lenp = len;
+    return c;
+}
+
+/* Block sizes (bytes per chain) and their constants: 3 x 2 KiB chunks for
+ * the bulk, then 3 x 256 and 3 x 32 for what is left; below 96 bytes, one
+ * chain. The gain of a chunk must pay for the combine (two clmuls and a
+ * crc32, about 10 cycles of latency that the next chunk's chains hide). */
+#define CRC3_BIG       2048
+#define CRC3_BIG_K2N   0x82f89c77u
+#define CRC3_BIG_KN    0xa51b6135u
+#define CRC3_MID       256
+#define CRC3_MID_K2N   0xdd7e3b0cu
+#define CRC3_MID_KN    0xb9e02b86u
+#define CRC3_SMALL     32
+#define CRC3_SMALL_K2N 0x9e4addf8u
+#define CRC3_SMALL_KN  0xba4fc28eu
+
+__attribute__((target("sse4.2,pclmul")))
+static uint64_t crc_long(uint64_t c, const uint8_t *p, size_t len)
+{
+    c = crc_3way(c, &p, &len, CRC3_BIG, CRC3_BIG_K2N, CRC3_BIG_KN);
+    c = crc_3way(c, &p, &len, CRC3_MID, CRC3_MID_K2N, CRC3_MID_KN);
+    c = crc_3way(c, &p, &len, CRC3_SMALL, CRC3_SMALL_K2N, CRC3_SMALL_KN);
+    return crc_1way(c, p, len);
+}
 
 __attribute__((target("sse4.2")))
 uint32_t ulog__crc32c_hw(uint32_t crc, const void *buf, size_t len)
@@ -85,28 +214,16 @@ uint32_t ulog__crc32c_hw(uint32_t crc, const void *buf, size_t len)
     /* Align so the 8-byte loads never straddle a cache line. */
     for (; len && ((uintptr_t)p & 7); len--)
         c = _mm_crc32_u8((uint32_t)c, *p++);
-    for (; len >= 8; p += 8, len -= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        c = _mm_crc32_u64(c, w);
-    }
-    while (len--)
-        c = _mm_crc32_u8((uint32_t)c, *p++);
+    if (len >= 3 * CRC3_SMALL && (cpu_features() & CPU_PCLMUL))
+        c = crc_long(c, p, len);
+    else
+        c = crc_1way(c, p, len);
     return ~(uint32_t)c;
 }
 
-/* __builtin_cpu_supports() is not free; ask once. A race only makes two
- * threads compute the same answer. */
 bool ulog__crc32c_hw_available(void)
 {
-    static int cached = -1;
-    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (v < 0) {
-        __builtin_cpu_init();
-        v = __builtin_cpu_supports("sse4.2") ? 1 : 0;
-        __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
-    }
-    return v;
+    return (cpu_features() & CPU_SSE42) != 0;
 }
 
 #elif defined(__aarch64__) && defined(__ARM_FEATURE_CRC32) && \

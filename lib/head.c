@@ -146,6 +146,20 @@ int ulog__mutex_lock(pthread_mutex_t *m, bool *owner_died)
     return rc == 0 ? 0 : ULOG_EIO;
 }
 
+int ulog__mutex_trylock(pthread_mutex_t *m, bool *owner_died)
+{
+    *owner_died = false;
+    int rc = pthread_mutex_trylock(m);
+    if (rc == EOWNERDEAD) {
+        pthread_mutex_consistent(m);
+        *owner_died = true;
+        return 0;
+    }
+    if (rc == EBUSY)
+        return ULOG_ETIMEDOUT;
+    return rc == 0 ? 0 : ULOG_EIO;
+}
+
 void ulog__mutex_unlock(pthread_mutex_t *m)
 {
     pthread_mutex_unlock(m);
@@ -190,14 +204,24 @@ void ulog__bell_ring(ulog__head *bh)
 
 void ulog__bell_wake_all(ulog__head *bh)
 {
-#ifdef __linux__
-    futex(&bh->bell, FUTEX_WAKE, INT_MAX, NULL);
-#else
-    (void)bh;
-#endif
+    ulog__futex_wake_all(&bh->bell);
 }
 
 void ulog__bell_wait(ulog__head *bh, uint32_t seen, int timeout_ms)
+{
+    ulog__futex_wait(&bh->bell, seen, timeout_ms);
+}
+
+void ulog__futex_wake_all(uint32_t *word)
+{
+#ifdef __linux__
+    futex(word, FUTEX_WAKE, INT_MAX, NULL);
+#else
+    (void)word;
+#endif
+}
+
+void ulog__futex_wait(uint32_t *word, uint32_t seen, int timeout_ms)
 {
     if (timeout_ms == 0)
         return;
@@ -208,15 +232,12 @@ void ulog__bell_wait(ulog__head *bh, uint32_t seen, int timeout_ms)
         ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
         tsp = &ts;
     }
-    futex(&bh->bell, FUTEX_WAIT, seen, tsp);
+    futex(word, FUTEX_WAIT, seen, tsp);
 #else
-    /* No futex: poll the bell with a short sleep. */
+    /* No futex: poll the word with a short sleep. */
     struct timespec ts = { 0, 1000000L };
-    int waited = 0;
-    while (__atomic_load_n(&bh->bell, __ATOMIC_SEQ_CST) == seen &&
-           (timeout_ms < 0 || waited < timeout_ms)) {
+    for (int waited = 0; __atomic_load_n(word, __ATOMIC_SEQ_CST) == seen &&
+                         (timeout_ms < 0 || waited < timeout_ms); waited++)
         nanosleep(&ts, NULL);
-        waited++;
-    }
 #endif
 }

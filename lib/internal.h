@@ -104,6 +104,12 @@ int ulog__batch_frame_size(const uint8_t *buf, size_t avail, size_t *frame) ULOG
  * offset deltas strictly increase and the last equals lastOffsetDelta.
  * Returns 0 or ULOG_ECORRUPT / ULOG_ENOTSUP. Fills *h. */
 int ulog__batch_verify(const uint8_t *buf, size_t avail, ulog__batch_hdr *h) ULOG__HIDDEN;
+/* Verifies what readers need before decoding records lazily: frame within
+ * avail, length bounds, magic 2, codec 0 (else ULOG_ENOTSUP), CRC-32C,
+ * non-negative baseOffset and lastOffsetDelta without overflow of
+ * baseOffset+lastOffsetDelta, recordCount >= 0. Does not walk the records:
+ * ulog__rec_decode checks each record's bounds as the reader goes. */
+int ulog__batch_check(const uint8_t *buf, size_t avail, ulog__batch_hdr *h) ULOG__HIDDEN;
 /* Parses the 61-byte header without verifying the CRC or the records (it
  * does reject a bad batchLength and a magic other than 2, since the fields
  * are elsewhere in other versions). */
@@ -206,6 +212,8 @@ typedef struct ulog__checkpoint {
     int64_t  offset;
     int64_t  segment;
     int64_t  pos;
+    int64_t  max_timestamp;   /* >= every timestamp below offset: restarts
+                                 the time index's running max after a reboot */
 } ulog__checkpoint;
 
 int  ulog__meta_open(const char *root, int file_mode, int dir_mode,
@@ -223,8 +231,7 @@ int ulog__meta_topic_list(ulog__meta *m, ulog_strlist **out) ULOG__HIDDEN;
 
 /* Writes index entries (offset index, and time index where max_timestamp
  * grows past the last stored entry of that partition) and checkpoints in one
- * write transaction. Entries at or below an existing one of the same key are
- * overwritten. */
+ * write transaction. An entry with an existing key overwrites it. */
 int ulog__meta_flush(ulog__meta *m, const ulog__index_entry *e, size_t ne,
                      const ulog__checkpoint *cp, size_t ncp) ULOG__HIDDEN;
 /* The index entry with the greatest offset <= `offset`; ULOG_ENOENT if none. */
@@ -236,7 +243,7 @@ int ulog__meta_index_floor(ulog__meta *m, uint32_t topic_id, int32_t partition,
 int ulog__meta_time_floor(ulog__meta *m, uint32_t topic_id, int32_t partition,
                           int64_t ts, ulog__index_entry *out) ULOG__HIDDEN;
 /* Deletes offset- and time-index entries with offset >= from (after a
- * truncation), and moves the checkpoint back if it is past `from`. */
+ * truncation), and drops the checkpoint if it is past `from`. */
 int ulog__meta_truncate(ulog__meta *m, uint32_t topic_id, int32_t partition,
                         int64_t from) ULOG__HIDDEN;
 /* ULOG_ENOENT when the partition has none. */
@@ -336,6 +343,9 @@ typedef struct ulog__head {
     uint32_t  bell_waiters;   /* (a) sleepers on bell */
     uint32_t  synced_cur;     /* (a) which of synced[] is current */
     uint32_t  fail_epoch;     /* (a) bumped by every fsync-failure cut */
+    uint32_t  sync_seq;       /* (a) futex word: bumped when a sync leader
+                                 finishes, so followers sleep, not queue */
+    uint32_t  sync_waiters;   /* (a) sleepers on sync_seq */
     ulog__pos synced[2];      /* (s) durable end, double-buffered so a
                                  crash mid-update leaves one whole */
     int64_t   fail_at[ULOG__FAIL_RING]; /* (s) committed end at failure e */
@@ -372,6 +382,12 @@ void ulog__bell_ring(ulog__head *bellh) ULOG__HIDDEN;
 void ulog__bell_wait(ulog__head *bellh, uint32_t seen, int timeout_ms) ULOG__HIDDEN;
 /* Wakes every sleeper without publishing (shutdown). */
 void ulog__bell_wake_all(ulog__head *bellh) ULOG__HIDDEN;
+/* Futex primitives on any 32-bit word of a head (spurious wakes allowed). */
+void ulog__futex_wait(uint32_t *word, uint32_t seen, int timeout_ms) ULOG__HIDDEN;
+void ulog__futex_wake_all(uint32_t *word) ULOG__HIDDEN;
+/* Tries a robust mutex: 0 (locked; *owner_died as for ulog__mutex_lock),
+ * or ULOG_ETIMEDOUT when another holder has it. */
+int  ulog__mutex_trylock(pthread_mutex_t *m, bool *owner_died) ULOG__HIDDEN;
 
 /* ================================================================ recover.c */
 

@@ -24,7 +24,9 @@
  *                       (flipping the sign bit makes signed order bytewise)
  *                 value i64 offset, i64 segment base, i64 position
  *   recovery      key   u32 topic id, u32 partition
- *                 value i64 offset, i64 segment base, i64 position
+ *                 value i64 offset, i64 segment base, i64 position,
+ *                       i64 greatest timestamp written before the offset
+ *                       (or a larger one)
  *   groups, segments    created empty, reserved
  */
 #include "internal.h"
@@ -32,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,12 +46,24 @@
 #define PKEY          8      /* topic id, partition */
 #define IKEY          16     /* topic id, partition, offset or timestamp */
 #define IVAL          24     /* three i64 */
+#define CPVAL         32     /* checkpoint: four i64 */
 #define MAX_PARTITIONS 10000
 
 struct ulog__meta {
     MDB_env *env;
     MDB_dbi  topics, seq, offidx, timeidx, recovery, groups, segments;
+    /* One environment per directory per process: LMDB forbids opening the
+     * same one twice in a process (closing either copy would drop the
+     * other's file locks). Handles on the same root share it. */
+    ulog__meta *next;
+    dev_t       dev;
+    ino_t       ino;
+    pid_t       pid;        /* a child after fork must open its own */
+    int         refs;
 };
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static ulog__meta     *registry;
 
 /* ---------------------------------------------------------------- bytes */
 
@@ -215,10 +230,29 @@ int ulog__meta_open(const char *root, int file_mode, int dir_mode, ulog__meta **
         free(path);
         return rc;
     }
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        free(path);
+        return ulog__errno_to_err(errno);
+    }
+    pthread_mutex_lock(&registry_lock);
+    for (m = registry; m; m = m->next)
+        if (m->dev == st.st_dev && m->ino == st.st_ino && m->pid == getpid()) {
+            m->refs++;
+            pthread_mutex_unlock(&registry_lock);
+            free(path);
+            *out = m;
+            return 0;
+        }
     if (!(m = calloc(1, sizeof *m))) {
+        pthread_mutex_unlock(&registry_lock);
         free(path);
         return ULOG_ENOMEM;
     }
+    m->dev = st.st_dev;
+    m->ino = st.st_ino;
+    m->pid = getpid();
+    m->refs = 1;
     rc = meta_err(mdb_env_create(&m->env));
     if (rc == 0)
         rc = meta_err(mdb_env_set_maxdbs(m->env, 16));
@@ -234,19 +268,34 @@ int ulog__meta_open(const char *root, int file_mode, int dir_mode, ulog__meta **
         rc = open_dbs(m);
     }
     if (rc) {
-        ulog__meta_close(m);
-        return rc;
+        if (m->env)
+            mdb_env_close(m->env);
+        free(m);
+    } else {
+        m->next = registry;
+        registry = m;
+        *out = m;
     }
-    *out = m;
-    return 0;
+    pthread_mutex_unlock(&registry_lock);
+    return rc;
 }
 
 void ulog__meta_close(ulog__meta *m)
 {
     if (!m)
         return;
-    if (m->env)
-        mdb_env_close(m->env);
+    pthread_mutex_lock(&registry_lock);
+    if (--m->refs > 0) {
+        pthread_mutex_unlock(&registry_lock);
+        return;
+    }
+    for (ulog__meta **pp = &registry; *pp; pp = &(*pp)->next)
+        if (*pp == m) {
+            *pp = m->next;
+            break;
+        }
+    pthread_mutex_unlock(&registry_lock);
+    mdb_env_close(m->env);
     free(m);
 }
 
@@ -514,11 +563,12 @@ int ulog__meta_flush(ulog__meta *m, const ulog__index_entry *e, size_t ne,
     for (size_t i = 0; rc == 0 && i < ne; i++)
         rc = flush_entry(m, txn, tcur, &e[i]);
     for (size_t i = 0; rc == 0 && i < ncp; i++) {
-        uint8_t key[PKEY], val[IVAL];
-        MDB_val k = { PKEY, key }, v = { IVAL, val };
+        uint8_t key[PKEY], val[CPVAL];
+        MDB_val k = { PKEY, key }, v = { CPVAL, val };
         put_be32(key, cp[i].topic_id);
         put_be32(key + 4, (uint32_t)cp[i].partition);
         put_val3(val, cp[i].offset, cp[i].segment, cp[i].pos);
+        put_le64(val + IVAL, cp[i].max_timestamp);
         rc = meta_err(mdb_put(txn, m->recovery, &k, &v, 0));
     }
     if (tcur)
@@ -647,7 +697,7 @@ int ulog__meta_truncate(ulog__meta *m, uint32_t topic_id, int32_t partition, int
         rc = meta_err(mdb_get(txn, m->recovery, &k, &v));
         if (rc == ULOG_ENOENT)
             rc = 0;
-        else if (rc == 0 && v.mv_size != IVAL)
+        else if (rc == 0 && v.mv_size != CPVAL)
             rc = ULOG_ECORRUPT;
         /* A checkpoint past `from` vouches for bytes that are gone; without
          * one, recovery scans from the start, which is always correct. */
@@ -674,7 +724,7 @@ int ulog__meta_checkpoint_get(ulog__meta *m, uint32_t topic_id, int32_t partitio
     if ((rc = txn_begin(m, false, &txn)) != 0)
         return rc;
     rc = meta_err(mdb_get(txn, m->recovery, &k, &v));
-    if (rc == 0 && v.mv_size != IVAL)
+    if (rc == 0 && v.mv_size != CPVAL)
         rc = ULOG_ECORRUPT;
     if (rc == 0) {
         out->topic_id = topic_id;
@@ -682,6 +732,7 @@ int ulog__meta_checkpoint_get(ulog__meta *m, uint32_t topic_id, int32_t partitio
         out->offset = get_le64(v.mv_data);
         out->segment = get_le64((const uint8_t *)v.mv_data + 8);
         out->pos = get_le64((const uint8_t *)v.mv_data + 16);
+        out->max_timestamp = get_le64((const uint8_t *)v.mv_data + 24);
     }
     mdb_txn_abort(txn);
     return rc;

@@ -99,6 +99,8 @@ int ulog__part_open(ulog__topic *t, int32_t id, ulog__part *p)
         ulog__scan_result scan;
         if (!err)
             err = ulog__recover_scan(p->dirfd, fromp, log->cfg.file_mode, &scan);
+        if (!err && fromp && cp.max_timestamp > scan.max_timestamp)
+            scan.max_timestamp = cp.max_timestamp;
         /* Index entries past the new end would point at bytes that are
          * gone or will hold other batches. */
         if (!err)
@@ -280,7 +282,7 @@ int ulog__part_write(ulog__part *p, uint8_t *buf, size_t size, uint32_t nrec,
     h->wend.offset = base + nrec;
     h->wend.pos += (int64_t)size;
     if (max_ts > h->max_ts)
-        h->max_ts = max_ts;
+        __atomic_store_n(&h->max_ts, max_ts, __ATOMIC_RELAXED);  /* the flusher reads it */
     index_note(p, base, h->wend.segment, pos);
     __atomic_store_n(&h->marked, 0, __ATOMIC_RELEASE);
     if (c->flush_policy != ULOG__FLUSH_ALWAYS) {
@@ -314,23 +316,39 @@ static bool lost_since(const ulog__head *h, int64_t target, uint32_t epoch)
     return target > h->fail_at[(epoch + 1) % ULOG__FAIL_RING];
 }
 
+/* A leader died after making bytes durable but maybe before moving
+ * `committed`: what synced[] says is durable may be committed. */
+static void slock_repair(ulog__part *p)
+{
+    ulog__pos s = ulog__head_synced(p->h);
+    int64_t c = __atomic_load_n(&p->h->committed, __ATOMIC_ACQUIRE);
+    if (s.offset > c && p->topic->cfg.flush_policy == ULOG__FLUSH_ALWAYS) {
+        __atomic_store_n(&p->h->committed, s.offset, __ATOMIC_RELEASE);
+        ulog__bell_ring(p->bell);
+    }
+}
+
 static int slock(ulog__part *p)
 {
     bool died;
     int err = ulog__mutex_lock(&p->h->slock, &died);
     if (err)
         return part_fail(p, err, "sync lock");
-    if (died) {
-        /* A leader died after making bytes durable but maybe before moving
-         * `committed`: what synced[] says is durable may be committed. */
-        ulog__pos s = ulog__head_synced(p->h);
-        int64_t c = __atomic_load_n(&p->h->committed, __ATOMIC_ACQUIRE);
-        if (s.offset > c && p->topic->cfg.flush_policy == ULOG__FLUSH_ALWAYS) {
-            __atomic_store_n(&p->h->committed, s.offset, __ATOMIC_RELEASE);
-            ulog__bell_ring(p->bell);
-        }
-    }
+    if (died)
+        slock_repair(p);
     return 0;
+}
+
+/* Ends a leadership: followers sleeping on sync_seq look again. */
+static void sunlock(ulog__part *p)
+{
+    ulog__head *h = p->h;
+    /* Unlock first: a follower that reads the new sync_seq must then find
+     * slock free, or a later leader's sunlock is still to come. */
+    ulog__mutex_unlock(&h->slock);
+    __atomic_add_fetch(&h->sync_seq, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&h->sync_waiters, __ATOMIC_SEQ_CST) != 0)
+        ulog__futex_wake_all(&h->sync_seq);
 }
 
 /* fdatasyncs every segment from the durable end up to `to`. */
@@ -421,6 +439,14 @@ static int sync_locked(ulog__part *p, bool always)
     return 0;
 }
 
+/*
+ * Group commit. Whoever finds no sync running becomes the leader and syncs
+ * everything written so far, for everyone; the others sleep on sync_seq
+ * until that leader is done and look again -- they do not queue on slock
+ * one by one just to learn they were covered. The sleep has a timeout
+ * because a leader that dies never bumps sync_seq (its successor repairs
+ * through EOWNERDEAD).
+ */
 int ulog__part_sync(ulog__part *p, int64_t target, uint32_t epoch)
 {
     ulog__head *h = p->h;
@@ -429,14 +455,24 @@ int ulog__part_sync(ulog__part *p, int64_t target, uint32_t epoch)
             return part_fail(p, ULOG_EIO, "batch lost to an fdatasync failure");
         if (__atomic_load_n(&h->committed, __ATOMIC_ACQUIRE) >= target)
             return 0;
-        int err = slock(p);
+        uint32_t seen = __atomic_load_n(&h->sync_seq, __ATOMIC_SEQ_CST);
+        bool died;
+        int err = ulog__mutex_trylock(&h->slock, &died);
+        if (err == ULOG_ETIMEDOUT) {
+            __atomic_add_fetch(&h->sync_waiters, 1, __ATOMIC_SEQ_CST);
+            ulog__futex_wait(&h->sync_seq, seen, 50);
+            __atomic_sub_fetch(&h->sync_waiters, 1, __ATOMIC_SEQ_CST);
+            continue;
+        }
         if (err)
-            return err;
-        /* While we waited for slock another leader may have synced us. */
+            return part_fail(p, err, "sync lock");
+        if (died)
+            slock_repair(p);
+        /* The leader before us may have covered this batch already. */
         if (!lost_since(h, target, epoch) &&
             __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE) < target)
             err = sync_locked(p, true);
-        ulog__mutex_unlock(&h->slock);
+        sunlock(p);
         /* A failed sync may still have left this batch durable: it is lost
          * only if the cut was below it. */
         if (err && (lost_since(h, target, epoch) ||
@@ -451,7 +487,7 @@ int ulog__part_sync_background(ulog__part *p)
     if (err)
         return err;
     err = sync_locked(p, false);
-    ulog__mutex_unlock(&p->h->slock);
+    sunlock(p);
     return err;
 }
 
@@ -553,6 +589,6 @@ static int unpoison(ulog__part *p)
         }
     }
     ulog__mutex_unlock(&h->wlock);
-    ulog__mutex_unlock(&h->slock);
+    sunlock(p);
     return err ? part_fail(p, err, "repairing a poisoned partition") : 0;
 }

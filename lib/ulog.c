@@ -131,7 +131,11 @@ int ulog__flush_pass(ulog *log, bool final)
                         cp = c2;
                         cpcap *= 2;
                     }
-                    cp[ncp++] = (ulog__checkpoint){ t->id, i, s.offset, s.segment, s.pos };
+                    /* Read without the writer lock: it only grows, and a
+                     * larger value is safe (see ulog__checkpoint). */
+                    cp[ncp++] = (ulog__checkpoint){ t->id, i, s.offset, s.segment, s.pos,
+                                                    __atomic_load_n(&p->h->max_ts,
+                                                                    __ATOMIC_RELAXED) };
                     p->cp_written = s.offset;
                 }
             }

@@ -2,6 +2,7 @@
  * that pin the format, and rejection of damaged or hostile batches. */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -534,6 +535,42 @@ static uint64_t fz(void)
     return fz_state;
 }
 
+/* What a reader does with the batch at b: ulog__batch_check(), then
+ * records one by one until the count or the first error. verify = check +
+ * the record walk, so check fails exactly where verify does before the walk
+ * and passes wherever verify does. The frame is copied to a buffer of its
+ * exact size, so that asan sees any read past it. */
+static void lazy_decode(const uint8_t *b, size_t len, int verify_rc)
+{
+    uint8_t *e = malloc(len);
+    ulog__batch_hdr h;
+
+    cr_assert_not_null(e);
+    memcpy(e, b, len);
+    int rc = ulog__batch_check(e, len, &h);
+    if (rc)
+        cr_assert_eq(verify_rc, rc, "check %d, verify %d", rc, verify_rc);
+    else
+        cr_assert(verify_rc == 0 || verify_rc == ULOG_ECORRUPT, "verify %d", verify_rc);
+    if (rc == 0) {
+        const uint8_t *p = e + ULOG__BATCH_HEADER_SIZE, *end = e + len;
+        int32_t k;
+        for (k = 0; k < h.record_count; k++) {
+            ulog__rec r;
+            ulog_header hd;
+            if (ulog__rec_decode(p, end, &r) != 0)
+                break;
+            cr_assert(r.end > p && r.end <= end);
+            for (size_t j = 0; j < r.header_count; j++)
+                cr_assert_eq(ulog__rec_header(&r, j, &hd), 0);
+            p = r.end;
+        }
+        if (verify_rc == 0)
+            cr_assert(k == h.record_count && p == end, "a verified batch decodes lazily");
+    }
+    free(e);
+}
+
 Test(batch, mutated_batches)
 {
     static const uint8_t bytes[16] = "0123456789abcdef";
@@ -586,6 +623,7 @@ Test(batch, mutated_batches)
         ulog__batch_hdr h;
         int rc = ulog__batch_verify(b, len, &h);
         cr_assert(rc == 0 || rc == ULOG_ECORRUPT || rc == ULOG_ENOTSUP, "rc %d", rc);
+        lazy_decode(b, len, rc);
         if (rc)
             continue;
         valid++;
@@ -820,4 +858,336 @@ Test(batch, parse_header)
     cr_assert_eq(ulog__batch_parse_header(golden, 61, &h), 0);
     cr_expect_eq(h.record_count, 2);
     cr_expect_eq(h.max_timestamp, 1300);
+}
+
+/* ---------------------------------------------------------------- check */
+
+Test(batch, check_golden)
+{
+    ulog__batch_hdr h;
+
+    cr_assert_eq(ulog__batch_check(golden, sizeof golden, &h), 0);
+    cr_expect_eq(h.record_count, 2);
+    cr_expect_eq(h.last_offset_delta, 1);
+    cr_expect_eq(h.base_offset, 42);
+    for (size_t len = 0; len < sizeof golden; len++)
+        cr_assert_eq(ulog__batch_check(golden, len, &h), ULOG_ECORRUPT, "avail %zu", len);
+}
+
+/* Every single-bit flip in what the CRC covers, and in the CRC itself. */
+Test(batch, check_crc_flips)
+{
+    uint8_t b[sizeof golden];
+    ulog__batch_hdr h;
+
+    for (size_t i = 17; i < sizeof golden; i++)
+        for (int bit = 0; bit < 8; bit++) {
+            memcpy(b, golden, sizeof b);
+            b[i] ^= (uint8_t)(1u << bit);
+            cr_assert_eq(ulog__batch_check(b, sizeof b, &h), ULOG_ECORRUPT,
+                         "byte %zu bit %d", i, bit);
+        }
+}
+
+static int check_with32(size_t off, uint32_t v)
+{
+    uint8_t b[sizeof golden];
+    ulog__batch_hdr h;
+
+    memcpy(b, golden, sizeof b);
+    be32(b + off, v);
+    fix_crc(b, sizeof b);
+    return ulog__batch_check(b, sizeof b, &h);
+}
+
+/* Damage to the record structure behind a good CRC: check does not walk the
+ * records, so it passes; verify does, and fails. */
+Test(batch, check_vs_verify)
+{
+    /* Header fields that only the record walk can contradict. */
+    cr_expect_eq(check_with32(57, 1), 0, "count 1 of 2");
+    cr_expect_eq(check_with32(57, 3), 0, "count 3 of 2");
+    cr_expect_eq(check_with32(23, 0), 0, "lastOffsetDelta 0");
+    cr_expect_eq(check_with32(23, 7), 0, "lastOffsetDelta 7");
+    cr_expect_eq(verify_with32(57, 3), ULOG_ECORRUPT);
+    cr_expect_eq(verify_with32(23, 7), ULOG_ECORRUPT);
+    /* And those it checks itself. */
+    cr_expect_eq(check_with32(57, 0xffffffffu), ULOG_ECORRUPT, "count -1");
+    cr_expect_eq(check_with32(23, 0xffffffffu), ULOG_ECORRUPT, "lastOffsetDelta -1");
+
+    /* Record bytes: a key length that runs past the record, a record length
+     * past the batch, trailing garbage, offset deltas out of order. */
+    static const uint8_t key_too_long[] = { 0x0e, 0x00, 0x00, 0x00, 0x08, 'a', 0x01, 0x00 };
+    static const uint8_t rec_long[] = { 0x0e, 0x00, 0x00, 0x00, 0x01, 0x01, 0x00 };
+    static const uint8_t slack[] = { 0x0c, 0x00, 0x00, 0x00, 0x01, 0x01, 0x00, 0x00 };
+    static const uint8_t dec[] = { 0x0c, 0x00, 0x00, 0x04, 0x01, 0x01, 0x00,
+                                   0x0c, 0x00, 0x00, 0x02, 0x01, 0x01, 0x00 };
+    static const struct { const uint8_t *r; size_t len; uint32_t count, last; } bad[] = {
+        { key_too_long, sizeof key_too_long, 1, 0 },
+        { rec_long, sizeof rec_long, 1, 0 },
+        { slack, sizeof slack, 1, 0 },
+        { dec, sizeof dec, 2, 1 },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint8_t b[256];
+        ulog__batch_hdr h;
+        size_t len = frame_of(b, bad[i].r, bad[i].len, bad[i].count, bad[i].last);
+        cr_expect_eq(ulog__batch_check(b, len, &h), 0, "case %zu", i);
+        cr_expect_eq(ulog__batch_verify(b, len, &h), ULOG_ECORRUPT, "case %zu", i);
+    }
+    /* The golden batch with one record's key length bumped. */
+    uint8_t b[sizeof golden];
+    ulog__batch_hdr h;
+    memcpy(b, golden, sizeof b);
+    b[65] = 0x04;                                   /* record 0 key length 2 */
+    fix_crc(b, sizeof b);
+    cr_expect_eq(ulog__batch_check(b, sizeof b, &h), 0);
+    cr_expect_eq(ulog__batch_verify(b, sizeof b, &h), ULOG_ECORRUPT);
+    ulog__rec r;
+    cr_expect_eq(ulog__rec_decode(b + 61, b + sizeof b, &r), ULOG_ECORRUPT);
+}
+
+Test(batch, check_header_rules)
+{
+    uint8_t b[sizeof golden];
+    ulog__batch_hdr h;
+
+    for (int codec = 1; codec <= 7; codec++) {
+        memcpy(b, golden, sizeof b);
+        b[22] = (uint8_t)codec;
+        fix_crc(b, sizeof b);
+        cr_expect_eq(ulog__batch_check(b, sizeof b, &h), ULOG_ENOTSUP, "codec %d", codec);
+        b[18] ^= 1;
+        cr_expect_eq(ulog__batch_check(b, sizeof b, &h), ULOG_ECORRUPT);
+    }
+    memcpy(b, golden, sizeof b);
+    b[16] = 1;
+    cr_expect_eq(ulog__batch_check(b, sizeof b, &h), ULOG_ECORRUPT, "magic 1");
+    memcpy(b, golden, sizeof b);
+    ulog__batch_set_base_offset(b, -1);
+    cr_expect_eq(ulog__batch_check(b, sizeof b, &h), ULOG_ECORRUPT);
+    ulog__batch_set_base_offset(b, INT64_MAX);
+    cr_expect_eq(ulog__batch_check(b, sizeof b, &h), ULOG_ECORRUPT, "last offset wraps");
+    ulog__batch_set_base_offset(b, INT64_MAX - 1);
+    cr_expect_eq(ulog__batch_check(b, sizeof b, &h), 0);
+    memcpy(b, golden, sizeof b);
+    be32(b + 8, 74 + 1);
+    cr_expect_eq(ulog__batch_check(b, sizeof b, &h), ULOG_ECORRUPT, "frame past avail");
+    cr_expect_eq(ulog__batch_check(NULL, 100, &h), ULOG_ECORRUPT);
+}
+
+/* ---------------------------------------------------------------- reference */
+
+/* An encoder written straight from the layout at the top of batch.c, as
+ * slowly and plainly as possible: the library's must give the same bytes. */
+static size_t ref_varint(uint8_t *p, int64_t v)
+{
+    uint64_t u = ((uint64_t)v << 1) ^ (0 - ((uint64_t)v >> 63));
+    size_t n = 0;
+    do {
+        uint8_t byte = (uint8_t)(u & 0x7f);
+        u >>= 7;
+        p[n++] = (uint8_t)(byte | (u ? 0x80 : 0));
+    } while (u);
+    return n;
+}
+
+static size_t ref_bytes(uint8_t *p, const void *ptr, size_t len)
+{
+    if (!ptr)
+        return ref_varint(p, -1);
+    size_t n = ref_varint(p, (int64_t)len);
+    memcpy(p + n, ptr, len);
+    return n + len;
+}
+
+static void ref_be(uint8_t *p, uint64_t v, int bytes)
+{
+    for (int i = bytes - 1; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static size_t ref_encode(uint8_t *out, const ulog_record *recs, const uint32_t *idx,
+                         size_t n, int64_t now, bool lat)
+{
+    static uint8_t body[1 << 16];
+    size_t pos = 61;
+    int64_t base = 0, max = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const ulog_record *r = &recs[idx ? idx[i] : i];
+        int64_t ts = r->timestamp == ULOG_TIMESTAMP_NOW ? now : r->timestamp;
+        if (i == 0)
+            base = max = ts;
+        if (ts > max)
+            max = ts;
+        size_t bl = 0;
+        body[bl++] = 0;
+        bl += ref_varint(body + bl, (int64_t)((uint64_t)ts - (uint64_t)base));
+        bl += ref_varint(body + bl, (int64_t)i);
+        bl += ref_bytes(body + bl, r->key, r->key_len);
+        bl += ref_bytes(body + bl, r->value, r->value_len);
+        bl += ref_varint(body + bl, (int64_t)r->header_count);
+        for (size_t j = 0; j < r->header_count; j++) {
+            const ulog_header *h = &r->headers[j];
+            bl += ref_bytes(body + bl, h->key ? h->key : "", h->key ? h->key_len : 0);
+            bl += ref_bytes(body + bl, h->value, h->value_len);
+        }
+        cr_assert_lt(bl, sizeof body);
+        cr_assert_lt(pos + 5 + bl, (size_t)1 << 20);
+        pos += ref_varint(out + pos, (int64_t)bl);
+        memcpy(out + pos, body, bl);
+        pos += bl;
+    }
+    ref_be(out + 0, 0, 8);
+    ref_be(out + 8, pos - 12, 4);
+    ref_be(out + 12, UINT32_MAX, 4);
+    out[16] = 2;
+    ref_be(out + 21, lat ? 0x08 : 0, 2);
+    ref_be(out + 23, n - 1, 4);
+    ref_be(out + 27, (uint64_t)base, 8);
+    ref_be(out + 35, (uint64_t)(lat ? now : max), 8);
+    ref_be(out + 43, UINT64_MAX, 8);
+    ref_be(out + 51, UINT16_MAX, 2);
+    ref_be(out + 53, UINT32_MAX, 4);
+    ref_be(out + 57, n, 4);
+    ref_be(out + 17, ulog__crc32c_sw(0, out + 21, pos - 21), 4);
+    return pos;
+}
+
+/* Encodes recs both ways and compares, then decodes. */
+static void same_as_ref(const ulog_record *recs, const uint32_t *idx, size_t n,
+                        int64_t now, bool lat)
+{
+    static uint8_t want[1 << 20], got[1 << 20];
+    ulog__batch_src src = { recs, idx, n };
+    size_t wl = ref_encode(want, recs, idx, n, now, lat);
+    size_t gl = ulog__batch_size(&src, now);
+    ulog__batch_hdr h;
+
+    cr_assert_eq(gl, wl, "size %zu, reference %zu", gl, wl);
+    memset(got, 0xa5, gl);
+    ulog__batch_encode(got, gl, &src, now, lat, NULL);
+    for (size_t i = 0; i < wl; i++)
+        cr_assert_eq(got[i], want[i], "byte %zu of %zu: 0x%02x, want 0x%02x", i, wl,
+                     got[i], want[i]);
+    cr_assert_eq(ulog__batch_verify(got, gl, &h), 0);
+    lazy_decode(got, gl, 0);
+}
+
+/* Record lengths around the points where the length varint grows (bodies of
+ * 63/64 and 8191/8192 bytes), which the encoder predicts from the key, value
+ * and header bytes, in every shape of record. */
+Test(batch, reference_length_boundaries)
+{
+    static uint8_t val[20000];
+    static const ulog_header hs[] = {
+        { "k1", 2, "v1", 2 }, { NULL, 9, NULL, 4 }, { "", 0, "x", 1 },
+    };
+    static const size_t around[] = { 64, 8192 };
+
+    for (size_t i = 0; i < sizeof val; i++)
+        val[i] = (uint8_t)(i * 31);
+    for (int shape = 0; shape < 6; shape++)
+        for (size_t a = 0; a < 2; a++)
+            for (size_t vl = around[a] - 50; vl <= around[a] + 10; vl++) {
+                ulog_record r[3];
+                memset(r, 0, sizeof r);
+                for (int k = 0; k < 3; k++) {
+                    r[k].value = val;
+                    r[k].value_len = vl;
+                    r[k].timestamp = 1000 + k * (shape & 1 ? 100000 : 1);
+                    if (shape >= 2) {
+                        r[k].key = val + 7;
+                        r[k].key_len = (size_t)(shape * 3);
+                    } else {
+                        r[k].key_len = 12345;   /* ignored: null key */
+                    }
+                    if (shape >= 4) {
+                        r[k].headers = hs;
+                        r[k].header_count = (size_t)(shape - 3);
+                    }
+                }
+                same_as_ref(r, NULL, 3, 0, false);
+            }
+}
+
+/* Random batches: null and empty keys and values, garbage lengths behind
+ * NULL pointers, headers, ULOG_TIMESTAMP_NOW and extreme timestamps, index
+ * selections, batches long enough for 2-byte offset deltas. */
+Test(batch, reference_random)
+{
+    static uint8_t bytes[70000];
+    static ulog_record recs[300];
+    static ulog_header hs[300][4];
+    static uint32_t idx[300];
+    static const int64_t tss[] = { 0, 1, -1, 63, 64, 8191, 8192, 1700000000000,
+                                   INT64_MAX, INT64_MIN + 1, ULOG_TIMESTAMP_NOW };
+
+    for (size_t i = 0; i < sizeof bytes; i++)
+        bytes[i] = (uint8_t)fz();
+    for (int iter = 0; iter < 3000; iter++) {
+        size_t n = iter % 50 == 0 ? 60 + fz() % 200 : 1 + fz() % 8;
+        size_t maxlen = n > 8 ? 20 : (fz() & 7) == 0 ? 9000 : (fz() & 1) ? 200 : 20;
+
+        memset(recs, 0, sizeof recs);
+        for (size_t i = 0; i < n; i++) {
+            ulog_record *r = &recs[i];
+            r->key = (fz() % 4) ? bytes + fz() % 1000 : NULL;
+            r->key_len = fz() % (maxlen + 1);
+            r->value = (fz() % 8) ? bytes + fz() % 1000 : NULL;
+            r->value_len = fz() % (maxlen + 1);
+            r->timestamp = (fz() & 1) ? tss[fz() % (sizeof tss / sizeof tss[0])]
+                                      : 1700000000000 + (int64_t)(fz() % 100000);
+            r->header_count = (fz() & 3) ? 0 : fz() % 5;
+            r->headers = hs[i];
+            for (size_t j = 0; j < r->header_count; j++)
+                hs[i][j] = (ulog_header){ (fz() % 5) ? (const char *)bytes + fz() % 100 : NULL,
+                                          fz() % 70, (fz() % 3) ? bytes : NULL,
+                                          fz() % (maxlen + 1) };
+            idx[i] = (uint32_t)(n - 1 - i);
+        }
+        same_as_ref(recs, (fz() & 1) ? idx : NULL, n, 1700000000000 + iter, (fz() & 3) == 0);
+    }
+}
+
+/* Every truncation of records whose varints take 2 and more bytes, in a
+ * buffer of exactly the truncated size (asan: no read past it). */
+Test(batch, decode_truncated_exact)
+{
+    static uint8_t val[9000];
+    static const ulog_header hs[] = { { "content-type", 12, "application/json", 16 },
+                                      { "h", 1, NULL, 0 } };
+    ulog_record r[2];
+    static uint8_t buf[20000];
+    ulog__batch_hdr h;
+
+    memset(r, 0, sizeof r);
+    r[0] = (ulog_record){ .key = val, .key_len = 100, .value = val, .value_len = 8500,
+                          .headers = hs, .header_count = 2, .timestamp = 5 };
+    r[1] = (ulog_record){ .key = NULL, .value = val, .value_len = 100,
+                          .headers = hs, .header_count = 1, .timestamp = 1000000 };
+    size_t sz = encode(buf, sizeof buf, r, 2, 0, false, NULL);
+    cr_assert_eq(ulog__batch_verify(buf, sz, &h), 0);
+    ulog__rec rec;
+    cr_assert_eq(ulog__rec_decode(buf + 61, buf + sz, &rec), 0);
+    const uint8_t *second = rec.end;
+    size_t lens[2] = { (size_t)(second - (buf + 61)), (size_t)(buf + sz - second) };
+    const uint8_t *starts[2] = { buf + 61, second };
+
+    for (int k = 0; k < 2; k++)
+        for (size_t cut = 0; cut <= lens[k]; cut++) {
+            uint8_t *e = malloc(cut ? cut : 1);
+            cr_assert_not_null(e);
+            memcpy(e, starts[k], cut);
+            int rc = ulog__rec_decode(e, e + cut, &rec);
+            if (cut == lens[k]) {
+                cr_assert_eq(rc, 0);
+                cr_assert_eq(rec.end, e + cut);
+                cr_assert_eq(rec.value_len, k ? 100u : 8500u);
+            } else {
+                cr_assert_eq(rc, ULOG_ECORRUPT, "record %d cut at %zu of %zu", k, cut, lens[k]);
+            }
+            free(e);
+        }
 }

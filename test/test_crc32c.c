@@ -2,6 +2,7 @@
  * against each other. */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -110,4 +111,76 @@ Test(crc32c, random_chained)
         if (hw)
             cr_assert_eq(ulog__crc32c_hw(0, p, len), whole, "off %zu len %zu", off, len);
     }
+}
+
+/* The hardware path runs three chains over blocks of 3 x 2048, 3 x 256 and
+ * 3 x 32 bytes and combines them; below 96 bytes, one chain. Lengths just
+ * around every multiple of those chunk sizes, at every 8-byte alignment
+ * (the path aligns first), must match the table path. */
+Test(crc32c, hw_block_thresholds)
+{
+    static const size_t chunks[] = { 96, 768, 6144 };
+    static uint8_t buf[8 + 4 * 6144 + 64];
+    bool hw = ulog__crc32c_hw_available();
+
+    if (!hw) {
+        cr_log_info("no CRC-32C instruction on this CPU: hw path skipped");
+        return;
+    }
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (uint8_t)rnd();
+    for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++)
+        for (size_t k = 1; k <= 4; k++)
+            for (size_t d = 0; d <= 18; d++) {
+                size_t len = k * chunks[c] + d - 9;
+                for (size_t align = 0; align < 8; align++) {
+                    const uint8_t *p = buf + align;
+                    uint32_t sw = ulog__crc32c_sw(0x5a5a5a5au, p, len);
+                    cr_assert_eq(ulog__crc32c_hw(0x5a5a5a5au, p, len), sw,
+                                 "len %zu align %zu", len, align);
+                }
+            }
+    /* Every combination of the three chunk sizes plus a tail. */
+    for (size_t big = 0; big <= 2; big++)
+        for (size_t mid = 0; mid <= 7; mid++)
+            for (size_t small = 0; small <= 7; small++)
+                for (size_t tail = 0; tail < 96; tail += 13) {
+                    size_t len = big * 6144 + mid * 768 + small * 96 + tail;
+                    uint32_t sw = ulog__crc32c_sw(0, buf + 3, len);
+                    cr_assert_eq(ulog__crc32c_hw(0, buf + 3, len), sw, "len %zu", len);
+                }
+}
+
+/* Long buffers, including runs of zeros and ones (where a wrong shift
+ * constant could cancel out), split at random points. */
+Test(crc32c, hw_long_buffers)
+{
+    size_t n = (1 << 20) + 77;
+    uint8_t *buf = malloc(n);
+    bool hw = ulog__crc32c_hw_available();
+
+    cr_assert_not_null(buf);
+    for (int pattern = 0; pattern < 3; pattern++) {
+        for (size_t i = 0; i < n; i++)
+            buf[i] = pattern == 0 ? 0 : pattern == 1 ? 0xff : (uint8_t)rnd();
+        for (int iter = 0; iter < 8; iter++) {
+            size_t off = rnd() % 64, len = n - off - rnd() % 4096;
+            uint32_t sw = ulog__crc32c_sw(0, buf + off, len);
+            size_t cut = rnd() % (len + 1);
+            cr_assert_eq(ulog__crc32c(0, buf + off, len), sw, "pattern %d len %zu", pattern, len);
+            cr_assert_eq(ulog__crc32c(ulog__crc32c(0, buf + off, cut), buf + off + cut, len - cut),
+                         sw, "pattern %d len %zu cut %zu", pattern, len, cut);
+            if (hw)
+                cr_assert_eq(ulog__crc32c_hw(0, buf + off, len), sw);
+        }
+    }
+    /* 16 KiB of zeros (chunks of every size): a known answer computed
+     * bit by bit, independently of both table and instruction. */
+    memset(buf, 0, n);
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < 16384; i++)
+        for (int b = 0; b < 8; b++)
+            c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1)));
+    cr_assert_eq(ulog__crc32c(0, buf, 16384), ~c, "16 KiB of zeros");
+    free(buf);
 }

@@ -228,11 +228,13 @@ Test(meta, index_floor)
 
 Test(meta, index_overwrite_and_big_keys)
 {
-    ulog__index_entry e = entry(UINT32_MAX, INT32_MAX, INT64_MAX, 1), out;
+    ulog__index_entry e = { UINT32_MAX, INT32_MAX, INT64_MAX, INT64_MAX, INT64_MAX, 1 }, out;
 
     cr_assert_eq(ulog__meta_flush(m, &e, 1, NULL, 0), 0);
     cr_assert_eq(ulog__meta_index_floor(m, UINT32_MAX, INT32_MAX, INT64_MAX, &out), 0);
     cr_expect_eq(out.offset, INT64_MAX);
+    cr_expect_eq(out.segment, INT64_MAX);
+    cr_expect_eq(out.pos, INT64_MAX);
     e.pos = 7;
     cr_assert_eq(ulog__meta_flush(m, &e, 1, NULL, 0), 0);
     cr_assert_eq(ulog__meta_index_floor(m, UINT32_MAX, INT32_MAX, INT64_MAX, &out), 0);
@@ -242,7 +244,7 @@ Test(meta, index_overwrite_and_big_keys)
 Test(meta, flush_invalid_is_atomic)
 {
     ulog__index_entry e[] = { entry(1, 0, 10, 1), entry(1, -1, 20, 2) }, out;
-    ulog__checkpoint cp = { 1, 0, -5, 0, 0 };
+    ulog__checkpoint cp = { 1, 0, -5, 0, 0, 0 };
 
     cr_expect_eq(ulog__meta_flush(m, e, 2, NULL, 0), ULOG_EINVAL);
     cr_expect_eq(ulog__meta_index_floor(m, 1, 0, 10, &out), ULOG_ENOENT);
@@ -340,8 +342,11 @@ static int count_index(uint32_t t, int32_t p, int64_t upto)
     ulog__index_entry out;
     int n = 0;
 
-    for (int64_t off = upto; ulog__meta_index_floor(m, t, p, off, &out) == 0; n++)
+    for (int64_t off = upto; ulog__meta_index_floor(m, t, p, off, &out) == 0; n++) {
+        if (out.offset > off)
+            return -1;   /* a floor above its target: fail, don't loop */
         off = out.offset - 1;
+    }
     return n;
 }
 
@@ -351,7 +356,7 @@ Test(meta, truncate)
      * sides that must survive. */
     enum { N = 3000 };
     ulog__index_entry *e = calloc(N + 2, sizeof *e), out;
-    ulog__checkpoint cp = { 1, 1, 2500 * 10, 7, 8 }, got;
+    ulog__checkpoint cp = { 1, 1, 2500 * 10, 7, 8, 99 }, got;
 
     cr_assert_not_null(e);
     for (int i = 0; i < N; i++)
@@ -403,7 +408,7 @@ Test(meta, truncate)
 
 Test(meta, checkpoints)
 {
-    ulog__checkpoint a = { 4, 2, 1000, 900, 4096 }, b = { 4, 3, 5, 0, 61 }, got;
+    ulog__checkpoint a = { 4, 2, 1000, 900, 4096, -7 }, b = { 4, 3, 5, 0, 61, INT64_MAX }, got;
 
     cr_expect_eq(ulog__meta_checkpoint_get(m, 4, 2, &got), ULOG_ENOENT);
     cr_assert_eq(ulog__meta_flush(m, NULL, 0, &a, 1), 0);
@@ -415,6 +420,9 @@ Test(meta, checkpoints)
     cr_expect_eq(got.offset, 1000);
     cr_expect_eq(got.segment, 900);
     cr_expect_eq(got.pos, 4096);
+    cr_expect_eq(got.max_timestamp, -7);
+    cr_assert_eq(ulog__meta_checkpoint_get(m, 4, 3, &got), 0);
+    cr_expect_eq(got.max_timestamp, INT64_MAX);
 
     a.offset = 2000;
     a.pos = 8192;
@@ -487,4 +495,21 @@ Test(errors, errno_and_version)
 
     cr_expect_str_eq(ulog_version_string(), ULOG_VERSION_STRING);
     cr_expect_eq(ulog_version_number(), ULOG_VERSION_NUMBER);
+}
+
+/* ---------------------------------------------------------------- sharing */
+
+/* Two handles on one root in one process share the environment: closing
+ * one must leave the other working (LMDB forbids a second open). */
+Test(meta, same_root_shared_in_process)
+{
+    ulog__meta *m2 = NULL;
+    ulog__checkpoint a = { 9, 0, 10, 0, 100, 5 }, got;
+
+    cr_assert_eq(ulog__meta_open(root, 0640, 0750, &m2), 0);
+    cr_expect_eq(m2, m, "the same root gives the same environment");
+    cr_assert_eq(ulog__meta_flush(m2, NULL, 0, &a, 1), 0);
+    ulog__meta_close(m2);
+    cr_assert_eq(ulog__meta_checkpoint_get(m, 9, 0, &got), 0);
+    cr_expect_eq(got.pos, 100);
 }
