@@ -295,7 +295,8 @@ define run-check-tests
 	@mkdir -p $(SCRATCH)
 	$(Q)for t in $(TEST_BINS); do \
 	    echo "== $$t"; \
-	    TMPDIR=$(abspath $(SCRATCH)) timeout $(TEST_TIMEOUT) $$t -j2 \
+	    TMPDIR=$(abspath $(SCRATCH)) LSAN_OPTIONS=suppressions=$(abspath test/lsan.supp) \
+	        timeout $(TEST_TIMEOUT) $$t -j2 \
 	        || { echo "FAIL: $$t (exit $$?)" >&2; exit 1; }; \
 	done
 	$(if $(TEST_BINS),,@echo "== no test/test_*.c yet")

@@ -305,24 +305,35 @@ static inline uint64_t rec_body_size(const ulog_record *r, int64_t ts_d, size_t 
     return n;
 }
 
+/* The loops below come in two copies, with and without an index, so that
+ * neither tests for it per record. */
+__attribute__((always_inline))
+static inline uint64_t batch_size_loop(const ulog_record *recs, const uint32_t *idx, size_t n,
+                                       int64_t now_ms, int64_t base_ts)
+{
+    uint64_t total = ULOG__BATCH_HEADER_SIZE;
+
+    for (size_t i = 0; i < n; i++) {
+        const ulog_record *r = &recs[idx ? idx[i] : i];
+        /* Every term of a body is <= SIZE_LIMIT + 1: no sum can wrap, and
+         * one too big shows in the total. */
+        uint64_t body = rec_body_size(r, ts_delta(rec_ts(r, now_ms), base_ts), i);
+        total += uvarint_len(body << 1) + body;
+        if (total > SIZE_LIMIT)
+            return 0;
+    }
+    return total;
+}
+
 size_t ulog__batch_size(const ulog__batch_src *src, int64_t now_ms)
 {
     if (!src || src->n == 0 || src->n > SIZE_LIMIT)
         return 0;
 
     int64_t base_ts = rec_ts(src_rec(src, 0), now_ms);
-    uint64_t total = ULOG__BATCH_HEADER_SIZE;
-
-    for (size_t i = 0; i < src->n; i++) {
-        const ulog_record *r = src_rec(src, i);
-        uint64_t body = rec_body_size(r, ts_delta(rec_ts(r, now_ms), base_ts), i);
-        if (body > SIZE_LIMIT)
-            return 0;
-        total += uvarint_len(body << 1) + body;
-        if (total > SIZE_LIMIT)
-            return 0;
-    }
-    return (size_t)total;
+    if (src->idx)
+        return (size_t)batch_size_loop(src->recs, src->idx, src->n, now_ms, base_ts);
+    return (size_t)batch_size_loop(src->recs, NULL, src->n, now_ms, base_ts);
 }
 
 /* memcpy() for the short keys and header fields that records are full of:
@@ -404,25 +415,20 @@ static inline void put_uvarint_w(uint8_t *p, uint64_t u, size_t w)
  * Each record's body is written after room for its length varint, whose
  * width len_width() predicts, and the length filled in behind it; only when
  * the width is not clear is the body sized first. */
-void ulog__batch_encode(uint8_t *buf, size_t size, const ulog__batch_src *src,
-                        int64_t now_ms, bool log_append_time, int64_t *max_ts)
+__attribute__((always_inline))
+static inline uint8_t *batch_encode_loop(uint8_t *p, const ulog_record *recs,
+                                         const uint32_t *idx, size_t n, int64_t now_ms,
+                                         int64_t base_ts, int64_t *max)
 {
-    if (!src || src->n == 0 || size < ULOG__BATCH_HEADER_SIZE)
-        return;
-
-    int64_t base_ts = rec_ts(src_rec(src, 0), now_ms);
-    int64_t max = base_ts;
-    uint8_t *p = buf + ULOG__BATCH_HEADER_SIZE;
-
-    for (size_t i = 0; i < src->n; i++) {
-        const ulog_record *r = src_rec(src, i);
+    for (size_t i = 0; i < n; i++) {
+        const ulog_record *r = &recs[idx ? idx[i] : i];
         int64_t ts = rec_ts(r, now_ms);
         int64_t ts_d = ts_delta(ts, base_ts);
         size_t w = len_width(r);
         uint8_t *lp = p;
 
-        if (ts > max)
-            max = ts;
+        if (ts > *max)
+            *max = ts;
         if (w)
             p += w;
         else
@@ -444,6 +450,23 @@ void ulog__batch_encode(uint8_t *buf, size_t size, const ulog__batch_src *src,
             put_uvarint_w(lp, (uint64_t)(p - body) << 1, w);
         }
     }
+    return p;
+}
+
+void ulog__batch_encode(uint8_t *buf, size_t size, const ulog__batch_src *src,
+                        int64_t now_ms, bool log_append_time, int64_t *max_ts)
+{
+    if (!src || src->n == 0 || size < ULOG__BATCH_HEADER_SIZE)
+        return;
+
+    int64_t base_ts = rec_ts(src_rec(src, 0), now_ms);
+    int64_t max = base_ts;
+    uint8_t *p = buf + ULOG__BATCH_HEADER_SIZE;
+
+    if (src->idx)
+        p = batch_encode_loop(p, src->recs, src->idx, src->n, now_ms, base_ts, &max);
+    else
+        p = batch_encode_loop(p, src->recs, NULL, src->n, now_ms, base_ts, &max);
     assert(p == buf + size);
     if (log_append_time)
         max = now_ms;

@@ -296,6 +296,10 @@ int  ulog__map_open(int dirfd, int64_t base, size_t reserve, ulog__map *m) ULOG_
 int  ulog__map_refresh(ulog__map *m) ULOG__HIDDEN;
 void ulog__map_close(ulog__map *m) ULOG__HIDDEN;
 
+/* fdatasync as the library calls it. A test swaps it to inject failures
+ * (the fsync-failure rule cannot be tested otherwise). */
+extern int (*ulog__fdatasync)(int fd) ULOG__HIDDEN;
+
 /* ================================================================ head.c */
 
 #include <pthread.h>
@@ -525,6 +529,7 @@ typedef struct ulog__cursor {
     ulog__batch_hdr bh;
     const uint8_t  *rp, *bend;   /* next record, end of the open batch */
     int32_t         left;        /* records not yet decoded */
+    int64_t         prev_delta;  /* offset delta of the last record decoded */
 } ulog__cursor;
 
 void ulog__cursor_init(ulog__cursor *c, ulog__part *p) ULOG__HIDDEN;

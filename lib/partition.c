@@ -366,7 +366,7 @@ static int sync_range(ulog__part *p, const ulog__pos *from, const ulog__pos *to)
             int fd;
             err = ulog__seg_open(p->dirfd, v[i], true, &fd);
             if (!err) {
-                if (fdatasync(fd) != 0)
+                if (ulog__fdatasync(fd) != 0)
                     err = ulog__errno_to_err(errno);
                 close(fd);
             }
@@ -376,7 +376,7 @@ static int sync_range(ulog__part *p, const ulog__pos *from, const ulog__pos *to)
             return err;
     }
     int err = seg_fd(p, &p->sfd, &p->sfd_seg, &p->sfd_gen, to->segment);
-    if (!err && fdatasync(p->sfd) != 0)
+    if (!err && ulog__fdatasync(p->sfd) != 0)
         err = ulog__errno_to_err(errno);
     return err;
 }
@@ -496,9 +496,11 @@ size_t ulog__part_take_index(ulog__part *p, ulog__index_entry *out, size_t cap,
 {
     pthread_mutex_lock(&p->ilock);
     size_t n = p->icount < cap ? p->icount : cap;
-    memcpy(out, p->ibuf, n * sizeof *out);
-    memmove(p->ibuf, p->ibuf + n, (p->icount - n) * sizeof *out);
-    p->icount -= n;
+    if (n) {            /* ibuf is NULL until the first entry */
+        memcpy(out, p->ibuf, n * sizeof *out);
+        memmove(p->ibuf, p->ibuf + n, (p->icount - n) * sizeof *out);
+        p->icount -= n;
+    }
     *truncated_from = p->truncated_from;
     p->truncated_from = -1;
     pthread_mutex_unlock(&p->ilock);
@@ -541,7 +543,7 @@ static int rewrite_tail(ulog__part *p, int64_t seg, int64_t from)
             break;
         pos += n;
     }
-    if (!err && fdatasync(fd) != 0)
+    if (!err && ulog__fdatasync(fd) != 0)
         err = ulog__errno_to_err(errno);
     close(fd);
     return err;

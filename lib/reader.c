@@ -146,7 +146,9 @@ static int open_batch(ulog__cursor *c)
             if (frame > avail)
                 return fail(c, ULOG_ECORRUPT, "batch runs past the end of its segment");
         }
-        int err = ulog__batch_verify(b, frame, &c->bh);
+        /* The CRC proves the bytes are the ones written; the records'
+         * structure is checked as they are decoded (one pass, not two). */
+        int err = ulog__batch_check(b, frame, &c->bh);
         if (err)
             return fail(c, err, err == ULOG_ENOTSUP ? "compressed batch" : "batch failed verification");
         int64_t last = c->bh.base_offset + c->bh.last_offset_delta;
@@ -161,7 +163,10 @@ static int open_batch(ulog__cursor *c)
         c->rp = b + ULOG__BATCH_HEADER_SIZE;
         c->bend = b + frame;
         c->left = c->bh.record_count;
+        c->prev_delta = -1;
         c->pos += (int64_t)frame;
+        if (c->left == 0 && c->rp != c->bend)
+            return fail(c, ULOG_ECORRUPT, "bytes after the last record");
         return 0;
     }
 }
@@ -170,8 +175,12 @@ int ulog__cursor_next(ulog__cursor *c, ulog__rec *r, int64_t *offset, int64_t *t
 {
     for (;;) {
         while (c->in_batch && c->left > 0) {
-            if (ulog__rec_decode(c->rp, c->bend, r) != 0)
+            /* On any error the cursor stays before the bad record. */
+            if (ulog__rec_decode(c->rp, c->bend, r) != 0 || r->offset_delta <= c->prev_delta ||
+                (c->left == 1 && (r->end != c->bend ||
+                                  r->offset_delta != c->bh.last_offset_delta)))
                 return fail(c, ULOG_ECORRUPT, "bad record");
+            c->prev_delta = r->offset_delta;
             c->rp = r->end;
             c->left--;
             int64_t off = c->bh.base_offset + r->offset_delta;

@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+int (*ulog__fdatasync)(int fd) = fdatasync;
+
 void ulog__seg_name(char out[ULOG__SEG_NAME_LEN + 1], int64_t base)
 {
     snprintf(out, ULOG__SEG_NAME_LEN + 1, "%020lld.log", (long long)base);

@@ -184,3 +184,27 @@ Test(crc32c, hw_long_buffers)
     cr_assert_eq(ulog__crc32c(0, buf, 16384), ~c, "16 KiB of zeros");
     free(buf);
 }
+
+/* ulog__crc32c() folds 256 bytes a step with 512-bit carry-less multiplies
+ * from 256 bytes on when the CPU can (ulog__crc32c_hw() never does): lengths
+ * around multiples of 256 at every alignment to a cache line, one shot and
+ * chained, against the table path. */
+Test(crc32c, dispatch_fold_thresholds)
+{
+    static uint8_t buf[64 + 8 * 256 + 64];
+
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (uint8_t)rnd();
+    for (size_t k = 1; k <= 8; k++)
+        for (size_t d = 0; d <= 20; d++) {
+            size_t len = k * 256 + d - 10;
+            for (size_t align = 0; align < 64; align++) {
+                const uint8_t *p = buf + align;
+                uint32_t sw = ulog__crc32c_sw(0xdeadbeefu, p, len);
+                size_t cut = rnd() % (len + 1);
+                cr_assert_eq(ulog__crc32c(0xdeadbeefu, p, len), sw, "len %zu align %zu", len, align);
+                cr_assert_eq(ulog__crc32c(ulog__crc32c(0xdeadbeefu, p, cut), p + cut, len - cut), sw,
+                             "len %zu align %zu cut %zu", len, align, cut);
+            }
+        }
+}
