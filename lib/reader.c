@@ -177,6 +177,7 @@ int ulog__cursor_next(ulog__cursor *c, ulog__rec *r, int64_t *offset, int64_t *t
         while (c->in_batch && c->left > 0) {
             /* On any error the cursor stays before the bad record. */
             if (ulog__rec_decode(c->rp, c->bend, r) != 0 || r->offset_delta <= c->prev_delta ||
+                r->offset_delta > c->bh.last_offset_delta ||
                 (c->left == 1 && (r->end != c->bend ||
                                   r->offset_delta != c->bh.last_offset_delta)))
                 return fail(c, ULOG_ECORRUPT, "bad record");

@@ -113,10 +113,11 @@ Test(crc32c, random_chained)
     }
 }
 
-/* The hardware path runs three chains over blocks of 3 x 2048, 3 x 256 and
- * 3 x 32 bytes and combines them; below 96 bytes, one chain. Lengths just
- * around every multiple of those chunk sizes, at every 8-byte alignment
- * (the path aligns first), must match the table path. */
+/* The hardware path takes one chain, unaligned, below 128 bytes; from there
+ * it aligns to 8 bytes and runs three chains over blocks of 3 x 2048,
+ * 3 x 256 and 3 x 32 bytes, combining them. Lengths just around every
+ * multiple of those chunk sizes, at every 8-byte alignment, must match the
+ * table path. */
 Test(crc32c, hw_block_thresholds)
 {
     static const size_t chunks[] = { 96, 768, 6144 };
