@@ -351,6 +351,9 @@ typedef struct ulog__head {
     uint32_t  sync_seq;       /* (a) futex word: bumped when a sync leader
                                  finishes, so followers sleep, not queue */
     uint32_t  sync_waiters;   /* (a) sleepers on sync_seq */
+    uint32_t  writing;        /* (a) always-appenders inside a write */
+    uint32_t  last_cover;     /* (a) batches the last sync covered */
+    uint64_t  batches;        /* (a) batches written, ever (wraps) */
     ulog__pos synced[2];      /* (s) durable end, double-buffered so a
                                  crash mid-update leaves one whole */
     int64_t   fail_at[ULOG__FAIL_RING]; /* (s) committed end at failure e */
@@ -431,6 +434,7 @@ typedef struct ulog__part {
     int          sfd;
     int64_t      sfd_seg;
     uint32_t     sfd_gen;
+    uint64_t     synced_batches;  /* head->batches at this process's last sync */
     /* Index entries waiting for the flusher (ilock). */
     pthread_mutex_t    ilock;
     bool               ilock_ok;

@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sched.h>
+#include <time.h>
 #include <unistd.h>
 
 #define INDEX_BUF_CAP 8192
@@ -241,8 +243,25 @@ static void index_note(ulog__part *p, int64_t offset, int64_t seg, int64_t pos)
         ulog__flusher_kick(p->topic->log);
 }
 
+static int part_write_locked(ulog__part *p, uint8_t *buf, size_t size, uint32_t nrec,
+                             int64_t max_ts, int64_t *base_out, uint32_t *epoch_out);
+
 int ulog__part_write(ulog__part *p, uint8_t *buf, size_t size, uint32_t nrec,
                      int64_t max_ts, int64_t *base_out, uint32_t *epoch_out)
+{
+    ulog__head *h = p->h;
+    const ulog__topic_cfg *c = &p->topic->cfg;
+    bool always = c->flush_policy == ULOG__FLUSH_ALWAYS;
+    if (always)
+        __atomic_add_fetch(&h->writing, 1, __ATOMIC_SEQ_CST);
+    int err = part_write_locked(p, buf, size, nrec, max_ts, base_out, epoch_out);
+    if (always)
+        __atomic_sub_fetch(&h->writing, 1, __ATOMIC_SEQ_CST);
+    return err;
+}
+
+static int part_write_locked(ulog__part *p, uint8_t *buf, size_t size, uint32_t nrec,
+                             int64_t max_ts, int64_t *base_out, uint32_t *epoch_out)
 {
     ulog__head *h = p->h;
     const ulog__topic_cfg *c = &p->topic->cfg;
@@ -284,6 +303,7 @@ int ulog__part_write(ulog__part *p, uint8_t *buf, size_t size, uint32_t nrec,
     if (max_ts > h->max_ts)
         __atomic_store_n(&h->max_ts, max_ts, __ATOMIC_RELAXED);  /* the flusher reads it */
     index_note(p, base, h->wend.segment, pos);
+    __atomic_add_fetch(&h->batches, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&h->marked, 0, __ATOMIC_RELEASE);
     if (c->flush_policy != ULOG__FLUSH_ALWAYS) {
         __atomic_store_n(&h->committed, h->wend.offset, __ATOMIC_RELEASE);
@@ -410,13 +430,56 @@ static int fail_rule(ulog__part *p, int sync_err)
 
 /* Makes everything written so far durable (caller holds slock). Returns
  * the sync error, after applying `on_fail`. */
+/*
+ * Appenders released by the previous sync come back within microseconds
+ * with their next batch. A leader that snapshotted at once would cover only
+ * itself and they would wait a whole fdatasync more. So when the previous
+ * sync covered several appenders (there is concurrency), the leader first
+ * lets the burst land: it yields while writes are in flight or new batches
+ * keep arriving, for at most MAX_GATHER_NS. A lone appender never waits.
+ * The bound also covers a `writing` count left high by a dead process.
+ */
+#define MAX_GATHER_NS 200000
+#define QUIET_NS      50000
+
+static int64_t mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static void gather_writers(ulog__head *h)
+{
+    if (__atomic_load_n(&h->last_cover, __ATOMIC_RELAXED) < 2 &&
+        __atomic_load_n(&h->writing, __ATOMIC_SEQ_CST) == 0)
+        return;
+    int64_t t0 = mono_ns(), quiet_since = t0, now = t0;
+    uint64_t seen = __atomic_load_n(&h->batches, __ATOMIC_SEQ_CST);
+    while (now - t0 < MAX_GATHER_NS) {
+        sched_yield();
+        now = mono_ns();
+        uint64_t b = __atomic_load_n(&h->batches, __ATOMIC_SEQ_CST);
+        if (b != seen) {
+            seen = b;
+            quiet_since = now;
+        } else if (__atomic_load_n(&h->writing, __ATOMIC_SEQ_CST) == 0 &&
+                   now - quiet_since >= QUIET_NS) {
+            break;
+        }
+    }
+}
+
 static int sync_locked(ulog__part *p, bool always)
 {
     ulog__head *h = p->h;
+    if (always)
+        gather_writers(h);
     int err = wlock(p);
     if (err)
         return err;
     ulog__pos to = h->wend;
+    uint64_t batches = h->batches;
     ulog__mutex_unlock(&h->wlock);
     ulog__pos from = ulog__head_synced(h);
     if (to.offset == from.offset && to.segment == from.segment && to.pos == from.pos)
@@ -430,6 +493,10 @@ static int sync_locked(ulog__part *p, bool always)
     }
     ulog__head_set_synced(h, &to);
     if (always) {
+        uint64_t covered = batches - p->synced_batches;
+        p->synced_batches = batches;
+        __atomic_store_n(&h->last_cover, covered > 1000 ? 1000u : (uint32_t)covered,
+                         __ATOMIC_RELAXED);
         int64_t c = __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE);
         if (to.offset > c) {
             __atomic_store_n(&h->committed, to.offset, __ATOMIC_RELEASE);

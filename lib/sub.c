@@ -77,27 +77,41 @@ int ulog_subscribe(ulog *log, const char *topic, const char *group, const ulog_c
     return 0;
 }
 
-/* One round over the partitions, starting where the last one left off. */
+static void fill_msg(ulog_sub *s, int32_t k, int64_t off, int64_t ts, ulog_msg *msg)
+{
+    msg->topic = s->t->name;
+    msg->partition = k;
+    msg->offset = off;
+    msg->timestamp = ts;
+    msg->key = s->rec.key;
+    msg->key_len = s->rec.key_len;
+    msg->value = s->rec.value;
+    msg->value_len = s->rec.value_len;
+    msg->header_count = s->rec.header_count;
+    msg->internal = &s->rec;
+}
+
+/* One round over the partitions, starting where the last one left off.
+ * A partition keeps the turn for the rest of its open batch: fair by
+ * batch, and the common case (more records in this batch) is one call. */
 static int poll_once(ulog_sub *s, ulog_msg *msg)
 {
+    int32_t k = s->rr;
     for (int32_t i = 0; i < s->n; i++) {
-        int32_t k = (s->rr + i) % s->n;
         ulog__cursor *c = &s->cur[k];
         int64_t off, ts;
         int err = ulog__cursor_next(c, &s->rec, &off, &ts);
-        if (err == ULOG_ETIMEDOUT)
-            continue;
-        if (err)
+        if (err == 0) {
+            if (!(c->in_batch && c->left > 0) && ++k == s->n)
+                k = 0;
+            s->rr = k;
+            fill_msg(s, c - s->cur, off, ts, msg);
+            return 0;
+        }
+        if (err != ULOG_ETIMEDOUT)
             return err;
-        /* Stay on a partition for the rest of its batch: fair by batch,
-         * and cache-friendly. */
-        s->rr = c->in_batch && c->left > 0 ? k : (k + 1) % s->n;
-        *msg = (ulog_msg){
-            .topic = s->t->name, .partition = k, .offset = off, .timestamp = ts,
-            .key = s->rec.key, .key_len = s->rec.key_len,
-            .value = s->rec.value, .value_len = s->rec.value_len,
-            .header_count = s->rec.header_count, .internal = &s->rec };
-        return 0;
+        if (++k == s->n)
+            k = 0;
     }
     return ULOG_ETIMEDOUT;
 }
