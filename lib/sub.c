@@ -135,6 +135,19 @@ int ulog_poll(ulog_sub *s, int timeout_ms, ulog_msg *msg)
 {
     if (!s || !msg)
         return ULOG_EINVAL;
+    /* The common case, more records in the batch being read, goes
+     * straight to that partition's cursor. */
+    ulog__cursor *c = &s->cur[s->rr];
+    if (c->in_batch && c->left > 0) {
+        int64_t off, ts;
+        if (ulog__cursor_next(c, &s->rec, &off, &ts) == 0) {
+            int32_t k = s->rr;
+            if (c->left == 0 && ++s->rr == s->n)
+                s->rr = 0;
+            fill_msg(s, k, off, ts, msg);
+            return 0;
+        }
+    }
     int err = poll_once(s, msg);
     if (err != ULOG_ETIMEDOUT)
         return err;
