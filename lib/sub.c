@@ -131,23 +131,11 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int ulog_poll(ulog_sub *s, int timeout_ms, ulog_msg *msg)
+/* Everything but the next record of the open batch: other partitions,
+ * waiting. Kept out of ulog_poll so the per-record path stays small. */
+__attribute__((noinline))
+static int poll_slow(ulog_sub *s, int timeout_ms, ulog_msg *msg)
 {
-    if (!s || !msg)
-        return ULOG_EINVAL;
-    /* The common case, more records in the batch being read, goes
-     * straight to that partition's cursor. */
-    ulog__cursor *c = &s->cur[s->rr];
-    if (c->in_batch && c->left > 0) {
-        int64_t off, ts;
-        if (ulog__cursor_next(c, &s->rec, &off, &ts) == 0) {
-            int32_t k = s->rr;
-            if (c->left == 0 && ++s->rr == s->n)
-                s->rr = 0;
-            fill_msg(s, k, off, ts, msg);
-            return 0;
-        }
-    }
     int err = poll_once(s, msg);
     if (err != ULOG_ETIMEDOUT)
         return err;
@@ -167,6 +155,24 @@ int ulog_poll(ulog_sub *s, int timeout_ms, ulog_msg *msg)
         if (err != ULOG_ETIMEDOUT || timeout_ms == 0 || (timeout_ms > 0 && left <= 0))
             return err;
     }
+}
+
+int ulog_poll(ulog_sub *s, int timeout_ms, ulog_msg *msg)
+{
+    if (!s || !msg)
+        return ULOG_EINVAL;
+    /* The common case, more records in the batch being read, goes
+     * straight to that partition's cursor. */
+    int32_t k = s->rr;
+    ulog__cursor *c = &s->cur[k];
+    int64_t off, ts;
+    if (c->in_batch && c->left > 0 && ulog__cursor_next(c, &s->rec, &off, &ts) == 0) {
+        if (c->left == 0 && ++s->rr == s->n)
+            s->rr = 0;
+        fill_msg(s, k, off, ts, msg);
+        return 0;
+    }
+    return poll_slow(s, timeout_ms, msg);
 }
 
 int ulog_msg_header(const ulog_msg *msg, size_t index, ulog_header *out)

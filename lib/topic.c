@@ -326,23 +326,23 @@ int ulog_append(ulog *log, const char *topic, ulog_record *records, size_t count
     int err = ulog__topic_get(log, topic, &t);
     if (err)
         return err;
-    for (size_t i = 0; i < count; i++)
-        if ((err = check_record(log, t, &records[i], i)) != 0)
-            return err;
-
     scratch *s = scratch_get(count, 0);
     if (!s)
         return ulog__fail(log, ULOG_ENOMEM, "append: out of memory");
+    /* One pass: validate every record (before anything is written) and
+     * choose its partition. */
+    bool single = true;
+    for (size_t i = 0; i < count; i++) {
+        if ((err = check_record(log, t, &records[i], i)) != 0)
+            return err;
+        s->part[i] = choose(t, &records[i]);
+        single = single && s->part[i] == s->part[0];
+    }
     int64_t now = ulog__now_ms();
 
     /* Group records by partition, keeping their order (counting sort). */
     group one, *groups = &one;
     size_t ngroups = 1;
-    bool single = true;
-    for (size_t i = 0; i < count; i++) {
-        s->part[i] = choose(t, &records[i]);
-        single = single && s->part[i] == s->part[0];
-    }
     if (single) {
         one = (group){ s->part[0], 0, count, 0 };
     } else {
