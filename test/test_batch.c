@@ -658,19 +658,35 @@ Test(batch, wrong_magic)
     }
 }
 
+/* ulog__batch_verify or ulog__batch_check. */
+typedef int (*batch_fn)(const uint8_t *buf, size_t avail, ulog__batch_hdr *h);
+
+/* fn's verdicts on golden with compression codec `codec` in its attributes:
+ * with the CRC fixed (*fixed), then with the CRC broken again (*broken). */
+static void codec_verdicts(batch_fn fn, int codec, int *fixed, int *broken)
+{
+    uint8_t b[sizeof golden];
+    ulog__batch_hdr h;
+
+    memcpy(b, golden, sizeof b);
+    b[22] = (uint8_t)codec;
+    fix_crc(b, sizeof b);
+    *fixed = fn(b, sizeof b, &h);
+    b[18] ^= 1;
+    *broken = fn(b, sizeof b, &h);
+}
+
 Test(batch, compression_not_supported)
 {
     uint8_t b[sizeof golden];
     ulog__batch_hdr h;
 
     for (int codec = 1; codec <= 7; codec++) {
-        memcpy(b, golden, sizeof b);
-        b[22] = (uint8_t)codec;
-        fix_crc(b, sizeof b);
-        cr_assert_eq(ulog__batch_verify(b, sizeof b, &h), ULOG_ENOTSUP, "codec %d", codec);
+        int fixed, broken;
+        codec_verdicts(ulog__batch_verify, codec, &fixed, &broken);
+        cr_assert_eq(fixed, ULOG_ENOTSUP, "codec %d", codec);
         /* Without a matching CRC it is damage, not an unknown codec. */
-        b[18] ^= 1;
-        cr_assert_eq(ulog__batch_verify(b, sizeof b, &h), ULOG_ECORRUPT);
+        cr_assert_eq(broken, ULOG_ECORRUPT);
     }
     /* Other attribute bits are not a codec. */
     memcpy(b, golden, sizeof b);
@@ -679,8 +695,9 @@ Test(batch, compression_not_supported)
     cr_assert_eq(ulog__batch_verify(b, sizeof b, &h), 0);
 }
 
-/* Rewrites golden's header field at off (4 bytes) and fixes the CRC. */
-static int verify_with32(size_t off, uint32_t v)
+/* Rewrites golden's header field at off (4 bytes), fixes the CRC and
+ * returns fn's verdict. */
+static int golden_with32(batch_fn fn, size_t off, uint32_t v)
 {
     uint8_t b[sizeof golden];
     ulog__batch_hdr h;
@@ -688,7 +705,12 @@ static int verify_with32(size_t off, uint32_t v)
     memcpy(b, golden, sizeof b);
     be32(b + off, v);
     fix_crc(b, sizeof b);
-    return ulog__batch_verify(b, sizeof b, &h);
+    return fn(b, sizeof b, &h);
+}
+
+static int verify_with32(size_t off, uint32_t v)
+{
+    return golden_with32(ulog__batch_verify, off, v);
 }
 
 Test(batch, count_and_delta_mismatch)
@@ -703,18 +725,25 @@ Test(batch, count_and_delta_mismatch)
     cr_expect_eq(verify_with32(23, 0xffffffffu), ULOG_ECORRUPT, "lastOffsetDelta -1");
 }
 
-Test(batch, base_offset_sanity)
+/* golden with base offsets fn must refuse (-1, and one whose last offset
+ * wraps) and the largest it must accept. */
+static void expect_base_offset_rules(batch_fn fn)
 {
     uint8_t b[sizeof golden];
     ulog__batch_hdr h;
 
     memcpy(b, golden, sizeof b);
     ulog__batch_set_base_offset(b, -1);
-    cr_expect_eq(ulog__batch_verify(b, sizeof b, &h), ULOG_ECORRUPT);
+    cr_expect_eq(fn(b, sizeof b, &h), ULOG_ECORRUPT);
     ulog__batch_set_base_offset(b, INT64_MAX);
-    cr_expect_eq(ulog__batch_verify(b, sizeof b, &h), ULOG_ECORRUPT, "last offset wraps");
+    cr_expect_eq(fn(b, sizeof b, &h), ULOG_ECORRUPT, "last offset wraps");
     ulog__batch_set_base_offset(b, INT64_MAX - 1);
-    cr_expect_eq(ulog__batch_verify(b, sizeof b, &h), 0);
+    cr_expect_eq(fn(b, sizeof b, &h), 0);
+}
+
+Test(batch, base_offset_sanity)
+{
+    expect_base_offset_rules(ulog__batch_verify);
 }
 
 Test(batch, batch_length_vs_avail)
@@ -891,13 +920,7 @@ Test(batch, check_crc_flips)
 
 static int check_with32(size_t off, uint32_t v)
 {
-    uint8_t b[sizeof golden];
-    ulog__batch_hdr h;
-
-    memcpy(b, golden, sizeof b);
-    be32(b + off, v);
-    fix_crc(b, sizeof b);
-    return ulog__batch_check(b, sizeof b, &h);
+    return golden_with32(ulog__batch_check, off, v);
 }
 
 /* Damage to the record structure behind a good CRC: check does not walk the
@@ -953,23 +976,15 @@ Test(batch, check_header_rules)
     ulog__batch_hdr h;
 
     for (int codec = 1; codec <= 7; codec++) {
-        memcpy(b, golden, sizeof b);
-        b[22] = (uint8_t)codec;
-        fix_crc(b, sizeof b);
-        cr_expect_eq(ulog__batch_check(b, sizeof b, &h), ULOG_ENOTSUP, "codec %d", codec);
-        b[18] ^= 1;
-        cr_expect_eq(ulog__batch_check(b, sizeof b, &h), ULOG_ECORRUPT);
+        int fixed, broken;
+        codec_verdicts(ulog__batch_check, codec, &fixed, &broken);
+        cr_expect_eq(fixed, ULOG_ENOTSUP, "codec %d", codec);
+        cr_expect_eq(broken, ULOG_ECORRUPT);
     }
     memcpy(b, golden, sizeof b);
     b[16] = 1;
     cr_expect_eq(ulog__batch_check(b, sizeof b, &h), ULOG_ECORRUPT, "magic 1");
-    memcpy(b, golden, sizeof b);
-    ulog__batch_set_base_offset(b, -1);
-    cr_expect_eq(ulog__batch_check(b, sizeof b, &h), ULOG_ECORRUPT);
-    ulog__batch_set_base_offset(b, INT64_MAX);
-    cr_expect_eq(ulog__batch_check(b, sizeof b, &h), ULOG_ECORRUPT, "last offset wraps");
-    ulog__batch_set_base_offset(b, INT64_MAX - 1);
-    cr_expect_eq(ulog__batch_check(b, sizeof b, &h), 0);
+    expect_base_offset_rules(ulog__batch_check);
     memcpy(b, golden, sizeof b);
     be32(b + 8, 74 + 1);
     cr_expect_eq(ulog__batch_check(b, sizeof b, &h), ULOG_ECORRUPT, "frame past avail");

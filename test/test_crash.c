@@ -20,18 +20,17 @@
 #include <criterion/logging.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "testutil.h"
 
 #define PARTS         2
 #define MAX_BATCH     20
@@ -44,46 +43,7 @@ static char root[256];
 /* This run's parameters (the child inherits them through fork). */
 static size_t max_pad;
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(p);
-    return 0;
-}
-
-static void setup(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    if (!tmp || !*tmp)
-        tmp = "/tmp";
-    snprintf(root, sizeof root, "%s/ulog-test-crash-XXXXXX", tmp);
-    cr_assert_not_null(mkdtemp(root), "mkdtemp: %s", strerror(errno));
-}
-
-static void teardown(void)
-{
-    if (root[0])
-        nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-TestSuite(crash, .init = setup, .fini = teardown);
-
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+SCRATCH_SUITE(crash, root);
 
 /* A record's value: its id, the partition it was sent to, and padding
  * derived from the id, so any record found in the log can be checked. */
@@ -147,9 +107,9 @@ static void child_fail(int fd, int rc)
 /* The writer: appends until killed. Never returns. */
 static void child_main(int round, int fd)
 {
-    ulog_config *lc = ulog_config_new();
     /* Frequent LMDB flushes, so some kills land in a write transaction. */
-    if (!lc || ulog_config_set(lc, "index.flush.ms", "5", NULL, 0) != 0)
+    ulog_config *lc = cfg_try("index.flush.ms", "5", NULL);
+    if (!lc)
         child_fail(fd, ULOG_ENOMEM);
     ulog *log = NULL;
     int rc = ulog_open(root, lc, &log);
@@ -249,15 +209,6 @@ static int read_reports(int fd, acks *all, int round)
     return appends;
 }
 
-static void delete_heads(void)
-{
-    for (int p = 0; p < PARTS; p++) {
-        char path[512];
-        snprintf(path, sizeof path, "%s/topics/c/%d/head", root, p);
-        cr_assert(unlink(path) == 0 || errno == ENOENT, "unlink %s: %s", path, strerror(errno));
-    }
-}
-
 /* Opens the log and checks it against every acknowledgement so far.
  * Returns the number of records in the log. */
 static int64_t verify(const acks *all, int round, int64_t *segments)
@@ -275,8 +226,7 @@ static int64_t verify(const acks *all, int round, int64_t *segments)
         id_at[p] = malloc((size_t)(high[p] + 1) * sizeof *id_at[p]);
         cr_assert_not_null(id_at[p]);
     }
-    ulog_config *c = ulog_config_new();
-    cr_assert_eq(ulog_config_set(c, "auto.offset.reset", "earliest", NULL, 0), 0);
+    ulog_config *c = cfg_of("auto.offset.reset", "earliest", NULL);
     ulog_sub *s = NULL;
     rc = ulog_subscribe(log, "c", NULL, c, &s);
     ulog_config_free(c);
@@ -344,14 +294,9 @@ static void run(const char *policy, const char *segment_bytes, int rounds, long 
                 size_t pad)
 {
     max_pad = pad;
-    ulog *log = NULL;
-    cr_assert_eq(ulog_open(root, NULL, &log), 0);
-    ulog_config *tc = ulog_config_new();
-    cr_assert_eq(ulog_config_set(tc, "flush.policy", policy, NULL, 0), 0);
-    cr_assert_eq(ulog_config_set(tc, "segment.bytes", segment_bytes, NULL, 0), 0);
-    cr_assert_eq(ulog_topic_create(log, "c", PARTS, tc), 0);
-    ulog_config_free(tc);
-    ulog_close(log);
+    ulog_close(open_with_topic(root, NULL, "c", PARTS,
+                               cfg_of("flush.policy", policy, "segment.bytes", segment_bytes,
+                                      NULL)));
 
     acks all = { NULL, 0, 0 };
     uint64_t rng = 0x5eed;
@@ -401,7 +346,7 @@ static void run(const char *policy, const char *segment_bytes, int rounds, long 
             early++;
         appends += a;
         if (round % 20 == 0) {
-            delete_heads();
+            delete_heads(root, "c", PARTS, true);
             recoveries++;
         }
         records = verify(&all, round, &segments);

@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "testutil.h"
 
 /* base/ holds the log root base/r, so that a name escaping the root by one
  * or two levels would still show up inside base/. */
@@ -18,37 +18,12 @@ static char base[256];
 static char root[300];
 static ulog *log_;
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(p);
-    return 0;
-}
-
-static ulog_config *cfg1(const char *name, const char *value)
-{
-    ulog_config *c = ulog_config_new();
-    cr_assert_not_null(c);
-    char err[256] = "";
-    cr_assert_eq(ulog_config_set(c, name, value, err, sizeof err), 0, "%s", err);
-    return c;
-}
-
 static void setup(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    if (!tmp || !*tmp)
-        tmp = "/tmp";
-    snprintf(base, sizeof base, "%s/ulog-test-errors-XXXXXX", tmp);
-    cr_assert_not_null(mkdtemp(base), "mkdtemp: %s", strerror(errno));
+    make_tmpdir(base, sizeof base, "errors");
     snprintf(root, sizeof root, "%s/r", base);
-    cr_assert_eq(ulog_open(root, NULL, &log_), 0);
-    ulog_config *c = cfg1("flush.policy", "none");
-    cr_assert_eq(ulog_config_set(c, "max.message.bytes", "1000", NULL, 0), 0);
-    cr_assert_eq(ulog_topic_create(log_, "t", 4, c), 0);
-    ulog_config_free(c);
+    log_ = open_with_topic(root, NULL, "t", 4,
+                           cfg_of("flush.policy", "none", "max.message.bytes", "1000", NULL));
     ulog_record r = { .value = "v", .value_len = 1, .timestamp = 1, .partition = 0 };
     cr_assert_eq(ulog_append(log_, "t", &r, 1), 0);
 }
@@ -58,7 +33,7 @@ static void teardown(void)
     ulog_close(log_);
     log_ = NULL;
     if (base[0])
-        nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        rm_rf(base);
 }
 
 TestSuite(errors, .init = setup, .fini = teardown);
@@ -204,9 +179,7 @@ Test(errors, null_handles_and_pointers)
     cr_assert_eq(ulog_msg_header(NULL, 0, &h), ULOG_EINVAL);
 
     /* With a live subscription, NULL out-pointers. */
-    ulog_config *c = cfg1("auto.offset.reset", "earliest");
-    cr_assert_eq(ulog_subscribe(log_, "t", NULL, c, &sub), 0);
-    ulog_config_free(c);
+    sub = sub_earliest(log_, "t");
     cr_assert_eq(ulog_poll(sub, 0, NULL), ULOG_EINVAL);
     cr_assert_eq(ulog_position(sub, 0, NULL), ULOG_EINVAL);
     cr_assert_eq(ulog_poll(sub, 0, &m), 0);
@@ -346,7 +319,7 @@ Test(errors, hostile_topic_names)
 
 Test(errors, existing_topic)
 {
-    ulog_config *c = cfg1("segment.bytes", "8192");
+    ulog_config *c = cfg_of("segment.bytes", "8192", NULL);
     cr_assert_eq(ulog_topic_create(log_, "t", 4, NULL), ULOG_EEXIST);
     cr_assert_eq(ulog_topic_create(log_, "t", 2, c), ULOG_EEXIST);
     ulog_config_free(c);
@@ -470,23 +443,23 @@ Test(errors, config_scope)
     state s0;
     snapshot(&s0);
     /* A subscription setting for a topic. */
-    ulog_config *c = cfg1("auto.offset.reset", "earliest");
+    ulog_config *c = cfg_of("auto.offset.reset", "earliest", NULL);
     cr_assert_eq(ulog_topic_create(log_, "x", 1, c), ULOG_EINVAL);
     cr_assert_neq(strstr(last_msg(), "auto.offset.reset"), NULL, "errmsg: \"%s\"", last_msg());
     ulog_config_free(c);
     /* A log setting for a topic. */
-    c = cfg1("index.flush.ms", "50");
+    c = cfg_of("index.flush.ms", "50", NULL);
     cr_assert_eq(ulog_topic_create(log_, "x", 1, c), ULOG_EINVAL);
     cr_assert_neq(strstr(last_msg(), "index.flush.ms"), NULL, "errmsg: \"%s\"", last_msg());
     ulog_config_free(c);
     /* A topic setting for a subscription. */
-    c = cfg1("segment.bytes", "4096");
+    c = cfg_of("segment.bytes", "4096", NULL);
     ulog_sub *sub = (ulog_sub *)1;
     cr_assert_eq(ulog_subscribe(log_, "t", NULL, c, &sub), ULOG_EINVAL);
     cr_assert_null(sub);
     cr_assert_neq(strstr(last_msg(), "segment.bytes"), NULL, "errmsg: \"%s\"", last_msg());
     ulog_config_free(c);
-    c = cfg1("file.mode", "0600");
+    c = cfg_of("file.mode", "0600", NULL);
     cr_assert_eq(ulog_subscribe(log_, "t", NULL, c, &sub), ULOG_EINVAL);
     cr_assert_neq(strstr(last_msg(), "file.mode"), NULL, "errmsg: \"%s\"", last_msg());
     ulog_config_free(c);
@@ -498,7 +471,7 @@ Test(errors, config_scope)
     const char *names[] = { "flush.policy", "auto.offset.reset" };
     const char *vals[] = { "none", "earliest" };
     for (int i = 0; i < 2; i++) {
-        c = cfg1(names[i], vals[i]);
+        c = cfg_of(names[i], vals[i], NULL);
         ulog *l = (ulog *)1;
         cr_assert_eq(ulog_open(other, c, &l), ULOG_EINVAL, "%s passed to ulog_open", names[i]);
         cr_assert_null(l, "*out is cleared on failure");
@@ -613,18 +586,26 @@ Test(errors, names_and_messages)
 
 Test(errors, network_filesystems)
 {
-    cr_assert(ulog__fs_is_network(0x6969), "NFS");
-    cr_assert(ulog__fs_is_network(0xFF534D42), "CIFS");
-    cr_assert(ulog__fs_is_network(0x01021997), "9P");
-    cr_assert(ulog__fs_is_network(0x65735546), "FUSE");
-    cr_assert(ulog__fs_is_network(0x517B), "SMB");
-    cr_assert(ulog__fs_is_network(0xFE534D42), "SMB2");
-    /* statfs' f_type is a signed long: CIFS's magic may arrive negative. */
-    cr_assert(ulog__fs_is_network((int64_t)(int32_t)0xFF534D42), "CIFS, sign-extended");
-    cr_assert_not(ulog__fs_is_network(0xEF53), "ext4");
-    cr_assert_not(ulog__fs_is_network(0x01021994), "tmpfs");
-    cr_assert_not(ulog__fs_is_network(0x58465342), "xfs");
-    cr_assert_not(ulog__fs_is_network(0x9123683E), "btrfs");
-    cr_assert_not(ulog__fs_is_network(0x794C7630), "overlayfs");
-    cr_assert_not(ulog__fs_is_network(0), "zero");
+    static const struct {
+        int64_t magic;
+        bool network;
+        const char *name;
+    } fs[] = {
+        { 0x6969, true, "NFS" },
+        { 0xFF534D42, true, "CIFS" },
+        { 0x01021997, true, "9P" },
+        { 0x65735546, true, "FUSE" },
+        { 0x517B, true, "SMB" },
+        { 0xFE534D42, true, "SMB2" },
+        /* statfs' f_type is a signed long: CIFS's magic may arrive negative. */
+        { (int64_t)(int32_t)0xFF534D42, true, "CIFS, sign-extended" },
+        { 0xEF53, false, "ext4" },
+        { 0x01021994, false, "tmpfs" },
+        { 0x58465342, false, "xfs" },
+        { 0x9123683E, false, "btrfs" },
+        { 0x794C7630, false, "overlayfs" },
+        { 0, false, "zero" },
+    };
+    for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++)
+        cr_assert_eq(ulog__fs_is_network(fs[i].magic), fs[i].network, "%s", fs[i].name);
 }

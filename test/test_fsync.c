@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "testutil.h"
 
 static char root[256];
 static int fail_errno = EIO;
@@ -35,9 +36,7 @@ static int fake_fdatasync(int fd)
 
 static void setup(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(root, sizeof root, "%s/ulog-fsync-XXXXXX", tmp ? tmp : "/tmp");
-    cr_assert_not_null(mkdtemp(root));
+    make_tmpdir(root, sizeof root, "fsync");
     ulog__fdatasync = fake_fdatasync;
     calls = 0;
     fail_from = -1;
@@ -46,20 +45,15 @@ static void setup(void)
 static void teardown(void)
 {
     ulog__fdatasync = fdatasync;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    cr_expect_eq(system(cmd), 0);
+    cr_expect_eq(rm_rf(root), 0, "%s is still there", root);
 }
 
 TestSuite(fsync, .init = setup, .fini = teardown, .timeout = 60);
 
 static ulog *open_log(const char *policy)
 {
-    ulog *log;
-    cr_assert_eq(ulog_open(root, NULL, &log), 0);
-    ulog_config *c = ulog_config_new();
-    cr_assert_eq(ulog_config_set(c, "flush.policy", policy, NULL, 0), 0);
-    cr_assert_eq(ulog_config_set(c, "flush.ms", "1", NULL, 0), 0);
+    ulog *log = open_at(root, NULL);
+    ulog_config *c = cfg_of("flush.policy", policy, "flush.ms", "1", NULL);
     int rc = ulog_topic_create(log, "f", 1, c);
     cr_assert(rc == 0 || rc == ULOG_EEXIST);
     ulog_config_free(c);
@@ -81,11 +75,7 @@ static int append_value(ulog *log, long v, int64_t *offset)
 /* Every value in the partition, in offset order; *n gets the count. */
 static long *read_all(ulog *log, size_t *n)
 {
-    ulog_config *c = ulog_config_new();
-    cr_assert_eq(ulog_config_set(c, "auto.offset.reset", "earliest", NULL, 0), 0);
-    ulog_sub *s;
-    cr_assert_eq(ulog_subscribe(log, "f", NULL, c, &s), 0);
-    ulog_config_free(c);
+    ulog_sub *s = sub_earliest(log, "f");
     size_t cap = 1024, k = 0;
     long *v = malloc(cap * sizeof *v);
     ulog_msg m;
@@ -104,13 +94,24 @@ static long *read_all(ulog *log, size_t *n)
     return v;
 }
 
+/* The partition holds exactly the values want[0..n), in offset order. */
+static void expect_values(ulog *log, const long *want, size_t n, const char *what)
+{
+    size_t got;
+    long *v = read_all(log, &got);
+    cr_assert_eq(got, n, "%s: %zu records, expected %zu", what, got, n);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(v[i], want[i], "%s: offset %zu", what, i);
+    free(v);
+}
+
 Test(fsync, always_failure_cuts_and_log_goes_on)
 {
     ulog *log = open_log("always");
     for (long i = 0; i < 10; i++)
         cr_assert_eq(append_value(log, i, NULL), 0);
     int64_t lo, hi;
-    cr_assert_eq(ulog_watermarks(log, "f", 0, &lo, &hi), 0);
+    watermarks(log, "f", 0, &lo, &hi);
     cr_assert_eq(hi, 10);
 
     fail_errno = EIO;
@@ -119,7 +120,7 @@ Test(fsync, always_failure_cuts_and_log_goes_on)
     int64_t off = 0;
     cr_assert_eq(append_value(log, 100, &off), ULOG_EIO);
     cr_expect_eq(off, -1, "a failed record gets offset -1");
-    cr_assert_eq(ulog_watermarks(log, "f", 0, &lo, &hi), 0);
+    watermarks(log, "f", 0, &lo, &hi);
     cr_assert_eq(hi, 10, "nothing after the durable end is visible");
 
     /* The fault clears: the cut offsets are reused by the next append. */
@@ -131,25 +132,14 @@ Test(fsync, always_failure_cuts_and_log_goes_on)
     cr_assert_eq(append_value(log, 12, &off), 0);
     cr_assert_eq(off, 11);
 
-    size_t n;
-    long *v = read_all(log, &n);
-    long want[] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12 };
-    cr_assert_eq(n, sizeof want / sizeof want[0]);
-    for (size_t i = 0; i < n; i++)
-        cr_assert_eq(v[i], want[i], "offset %zu", i);
-    free(v);
+    static const long want[] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12 };
+    expect_values(log, want, sizeof want / sizeof want[0], "after the failed syncs");
     ulog_close(log);
 
     /* And after a reboot-style recovery (heads gone) nothing comes back. */
-    char path[300];
-    snprintf(path, sizeof path, "%s/topics/f/0/head", root);
-    cr_assert_eq(unlink(path), 0);
+    delete_heads(root, "f", 1, false);
     log = open_log("always");
-    v = read_all(log, &n);
-    cr_assert_eq(n, sizeof want / sizeof want[0]);
-    for (size_t i = 0; i < n; i++)
-        cr_assert_eq(v[i], want[i]);
-    free(v);
+    expect_values(log, want, sizeof want / sizeof want[0], "after recovery");
     ulog_close(log);
 }
 
@@ -240,15 +230,10 @@ Test(fsync, interval_failure_poisons_until_reopen)
 
     fail_from = -1;
     log = open_log("interval");
-    size_t n;
-    long *v = read_all(log, &n);
-    cr_assert_eq(n, n0, "the repair kept every record readers saw");
-    for (size_t i = 0; i < n; i++)
-        cr_assert_eq(v[i], v0[i]);
+    expect_values(log, v0, n0, "the repair kept every record readers saw");
     int64_t off;
     cr_assert_eq(append_value(log, 999, &off), 0, "appends work again after reopen");
-    cr_assert_eq(off, (int64_t)n);
-    free(v);
+    cr_assert_eq(off, (int64_t)n0);
     free(v0);
     ulog_close(log);
 }

@@ -5,10 +5,8 @@
 #include <criterion/logging.h>
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,76 +15,18 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "testutil.h"
 
 /* ---------------------------------------------------------------- helpers */
 
 static char root[256];
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(p);
-    return 0;
-}
+SCRATCH_SUITE(log, root);
 
-static void rm_rf(const char *p)
-{
-    nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void setup(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    if (!tmp || !*tmp)
-        tmp = "/tmp";
-    snprintf(root, sizeof root, "%s/ulog-test-log-XXXXXX", tmp);
-    cr_assert_not_null(mkdtemp(root), "mkdtemp: %s", strerror(errno));
-}
-
-static void teardown(void)
-{
-    if (root[0])
-        rm_rf(root);
-}
-
-TestSuite(log, .init = setup, .fini = teardown);
-
-/* A config from name/value pairs, NULL-terminated. */
-static ulog_config *cfg_of(const char *name, ...)
-{
-    ulog_config *c = ulog_config_new();
-    cr_assert_not_null(c);
-    va_list ap;
-    va_start(ap, name);
-    for (const char *n = name; n; n = va_arg(ap, const char *)) {
-        const char *v = va_arg(ap, const char *);
-        char err[256] = "";
-        cr_assert_eq(ulog_config_set(c, n, v, err, sizeof err), 0, "%s=%s: %s", n, v, err);
-    }
-    va_end(ap);
-    return c;
-}
-
+/* The log at root, with index.flush.ms set when it is not NULL. */
 static ulog *open_log(const char *index_flush_ms)
 {
-    ulog_config *c = index_flush_ms ? cfg_of("index.flush.ms", index_flush_ms, NULL) : NULL;
-    ulog *log = NULL;
-    int rc = ulog_open(root, c, &log);
-    ulog_config_free(c);
-    cr_assert_eq(rc, 0, "ulog_open: %s", ulog_errname(rc));
-    cr_assert_not_null(log);
-    return log;
-}
-
-static void create_topic(ulog *log, const char *name, int32_t parts, ulog_config *c)
-{
-    int rc = ulog_topic_create(log, name, parts, c);
-    char msg[512];
-    ulog_errmsg(log, msg, sizeof msg);
-    cr_assert_eq(rc, 0, "ulog_topic_create %s: %s (%s)", name, ulog_errname(rc), msg);
-    ulog_config_free(c);
+    return open_at(root, index_flush_ms ? cfg_of("index.flush.ms", index_flush_ms, NULL) : NULL);
 }
 
 static void append_ok(ulog *log, const char *topic, ulog_record *r, size_t n)
@@ -99,37 +39,12 @@ static void append_ok(ulog *log, const char *topic, ulog_record *r, size_t n)
     }
 }
 
-static ulog_sub *sub_earliest(ulog *log, const char *topic)
-{
-    ulog_config *c = cfg_of("auto.offset.reset", "earliest", NULL);
-    ulog_sub *s = NULL;
-    int rc = ulog_subscribe(log, topic, NULL, c, &s);
-    ulog_config_free(c);
-    cr_assert_eq(rc, 0, "ulog_subscribe %s: %s", topic, ulog_errname(rc));
-    cr_assert_not_null(s);
-    return s;
-}
-
-static void watermarks(ulog *log, const char *topic, int32_t p, int64_t *lo, int64_t *hi)
-{
-    int rc = ulog_watermarks(log, topic, p, lo, hi);
-    cr_assert_eq(rc, 0, "ulog_watermarks %s/%d: %s", topic, (int)p, ulog_errname(rc));
-}
-
 static int64_t position(ulog_sub *s, int32_t p)
 {
     int64_t off = -42;
     int rc = ulog_position(s, p, &off);
     cr_assert_eq(rc, 0, "ulog_position: %s", ulog_errname(rc));
     return off;
-}
-
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
 }
 
 /* Deterministic bytes from a seed. */
@@ -157,13 +72,6 @@ static uint64_t rnd(void)
 {
     rng_state += 0x9e3779b97f4a7c15ULL;
     return mix64(rng_state);
-}
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static void sleep_ms(int ms)
@@ -499,6 +407,17 @@ static size_t append_sized(ulog *log, const char *topic, int32_t part, size_t n,
     return s;
 }
 
+/* A new log with topic `topic`: 4096-byte segments, max.message.bytes
+ * SEG_MAXMSG, flush.policy none. */
+static ulog *open_seg_topic(const char *topic, int32_t parts)
+{
+    char v[32];
+    snprintf(v, sizeof v, "%d", SEG_MAXMSG);
+    return open_with_topic(root, NULL, topic, parts,
+                           cfg_of("segment.bytes", "4096", "max.message.bytes", v,
+                                  "flush.policy", "none", NULL));
+}
+
 typedef struct seg_model {
     int64_t base[256];
     int64_t size[256];
@@ -524,11 +443,11 @@ static void model_add(seg_model *m, size_t nrec, size_t size)
 static void check_segments(const char *topic, int32_t part, const seg_model *m)
 {
     char dir[512];
-    snprintf(dir, sizeof dir, "%s/topics/%s/%d", root, topic, (int)part);
+    part_dir(dir, sizeof dir, root, topic, part);
     for (int i = 0; i < m->n; i++) {
         char path[600];
         struct stat st;
-        snprintf(path, sizeof path, "%s/%020lld.log", dir, (long long)m->base[i]);
+        seg_path(path, sizeof path, root, topic, part, m->base[i]);
         cr_assert_eq(stat(path, &st), 0, "segment %s missing", path);
         cr_assert_eq(st.st_size, m->size[i], "segment %s: %lld bytes, expected %lld", path,
                      (long long)st.st_size, (long long)m->size[i]);
@@ -539,7 +458,7 @@ static void check_segments(const char *topic, int32_t part, const seg_model *m)
     cr_assert_not_null(d);
     struct dirent *de;
     while ((de = readdir(d)) != NULL)
-        if (strlen(de->d_name) == 24 && strcmp(de->d_name + 20, ".log") == 0)
+        if (is_segment_name(de->d_name))
             segs++;
     closedir(d);
     cr_assert_eq(segs, m->n, "%d segment files, expected %d", segs, m->n);
@@ -563,11 +482,7 @@ static void read_all_offsets(ulog *log, const char *topic, int64_t n)
 
 Test(log, segment_roll_boundaries, .timeout = 60)
 {
-    ulog *log = open_log(NULL);
-    char v[32];
-    snprintf(v, sizeof v, "%d", SEG_MAXMSG);
-    create_topic(log, "seg", 1, cfg_of("segment.bytes", "4096", "max.message.bytes", v,
-                                        "flush.policy", "none", NULL));
+    ulog *log = open_seg_topic("seg", 1);
     seg_model m = { .n = 0 };
     /* The first segment exists before anything is written. */
     model_add(&m, 0, 0);
@@ -648,11 +563,7 @@ Test(log, segment_roll_boundaries, .timeout = 60)
 
 Test(log, too_big_changes_nothing)
 {
-    ulog *log = open_log(NULL);
-    char v[32];
-    snprintf(v, sizeof v, "%d", SEG_MAXMSG);
-    create_topic(log, "tb", 2, cfg_of("segment.bytes", "4096", "max.message.bytes", v,
-                                       "flush.policy", "none", NULL));
+    ulog *log = open_seg_topic("tb", 2);
     static uint8_t big[SEG_MAXMSG + 100];
     memset(big, 'x', sizeof big);
     ulog_record ok[3];
@@ -1148,15 +1059,6 @@ Test(log, group_commit_eight_threads, .timeout = 120)
 
 /* ------------------------------------------------ (g) interval policy */
 
-static void delete_heads(const char *topic, int32_t parts)
-{
-    for (int32_t p = 0; p < parts; p++) {
-        char path[600];
-        snprintf(path, sizeof path, "%s/topics/%s/%d/head", root, topic, (int)p);
-        cr_assert_eq(unlink(path), 0, "unlink %s: %s", path, strerror(errno));
-    }
-}
-
 static void read_interval(ulog *log, int64_t n)
 {
     ulog_sub *s = sub_earliest(log, "iv");
@@ -1211,7 +1113,7 @@ Test(log, interval_policy, .timeout = 60)
     read_interval(log, n);
     ulog_close(log);
     /* Through the recovery scan, as after a reboot. */
-    delete_heads("iv", 1);
+    delete_heads(root, "iv", 1, false);
     log = open_log(NULL);
     int64_t lo, hi;
     watermarks(log, "iv", 0, &lo, &hi);
@@ -1238,6 +1140,12 @@ static void *waker_main(void *p)
     return NULL;
 }
 
+/* A new log with topic "wk": 2 partitions, flush.policy none. */
+static ulog *open_wk(void)
+{
+    return open_with_topic(root, NULL, "wk", 2, cfg_of("flush.policy", "none", NULL));
+}
+
 static ulog_sub *sub_latest(ulog *log)
 {
     ulog_sub *s = NULL;
@@ -1247,8 +1155,7 @@ static ulog_sub *sub_latest(ulog *log)
 
 Test(log, sub_fd_readable_after_append, .timeout = 30)
 {
-    ulog *log = open_log(NULL);
-    create_topic(log, "wk", 2, cfg_of("flush.policy", "none", NULL));
+    ulog *log = open_wk();
     ulog_sub *s = sub_latest(log);
     int fd = ulog_sub_fd(s);
     cr_assert_geq(fd, 0);
@@ -1305,8 +1212,7 @@ static void *blocked_main(void *p)
 
 Test(log, blocked_poll_wakes, .timeout = 30)
 {
-    ulog *log = open_log(NULL);
-    create_topic(log, "wk", 2, cfg_of("flush.policy", "none", NULL));
+    ulog *log = open_wk();
     for (int round = 0; round < 4; round++) {
         ulog_sub *s = sub_latest(log);
         blocked b = { s, -99, { 0 }, 0 };
@@ -1334,8 +1240,7 @@ Test(log, blocked_poll_wakes, .timeout = 30)
 
 Test(log, poll_timeout_idle, .timeout = 30)
 {
-    ulog *log = open_log(NULL);
-    create_topic(log, "wk", 2, cfg_of("flush.policy", "none", NULL));
+    ulog *log = open_wk();
     ulog_sub *s = sub_latest(log);
     ulog_msg m;
     cr_assert_eq(ulog_poll(s, 0, &m), ULOG_ETIMEDOUT);

@@ -9,37 +9,23 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "testutil.h"
 
-static char root[64];
+static char root[256];
 static ulog__meta *m;
 static ulog__topic_cfg tc;
 
 static void setup(void)
 {
-    strcpy(root, "/tmp/ulog-test-meta-XXXXXX");
-    cr_assert_not_null(mkdtemp(root));
+    make_tmpdir(root, sizeof root, "meta");
     cr_assert_eq(ulog__config_topic(NULL, &tc, NULL, 0), 0);
     cr_assert_eq(ulog__meta_open(root, 0640, 0750, &m), 0);
 }
 
-static void rm(const char *dir, const char *name)
-{
-    char p[128];
-
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    unlink(p);
-}
-
 static void teardown(void)
 {
-    char meta[96];
-
     ulog__meta_close(m);
-    snprintf(meta, sizeof meta, "%s/meta", root);
-    rm(meta, "data.mdb");
-    rm(meta, "lock.mdb");
-    rmdir(meta);
-    rmdir(root);
+    rm_rf(root);
 }
 
 TestSuite(meta, .init = setup, .fini = teardown);
@@ -61,7 +47,7 @@ static ulog__index_entry entry(uint32_t t, int32_t p, int64_t off, int64_t ts)
 
 Test(meta, open_creates_dir_with_mode)
 {
-    char meta[96];
+    char meta[300];
     struct stat st;
 
     snprintf(meta, sizeof meta, "%s/meta", root);
@@ -75,7 +61,7 @@ Test(meta, open_creates_dir_with_mode)
 Test(meta, open_errors)
 {
     ulog__meta *m2 = NULL;
-    char missing[96];
+    char missing[300];
 
     cr_expect_eq(ulog__meta_open(NULL, 0640, 0750, &m2), ULOG_EINVAL);
     cr_expect_eq(ulog__meta_open(root, 0640, 0750, NULL), ULOG_EINVAL);

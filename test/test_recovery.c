@@ -19,94 +19,21 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "testutil.h"
 
 /* ---------------------------------------------------------------- helpers */
 
 static char root[256];
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(p);
-    return 0;
-}
-
-static void rm_rf(const char *p)
-{
-    nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void setup(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    if (!tmp || !*tmp)
-        tmp = "/tmp";
-    snprintf(root, sizeof root, "%s/ulog-test-recovery-XXXXXX", tmp);
-    cr_assert_not_null(mkdtemp(root), "mkdtemp: %s", strerror(errno));
-}
-
-static void teardown(void)
-{
-    if (root[0])
-        rm_rf(root);
-}
-
-TestSuite(recovery, .init = setup, .fini = teardown);
-
-static ulog_config *cfg_of(const char *name, ...)
-{
-    ulog_config *c = ulog_config_new();
-    if (!c)
-        return NULL;
-    va_list ap;
-    va_start(ap, name);
-    for (const char *n = name; n; n = va_arg(ap, const char *)) {
-        const char *v = va_arg(ap, const char *);
-        if (ulog_config_set(c, n, v, NULL, 0) != 0) {
-            ulog_config_free(c);
-            c = NULL;
-            break;
-        }
-    }
-    va_end(ap);
-    return c;
-}
-
-static ulog *open_at(const char *dir)
-{
-    ulog *log = NULL;
-    int rc = ulog_open(dir, NULL, &log);
-    cr_assert_eq(rc, 0, "ulog_open %s: %s", dir, ulog_errname(rc));
-    return log;
-}
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
+SCRATCH_SUITE(recovery, root);
 
 #define T0 1700000000000LL
 
@@ -188,23 +115,6 @@ static int append_range(ulog *log, const char *topic, int64_t first, size_t n, s
         if (r[i].offset != first + (int64_t)i)
             return ULOG_ECORRUPT;
     return 0;
-}
-
-static void part_dir(char *out, size_t n, const char *dir, const char *topic)
-{
-    snprintf(out, n, "%s/topics/%s/0", dir, topic);
-}
-
-static void seg_path(char *out, size_t n, const char *dir, const char *topic, int64_t base)
-{
-    snprintf(out, n, "%s/topics/%s/0/%020lld.log", dir, topic, (long long)base);
-}
-
-static void delete_head(const char *dir, const char *topic)
-{
-    char p[600];
-    snprintf(p, sizeof p, "%s/topics/%s/0/head", dir, topic);
-    cr_assert_eq(unlink(p), 0, "unlink %s: %s", p, strerror(errno));
 }
 
 static int64_t file_size(const char *path)
@@ -306,13 +216,13 @@ typedef struct layout {
 static void read_layout(const char *dir, const char *topic, layout *l)
 {
     char pd[600];
-    part_dir(pd, sizeof pd, dir, topic);
+    part_dir(pd, sizeof pd, dir, topic, 0);
     DIR *d = opendir(pd);
     cr_assert_not_null(d);
     struct dirent *de;
     l->n = l->nsegs = 0;
     while ((de = readdir(d)) != NULL) {
-        if (strlen(de->d_name) != 24 || strcmp(de->d_name + 20, ".log") != 0)
+        if (!is_segment_name(de->d_name))
             continue;
         cr_assert_lt(l->nsegs, 16);
         l->segs[l->nsegs++] = strtoll(de->d_name, NULL, 10);
@@ -327,7 +237,7 @@ static void read_layout(const char *dir, const char *topic, layout *l)
             }
     for (int i = 0; i < l->nsegs; i++) {
         char sp[700];
-        seg_path(sp, sizeof sp, dir, topic, l->segs[i]);
+        seg_path(sp, sizeof sp, dir, topic, 0, l->segs[i]);
         size_t len;
         uint8_t *buf = slurp(sp, &len);
         size_t pos = 0;
@@ -357,8 +267,8 @@ static void make_template(const char *dir, const char *segment_bytes, const size
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
-        ulog_config *lc = cfg_of("index.flush.ms", "60000", NULL);
-        ulog_config *tc = cfg_of("segment.bytes", segment_bytes, "flush.policy", "always", NULL);
+        ulog_config *lc = cfg_try("index.flush.ms", "60000", NULL);
+        ulog_config *tc = cfg_try("segment.bytes", segment_bytes, "flush.policy", "always", NULL);
         ulog *log = NULL;
         if (!lc || !tc || ulog_open(dir, lc, &log) != 0 || ulog_topic_create(log, "t", 1, tc) != 0)
             _exit(2);
@@ -378,12 +288,26 @@ static void make_template(const char *dir, const char *segment_bytes, const size
     int st;
     cr_assert_eq(waitpid(pid, &st, 0), pid);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "template child failed: status %d", st);
-    delete_head(dir, "t");
+    delete_heads(dir, "t", 1, false);
 }
 
 static const size_t small_plan[] = { 3, 1, 5, 2, 2, 4, 3 };
 #define SMALL_N 7
 #define SMALL_RECORDS 20
+
+/* Polls records [from, to) from s, checking each against make_rec(), and
+ * then finds nothing more. */
+static void expect_records(ulog_sub *s, int64_t from, int64_t to, size_t big, const char *what)
+{
+    ulog_msg m;
+    for (int64_t i = from; i < to; i++) {
+        int rc = ulog_poll(s, 0, &m);
+        cr_assert_eq(rc, 0, "%s: poll %lld: %s", what, (long long)i, ulog_errname(rc));
+        check_msg(&m, i, big);
+    }
+    cr_assert_eq(ulog_poll(s, 0, &m), ULOG_ETIMEDOUT, "%s: a record past %lld", what,
+                 (long long)to);
+}
 
 /*
  * Opens the damaged copy and checks: high watermark `high`; segment `seg`
@@ -393,14 +317,14 @@ static const size_t small_plan[] = { 3, 1, 5, 2, 2, 4, 3 };
 static void check_recovered(const char *dir, int64_t high, int64_t seg, int64_t seg_size,
                             size_t big, const char *what)
 {
-    ulog *log = open_at(dir);
+    ulog *log = open_at(dir, NULL);
     int64_t lo = -1, hi = -1;
     int rc = ulog_watermarks(log, "t", 0, &lo, &hi);
     cr_assert_eq(rc, 0, "%s: watermarks: %s", what, ulog_errname(rc));
     cr_assert_eq(lo, 0, "%s: low %lld", what, (long long)lo);
     cr_assert_eq(hi, high, "%s: high %lld, expected %lld", what, (long long)hi, (long long)high);
     char sp[700];
-    seg_path(sp, sizeof sp, dir, "t", seg);
+    seg_path(sp, sizeof sp, dir, "t", 0, seg);
     layout l;
     read_layout(dir, "t", &l);
     if (seg_size == 0 && seg > 0 && file_size(sp) < 0) {
@@ -414,31 +338,55 @@ static void check_recovered(const char *dir, int64_t high, int64_t seg, int64_t 
                      (long long)seg);
     }
 
-    ulog_config *c = cfg_of("auto.offset.reset", "earliest", NULL);
-    ulog_sub *s = NULL;
-    cr_assert_eq(ulog_subscribe(log, "t", NULL, c, &s), 0);
-    ulog_config_free(c);
-    ulog_msg m;
-    for (int64_t i = 0; i < high; i++) {
-        rc = ulog_poll(s, 0, &m);
-        cr_assert_eq(rc, 0, "%s: poll %lld: %s", what, (long long)i, ulog_errname(rc));
-        check_msg(&m, i, big);
-    }
-    cr_assert_eq(ulog_poll(s, 0, &m), ULOG_ETIMEDOUT, "%s: a record past the cut", what);
+    ulog_sub *s = sub_earliest(log, "t");
+    expect_records(s, 0, high, big, what);
     rc = append_range(log, "t", high, 2, big);
     cr_assert_eq(rc, 0, "%s: append after recovery: %s", what, ulog_errname(rc));
-    for (int64_t i = high; i < high + 2; i++) {
-        cr_assert_eq(ulog_poll(s, 0, &m), 0);
-        check_msg(&m, i, big);
-    }
-    cr_assert_eq(ulog_poll(s, 0, &m), ULOG_ETIMEDOUT);
+    expect_records(s, high, high + 2, big, what);
     ulog_sub_close(s);
     ulog_close(log);
 }
 
-static void case_dir(char *out, size_t n, int i)
+/* Where the cases' template lives: root/template. */
+static void template_path(char *out, size_t n)
 {
-    snprintf(out, n, "%s/case-%d", root, i);
+    snprintf(out, n, "%s/template", root);
+}
+
+/* Makes the template (see make_template), named in tpl, and returns its
+ * last batch; *l gets its whole layout. */
+static batch_loc template_at(char *tpl, size_t n, const char *segment_bytes,
+                             const size_t *sizes, int nbatches, int close_after, size_t big,
+                             layout *l)
+{
+    template_path(tpl, n);
+    make_template(tpl, segment_bytes, sizes, nbatches, close_after, big);
+    read_layout(tpl, "t", l);
+    return l->n ? l->b[l->n - 1] : (batch_loc){ 0, 0, 0, 0, 0 };
+}
+
+/* The template most cases damage: small_plan, closed and reopened once. */
+static batch_loc small_template(char *tpl, size_t n, layout *l)
+{
+    return template_at(tpl, n, "1048576", small_plan, SMALL_N, 4, 0, l);
+}
+
+/* Case i: a fresh copy of the template tpl in cd, and in sp the path of
+ * that copy's segment `seg` (to damage). */
+static void new_case(char *cd, size_t ncd, char *sp, size_t nsp, const char *tpl, int i,
+                     int64_t seg)
+{
+    snprintf(cd, ncd, "%s/case-%d", root, i);
+    copy_tree(tpl, cd);
+    seg_path(sp, nsp, cd, "t", 0, seg);
+}
+
+/* An empty file at path (a segment a writer created and never wrote). */
+static void touch(const char *path)
+{
+    int fd = open(path, O_CREAT | O_WRONLY, 0640);
+    cr_assert_geq(fd, 0);
+    close(fd);
 }
 
 /* ------------------------------------------------ cuts */
@@ -449,12 +397,10 @@ static void cut_cases(const char *segment_bytes, const size_t *plan, int nplan, 
                       size_t big, bool sample)
 {
     char tpl[300];
-    snprintf(tpl, sizeof tpl, "%s/template", root);
-    make_template(tpl, segment_bytes, plan, nplan, close_after, big);
     layout l;
-    read_layout(tpl, "t", &l);
+    batch_loc last = template_at(tpl, sizeof tpl, segment_bytes, plan, nplan, close_after, big,
+                                 &l);
     cr_assert_eq(l.n, nplan);
-    batch_loc last = l.b[l.n - 1];
     int64_t t0 = mono_ns();
     int cases = 0;
     for (int64_t cut = last.pos; cut < last.pos + last.size; cut++) {
@@ -462,9 +408,7 @@ static void cut_cases(const char *segment_bytes, const size_t *plan, int nplan, 
         if (sample && in > ULOG__BATCH_HEADER_SIZE + 8 && in < last.size - 4 && in % 16)
             continue;
         char cd[300], sp[700], what[64];
-        case_dir(cd, sizeof cd, cases);
-        copy_tree(tpl, cd);
-        seg_path(sp, sizeof sp, cd, "t", last.seg);
+        new_case(cd, sizeof cd, sp, sizeof sp, tpl, cases, last.seg);
         cr_assert_eq(truncate(sp, (off_t)cut), 0);
         snprintf(what, sizeof what, "cut at %lld of [%lld, %lld)", (long long)cut,
                  (long long)last.pos, (long long)(last.pos + last.size));
@@ -490,7 +434,7 @@ Test(recovery, every_cut_in_last_batch_after_roll, .timeout = 120)
     static const size_t plan[11] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 };
     char tpl[300];
     cut_cases("4096", plan, 11, 5, 300, true);
-    snprintf(tpl, sizeof tpl, "%s/template", root);
+    template_path(tpl, sizeof tpl);
     layout l;
     read_layout(tpl, "t", &l);
     cr_assert_eq(l.nsegs, 2, "the plan must roll exactly once");
@@ -502,11 +446,8 @@ Test(recovery, every_cut_in_last_batch_after_roll, .timeout = 120)
 Test(recovery, flipped_bit_in_last_batch, .timeout = 120)
 {
     char tpl[300];
-    snprintf(tpl, sizeof tpl, "%s/template", root);
-    make_template(tpl, "1048576", small_plan, SMALL_N, 4, 0);
     layout l;
-    read_layout(tpl, "t", &l);
-    batch_loc last = l.b[l.n - 1];
+    batch_loc last = small_template(tpl, sizeof tpl, &l);
     int cases = 0;
     for (int64_t i = 0; i < last.size; i++) {
         /* partitionLeaderEpoch (bytes 12..15) is outside Kafka's CRC and
@@ -514,9 +455,7 @@ Test(recovery, flipped_bit_in_last_batch, .timeout = 120)
         if (i >= 12 && i < 16)
             continue;
         char cd[300], sp[700], what[96];
-        case_dir(cd, sizeof cd, cases);
-        copy_tree(tpl, cd);
-        seg_path(sp, sizeof sp, cd, "t", last.seg);
+        new_case(cd, sizeof cd, sp, sizeof sp, tpl, cases, last.seg);
         int bit = (int)(i % 8);
         flip_bit(sp, last.pos + i, bit);
         snprintf(what, sizeof what, "bit %d of byte %lld of the last batch (%s)", bit,
@@ -537,11 +476,8 @@ typedef enum { G_RANDOM, G_ZEROS, G_DUP_LAST, G_NEXT_BAD_CRC, G_ZERO_LAST } garb
 Test(recovery, garbage_and_zero_tails, .timeout = 120)
 {
     char tpl[300];
-    snprintf(tpl, sizeof tpl, "%s/template", root);
-    make_template(tpl, "1048576", small_plan, SMALL_N, 4, 0);
     layout l;
-    read_layout(tpl, "t", &l);
-    batch_loc last = l.b[l.n - 1];
+    batch_loc last = small_template(tpl, sizeof tpl, &l);
     int64_t end = last.pos + last.size;
     static const size_t lens[] = { 1, 11, 12, 13, 61, 100, 4096, 70000 };
     int cases = 0;
@@ -550,9 +486,7 @@ Test(recovery, garbage_and_zero_tails, .timeout = 120)
             if ((g == G_DUP_LAST || g == G_NEXT_BAD_CRC || g == G_ZERO_LAST) && k > 0)
                 break;
             char cd[300], sp[700], what[96];
-            case_dir(cd, sizeof cd, cases);
-            copy_tree(tpl, cd);
-            seg_path(sp, sizeof sp, cd, "t", last.seg);
+            new_case(cd, sizeof cd, sp, sizeof sp, tpl, cases, last.seg);
             size_t blen;
             uint8_t *seg = slurp(sp, &blen);
             int64_t high = SMALL_RECORDS, keep = end;
@@ -614,23 +548,16 @@ Test(recovery, garbage_and_zero_tails, .timeout = 120)
 Test(recovery, leftover_empty_segment_past_end, .timeout = 60)
 {
     char tpl[300];
-    snprintf(tpl, sizeof tpl, "%s/template", root);
-    make_template(tpl, "1048576", small_plan, SMALL_N, 4, 0);
     layout l;
-    read_layout(tpl, "t", &l);
-    batch_loc last = l.b[l.n - 1];
+    batch_loc last = small_template(tpl, sizeof tpl, &l);
     int64_t end = last.pos + last.size;
 
     /* 1. An empty segment whose base is past the end (a writer rolled,
      *    then the tail before the roll was lost): removed. */
     {
         char cd[300], ep[700];
-        case_dir(cd, sizeof cd, 1);
-        copy_tree(tpl, cd);
-        seg_path(ep, sizeof ep, cd, "t", SMALL_RECORDS + 5);
-        int fd = open(ep, O_CREAT | O_WRONLY, 0640);
-        cr_assert_geq(fd, 0);
-        close(fd);
+        new_case(cd, sizeof cd, ep, sizeof ep, tpl, 1, SMALL_RECORDS + 5);
+        touch(ep);
         check_recovered(cd, SMALL_RECORDS, last.seg, end, 0, "empty segment past the end");
         cr_assert_eq(file_size(ep), -1, "the leftover segment %s was not removed", ep);
         rm_rf(cd);
@@ -639,14 +566,10 @@ Test(recovery, leftover_empty_segment_past_end, .timeout = 60)
      *    torn and the new, empty segment named after the old end exists. */
     {
         char cd[300], sp[700], ep[700];
-        case_dir(cd, sizeof cd, 2);
-        copy_tree(tpl, cd);
-        seg_path(sp, sizeof sp, cd, "t", last.seg);
+        new_case(cd, sizeof cd, sp, sizeof sp, tpl, 2, last.seg);
         cr_assert_eq(truncate(sp, (off_t)(last.pos + last.size / 2)), 0);
-        seg_path(ep, sizeof ep, cd, "t", SMALL_RECORDS);
-        int fd = open(ep, O_CREAT | O_WRONLY, 0640);
-        cr_assert_geq(fd, 0);
-        close(fd);
+        seg_path(ep, sizeof ep, cd, "t", 0, SMALL_RECORDS);
+        touch(ep);
         check_recovered(cd, last.base, last.seg, last.pos, 0,
                         "torn tail plus an empty segment after it");
         cr_assert_eq(file_size(ep), -1, "the leftover segment %s was not removed", ep);
@@ -657,32 +580,20 @@ Test(recovery, leftover_empty_segment_past_end, .timeout = 60)
      *    the log must read and append correctly (checked across a reopen). */
     {
         char cd[300], ep[700];
-        case_dir(cd, sizeof cd, 3);
-        copy_tree(tpl, cd);
-        seg_path(ep, sizeof ep, cd, "t", SMALL_RECORDS);
-        int fd = open(ep, O_CREAT | O_WRONLY, 0640);
-        cr_assert_geq(fd, 0);
-        close(fd);
-        ulog *log = open_at(cd);
+        new_case(cd, sizeof cd, ep, sizeof ep, tpl, 3, SMALL_RECORDS);
+        touch(ep);
+        ulog *log = open_at(cd, NULL);
         int64_t lo, hi;
-        cr_assert_eq(ulog_watermarks(log, "t", 0, &lo, &hi), 0);
+        watermarks(log, "t", 0, &lo, &hi);
         cr_assert_eq(hi, SMALL_RECORDS);
         cr_assert_eq(append_range(log, "t", SMALL_RECORDS, 3, 0), 0);
         ulog_close(log);
-        delete_head(cd, "t");
-        log = open_at(cd);
-        cr_assert_eq(ulog_watermarks(log, "t", 0, &lo, &hi), 0);
+        delete_heads(cd, "t", 1, false);
+        log = open_at(cd, NULL);
+        watermarks(log, "t", 0, &lo, &hi);
         cr_assert_eq(hi, SMALL_RECORDS + 3);
-        ulog_config *c = cfg_of("auto.offset.reset", "earliest", NULL);
-        ulog_sub *s;
-        cr_assert_eq(ulog_subscribe(log, "t", NULL, c, &s), 0);
-        ulog_config_free(c);
-        ulog_msg m;
-        for (int64_t i = 0; i < SMALL_RECORDS + 3; i++) {
-            cr_assert_eq(ulog_poll(s, 0, &m), 0);
-            check_msg(&m, i, 0);
-        }
-        cr_assert_eq(ulog_poll(s, 0, &m), ULOG_ETIMEDOUT);
+        ulog_sub *s = sub_earliest(log, "t");
+        expect_records(s, 0, SMALL_RECORDS + 3, 0, "empty segment at the end");
         ulog_sub_close(s);
         ulog_close(log);
         rm_rf(cd);
@@ -693,10 +604,7 @@ Test(recovery, leftover_empty_segment_past_end, .timeout = 60)
 
 Test(recovery, corrupt_batch_below_committed_end, .timeout = 60)
 {
-    ulog *log = open_at(root);
-    ulog_config *tc = cfg_of("flush.policy", "none", NULL);
-    cr_assert_eq(ulog_topic_create(log, "t", 1, tc), 0);
-    ulog_config_free(tc);
+    ulog *log = open_with_topic(root, NULL, "t", 1, cfg_of("flush.policy", "none", NULL));
     for (int i = 0; i < 10; i++)
         cr_assert_eq(append_range(log, "t", i * 3, 3, 0), 0);
     ulog_close(log);
@@ -706,22 +614,19 @@ Test(recovery, corrupt_batch_below_committed_end, .timeout = 60)
     cr_assert_eq(l.n, 10);
     batch_loc bad = l.b[5];
     char sp[700];
-    seg_path(sp, sizeof sp, root, "t", bad.seg);
+    seg_path(sp, sizeof sp, root, "t", 0, bad.seg);
     int64_t size_before = file_size(sp);
     /* A byte in the middle of batch 5's records. The head stays: it is
      * valid, so no recovery scan runs and the damage is below the
      * committed end. */
     flip_bit(sp, bad.pos + bad.size / 2 + 3, 2);
 
-    log = open_at(root);
+    log = open_at(root, NULL);
     int64_t lo, hi;
-    cr_assert_eq(ulog_watermarks(log, "t", 0, &lo, &hi), 0);
+    watermarks(log, "t", 0, &lo, &hi);
     cr_assert_eq(hi, 30, "the committed end must not move: %lld", (long long)hi);
     cr_assert_eq(file_size(sp), size_before, "nothing may be cut below the committed end");
-    ulog_config *c = cfg_of("auto.offset.reset", "earliest", NULL);
-    ulog_sub *s;
-    cr_assert_eq(ulog_subscribe(log, "t", NULL, c, &s), 0);
-    ulog_config_free(c);
+    ulog_sub *s = sub_earliest(log, "t");
     ulog_msg m;
     for (int64_t i = 0; i < bad.base; i++) {
         int rc = ulog_poll(s, 0, &m);
@@ -758,31 +663,26 @@ Test(recovery, corrupt_batch_below_committed_end, .timeout = 60)
 
 Test(recovery, reopen_big_partition, .timeout = 120)
 {
-    ulog *log = open_at(root);
-    ulog_config *tc = cfg_of("flush.policy", "none", "segment.bytes", "4194304", NULL);
-    cr_assert_eq(ulog_topic_create(log, "t", 1, tc), 0);
-    ulog_config_free(tc);
+    ulog *log = open_with_topic(root, NULL, "t", 1,
+                                cfg_of("flush.policy", "none", "segment.bytes", "4194304", NULL));
     for (int64_t off = 0; off < COST_N; off += 32)
         cr_assert_eq(append_range(log, "t", off, 32, 0), 0);
     ulog_close(log);
 
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1)
-            delete_head(root, "t");     /* as after a reboot: from the checkpoint */
+            delete_heads(root, "t", 1, false);     /* as after a reboot: from the checkpoint */
         int64_t t0 = mono_ns();
-        log = open_at(root);
+        log = open_at(root, NULL);
         int64_t lo, hi;
-        cr_assert_eq(ulog_watermarks(log, "t", 0, &lo, &hi), 0);
+        watermarks(log, "t", 0, &lo, &hi);
         int64_t el = mono_ns() - t0;
         cr_assert_eq(lo, 0);
         cr_assert_eq(hi, COST_N);
         cr_log_info("open + watermarks of a %d-record partition (%s): %.2f ms", COST_N,
                     pass ? "head deleted: recovery from the checkpoint" : "valid head",
                     (double)el / 1e6);
-        ulog_config *c = cfg_of("auto.offset.reset", "earliest", NULL);
-        ulog_sub *s;
-        cr_assert_eq(ulog_subscribe(log, "t", NULL, c, &s), 0);
-        ulog_config_free(c);
+        ulog_sub *s = sub_earliest(log, "t");
         ulog_msg m;
         cr_assert_eq(ulog_seek(s, 0, COST_N - 1), 0);
         cr_assert_eq(ulog_poll(s, 0, &m), 0);

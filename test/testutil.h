@@ -1,0 +1,228 @@
+/* testutil.h -- helpers shared by the test programs.
+ *
+ * Header only: every test/test_*.c is compiled and linked alone, so each
+ * helper here is static inline (an unused one costs nothing and draws no
+ * -Wunused-function). The helpers that check something fail the calling test
+ * through Criterion's cr_assert; cfg_try() is the one meant for a forked
+ * child, where no Criterion assertion may run.
+ */
+#ifndef ULOG_TESTUTIL_H
+#define ULOG_TESTUTIL_H
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* ---------------------------------------------------------------- scratch */
+
+/* Makes a fresh directory $TMPDIR/ulog-test-<name>-XXXXXX (/tmp when TMPDIR
+ * is unset or empty) and leaves its path in dir. */
+static inline void make_tmpdir(char *dir, size_t size, const char *name)
+{
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp)
+        tmp = "/tmp";
+    int len = snprintf(dir, size, "%s/ulog-test-%s-XXXXXX", tmp, name);
+    cr_assert(len > 0 && (size_t)len < size, "scratch path too long under %s", tmp);
+    cr_assert_not_null(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+}
+
+static inline int rm_rf_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(p);
+    return 0;
+}
+
+/* Removes path and everything below it, without following links. Returns 0
+ * when path is gone afterwards (as `rm -rf` would), -1 when it is not. */
+static inline int rm_rf(const char *path)
+{
+    struct stat st;
+    nftw(path, rm_rf_one, 16, FTW_DEPTH | FTW_PHYS);
+    return lstat(path, &st) == 0 ? -1 : 0;
+}
+
+/* Declares Criterion suite `suite` in which every test runs with a fresh
+ * scratch directory, its path in `dir` (a char array): made by
+ * make_tmpdir(dir, sizeof dir, "<suite>") before the test, removed with all
+ * it holds after it. */
+#define SCRATCH_SUITE(suite, dir)                                                    \
+    static void suite##_scratch_init(void)                                           \
+    {                                                                                \
+        make_tmpdir(dir, sizeof dir, #suite);                                        \
+    }                                                                                \
+    static void suite##_scratch_fini(void)                                           \
+    {                                                                                \
+        if (dir[0])                                                                  \
+            rm_rf(dir);                                                              \
+    }                                                                                \
+    TestSuite(suite, .init = suite##_scratch_init, .fini = suite##_scratch_fini)
+
+/* ---------------------------------------------------------------- configs */
+
+/* Sets the NULL-terminated name/value pairs on c. With must, a refused pair
+ * fails the test (with ulog's message); without, it returns the error. */
+static inline int cfg_set_pairs(ulog_config *c, bool must, const char *name, va_list ap)
+{
+    for (const char *n = name; n; n = va_arg(ap, const char *)) {
+        const char *v = va_arg(ap, const char *);
+        char err[256] = "";
+        int rc = ulog_config_set(c, n, v, err, sizeof err);
+        if (must)
+            cr_assert_eq(rc, 0, "%s=%s: %s", n, v, err);
+        else if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* A config from name/value pairs, NULL-terminated; any failure (allocation
+ * or a refused pair) fails the test. */
+static inline ulog_config *cfg_of(const char *name, ...)
+{
+    ulog_config *c = ulog_config_new();
+    cr_assert_not_null(c);
+    va_list ap;
+    va_start(ap, name);
+    cfg_set_pairs(c, true, name, ap);
+    va_end(ap);
+    return c;
+}
+
+/* The same without assertions, for a forked child: NULL when the config
+ * cannot be allocated or a pair is refused. */
+static inline ulog_config *cfg_try(const char *name, ...)
+{
+    ulog_config *c = ulog_config_new();
+    if (!c)
+        return NULL;
+    va_list ap;
+    va_start(ap, name);
+    int rc = cfg_set_pairs(c, false, name, ap);
+    va_end(ap);
+    if (rc) {
+        ulog_config_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* ---------------------------------------------------------------- a log */
+
+/* Opens the log at dir with log config c (NULL: defaults; freed here). */
+static inline ulog *open_at(const char *dir, ulog_config *c)
+{
+    ulog *log = NULL;
+    int rc = ulog_open(dir, c, &log);
+    ulog_config_free(c);
+    cr_assert_eq(rc, 0, "ulog_open %s: %s", dir, ulog_errname(rc));
+    cr_assert_not_null(log);
+    return log;
+}
+
+/* Creates topic `name` with topic config c (NULL: defaults; freed here). */
+static inline void create_topic(ulog *log, const char *name, int32_t parts, ulog_config *c)
+{
+    int rc = ulog_topic_create(log, name, parts, c);
+    char msg[512];
+    ulog_errmsg(log, msg, sizeof msg);
+    cr_assert_eq(rc, 0, "ulog_topic_create %s: %s (%s)", name, ulog_errname(rc), msg);
+    ulog_config_free(c);
+}
+
+/* open_at() then create_topic(): a log at dir holding a new topic. */
+static inline ulog *open_with_topic(const char *dir, ulog_config *log_cfg, const char *topic,
+                                    int32_t parts, ulog_config *topic_cfg)
+{
+    ulog *log = open_at(dir, log_cfg);
+    create_topic(log, topic, parts, topic_cfg);
+    return log;
+}
+
+/* A subscription to every partition of topic, from the earliest offset. */
+static inline ulog_sub *sub_earliest(ulog *log, const char *topic)
+{
+    ulog_config *c = cfg_of("auto.offset.reset", "earliest", NULL);
+    ulog_sub *s = NULL;
+    int rc = ulog_subscribe(log, topic, NULL, c, &s);
+    ulog_config_free(c);
+    cr_assert_eq(rc, 0, "ulog_subscribe %s: %s", topic, ulog_errname(rc));
+    cr_assert_not_null(s);
+    return s;
+}
+
+static inline void watermarks(ulog *log, const char *topic, int32_t p, int64_t *lo, int64_t *hi)
+{
+    int rc = ulog_watermarks(log, topic, p, lo, hi);
+    cr_assert_eq(rc, 0, "ulog_watermarks %s/%d: %s", topic, (int)p, ulog_errname(rc));
+}
+
+/* ---------------------------------------------------------------- on disk */
+
+/* <dir>/topics/<topic>/<part>: a partition's directory. */
+static inline void part_dir(char *out, size_t n, const char *dir, const char *topic, int32_t part)
+{
+    snprintf(out, n, "%s/topics/%s/%d", dir, topic, (int)part);
+}
+
+/* A partition's segment file with base offset `base`. */
+static inline void seg_path(char *out, size_t n, const char *dir, const char *topic,
+                            int32_t part, int64_t base)
+{
+    snprintf(out, n, "%s/topics/%s/%d/%020lld.log", dir, topic, (int)part, (long long)base);
+}
+
+/* Whether a directory entry is a segment file: 20 digits and ".log". */
+static inline bool is_segment_name(const char *name)
+{
+    return strlen(name) == 24 && strcmp(name + 20, ".log") == 0;
+}
+
+/* Deletes the `head` file of partitions 0..parts-1 of topic, which makes the
+ * next open run the recovery scan, as after a reboot (the head is trusted
+ * only for the boot id it was written in). With missing_ok a head that is
+ * not there is fine; otherwise it fails the test. */
+static inline void delete_heads(const char *dir, const char *topic, int32_t parts,
+                                bool missing_ok)
+{
+    for (int32_t p = 0; p < parts; p++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/topics/%s/%d/head", dir, topic, (int)p);
+        cr_assert(unlink(path) == 0 || (missing_ok && errno == ENOENT), "unlink %s: %s", path,
+                  strerror(errno));
+    }
+}
+
+/* ---------------------------------------------------------------- misc */
+
+/* splitmix64's finaliser: deterministic, well-mixed test data. */
+static inline uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static inline int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+#endif
