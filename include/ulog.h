@@ -15,6 +15,9 @@
  *     thread is reading.
  *   - Ownership is stated per call: "caller owns; free with ulog_x_free()"
  *     or "borrowed; valid until ...". Never free() memory ulog hands out.
+ *   - After fork(), a child must not use handles it inherited; it opens its
+ *     own. ulog_close() on an inherited handle returns without doing
+ *     anything (the parent's threads and locks are not the child's).
  *   - Records, messages and headers are frozen structs (arrays of them cross
  *     the ABI, so their stride is part of it); they grow only through new
  *     _v2 calls. Info structs that may grow start with `struct_size` and have

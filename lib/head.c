@@ -83,6 +83,14 @@ void ulog__head_unmap(ulog__head *h)
         munmap(h, ULOG__HEAD_SIZE);
 }
 
+bool ulog__head_foreign(const ulog__head *h, const char boot_id[40])
+{
+    return __atomic_load_n(&h->ready, __ATOMIC_ACQUIRE) == 1 &&
+           memcmp(h->boot_id, boot_id, 40) == 0 &&
+           (h->magic != ULOG__HEAD_MAGIC || h->version != ULOG__HEAD_VERSION ||
+            h->layout != HEAD_LAYOUT);
+}
+
 bool ulog__head_valid(const ulog__head *h, const char boot_id[40])
 {
     return __atomic_load_n(&h->ready, __ATOMIC_ACQUIRE) == 1 &&

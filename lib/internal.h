@@ -304,6 +304,7 @@ extern int (*ulog__fdatasync)(int fd) ULOG__HIDDEN;
 /* ================================================================ head.c */
 
 #include <pthread.h>
+#include <sys/types.h>
 
 /* A position in the log: next offset, and where its batch starts. */
 typedef struct ulog__pos {
@@ -373,6 +374,10 @@ int  ulog__head_map(int dirfd, int file_mode, ulog__head **out) ULOG__HIDDEN;
 void ulog__head_unmap(ulog__head *h) ULOG__HIDDEN;
 /* True when h was initialised in this boot with this build's layout. */
 bool ulog__head_valid(const ulog__head *h, const char boot_id[40]) ULOG__HIDDEN;
+/* True when h is in use in this boot by a build with another head layout
+ * (another version, or a 32-bit process): it must not be reinitialised
+ * under that process's feet. */
+bool ulog__head_foreign(const ulog__head *h, const char boot_id[40]) ULOG__HIDDEN;
 /* (Re)initialises h from a recovery scan. Caller holds the file lock. */
 int  ulog__head_init(ulog__head *h, const char boot_id[40],
                      const ulog__scan_result *scan) ULOG__HIDDEN;
@@ -473,6 +478,8 @@ int  ulog__part_write(ulog__part *p, uint8_t *buf, size_t size, uint32_t nrec,
 int  ulog__part_sync(ulog__part *p, int64_t target, uint32_t epoch) ULOG__HIDDEN;
 /* Background sync for none/interval topics; a failure poisons. */
 int  ulog__part_sync_background(ulog__part *p) ULOG__HIDDEN;
+/* The durable end, read consistently; false when a sync leader is busy. */
+bool ulog__part_synced(ulog__part *p, ulog__pos *out) ULOG__HIDDEN;
 /* Whether a background sync of this none/interval partition is due. */
 int  ulog__part_flush_due(ulog__part *p, int64_t now_ms) ULOG__HIDDEN;
 /* Moves the buffered index entries to out (capacity cap); returns count. */
@@ -509,6 +516,7 @@ struct ulog {
     pthread_cond_t   fcond;
     bool             stop;
     bool             flusher_started;
+    pid_t            pid;                   /* the process that opened it */
 };
 
 /* Records the detail of a failure for ulog_errmsg(); returns err. */
@@ -535,6 +543,7 @@ typedef struct ulog__cursor {
     const uint8_t  *rp, *bend;   /* next record, end of the open batch */
     int32_t         left;        /* records not yet decoded */
     int64_t         prev_delta;  /* offset delta of the last record decoded */
+    uint32_t        gen;         /* h->gen when the segment was mapped */
 } ulog__cursor;
 
 void ulog__cursor_init(ulog__cursor *c, ulog__part *p) ULOG__HIDDEN;

@@ -88,6 +88,10 @@ int ulog__part_open(ulog__topic *t, int32_t id, ulog__part *p)
         err = file_lock(p->dirfd, log->cfg.file_mode, &lockfd);
     if (!err)
         err = ulog__head_map(p->dirfd, log->cfg.file_mode, &p->h);
+    if (!err)   /* before anything below can ring it */
+        p->bell = id == 0 ? p->h : t->parts[0].h;
+    if (!err && ulog__head_foreign(p->h, log->boot_id))
+        err = ULOG_EVERSION;
     if (!err && !ulog__head_valid(p->h, log->boot_id)) {
         ulog__checkpoint cp;
         ulog__pos from, *fromp = NULL;
@@ -416,12 +420,19 @@ static int fail_rule(ulog__part *p, int sync_err)
     if (err)
         return err;
     ulog__pos to = ulog__head_synced(h);
-    err = cut_to(p, &to);
+    /* Order matters for a leader killed midway: the mark makes the next
+     * writer finish the cut (repair), and the epoch is published before
+     * any byte goes, so no waiter can take a later commit for its own. */
+    h->mark = to;
+    __atomic_store_n(&h->marked, 1, __ATOMIC_RELEASE);
     uint32_t e = __atomic_load_n(&h->fail_epoch, __ATOMIC_ACQUIRE);
     h->fail_at[(e + 1) % ULOG__FAIL_RING] = to.offset;
     __atomic_store_n(&h->fail_epoch, e + 1, __ATOMIC_RELEASE);
+    err = cut_to(p, &to);
     if (err)
         __atomic_store_n(&h->poisoned, 1, __ATOMIC_RELEASE);
+    else
+        __atomic_store_n(&h->marked, 0, __ATOMIC_RELEASE);
     ulog__mutex_unlock(&h->wlock);
     ulog__bell_ring(p->bell);
     return part_fail(p, sync_err, err ? "fdatasync failed and the cut failed too"
@@ -470,7 +481,7 @@ static void gather_writers(ulog__head *h)
     }
 }
 
-static int sync_locked(ulog__part *p, bool always)
+static int sync_locked(ulog__part *p, bool always, int64_t *synced_to)
 {
     ulog__head *h = p->h;
     if (always)
@@ -481,6 +492,7 @@ static int sync_locked(ulog__part *p, bool always)
     ulog__pos to = h->wend;
     uint64_t batches = h->batches;
     ulog__mutex_unlock(&h->wlock);
+    *synced_to = to.offset;
     ulog__pos from = ulog__head_synced(h);
     if (to.offset == from.offset && to.segment == from.segment && to.pos == from.pos)
         return 0;
@@ -536,10 +548,15 @@ int ulog__part_sync(ulog__part *p, int64_t target, uint32_t epoch)
         if (died)
             slock_repair(p);
         /* The leader before us may have covered this batch already. */
+        int64_t synced_to = INT64_MAX;
         if (!lost_since(h, target, epoch) &&
             __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE) < target)
-            err = sync_locked(p, true);
+            err = sync_locked(p, true, &synced_to);
         sunlock(p);
+        /* Our batch was written before we got here: a write end below it
+         * means it was cut, however that happened. */
+        if (!err && synced_to < target)
+            return part_fail(p, ULOG_EIO, "batch cut before it was synced");
         /* A failed sync may still have left this batch durable: it is lost
          * only if the cut was below it. */
         if (err && (lost_since(h, target, epoch) ||
@@ -553,7 +570,8 @@ int ulog__part_sync_background(ulog__part *p)
     int err = slock(p);
     if (err)
         return err;
-    err = sync_locked(p, false);
+    int64_t synced_to;
+    err = sync_locked(p, false, &synced_to);
     sunlock(p);
     return err;
 }
@@ -635,6 +653,12 @@ static int unpoison(ulog__part *p)
     if (__atomic_load_n(&h->poisoned, __ATOMIC_ACQUIRE)) {
         ulog__pos from = ulog__head_synced(h);
         ulog__scan_result scan;
+        /* always: nothing past the durable end was acknowledged (waiters
+         * were failed), so it goes. Otherwise readers may have seen it:
+         * keep what verifies. */
+        if (p->topic->cfg.flush_policy == ULOG__FLUSH_ALWAYS &&
+            (err = ulog__recover_cut(p->dirfd, &from)) != 0)
+            goto out;
         err = ulog__recover_scan(p->dirfd, &from, p->topic->log->cfg.file_mode, &scan);
         for (int64_t seg = from.segment; !err && seg >= 0;) {
             err = rewrite_tail(p, seg, seg == from.segment ? from.pos : 0);
@@ -657,7 +681,24 @@ static int unpoison(ulog__part *p)
             __atomic_store_n(&h->poisoned, 0, __ATOMIC_RELEASE);
         }
     }
+out:
     ulog__mutex_unlock(&h->wlock);
     sunlock(p);
     return err ? part_fail(p, err, "repairing a poisoned partition") : 0;
+}
+
+/* The durable end for a checkpoint. synced[] is only consistent under
+ * slock (its double buffer guards against a dying writer, not against a
+ * reader racing two updates), so take slock briefly; when a leader holds
+ * it, skip: the next flush pass will try again. */
+bool ulog__part_synced(ulog__part *p, ulog__pos *out)
+{
+    bool died;
+    if (ulog__mutex_trylock(&p->h->slock, &died) != 0)
+        return false;
+    if (died)
+        slock_repair(p);
+    *out = ulog__head_synced(p->h);
+    sunlock(p);
+    return true;
 }

@@ -32,18 +32,32 @@ static int fail(ulog__cursor *c, int err, const char *what)
                       what);
 }
 
+/*
+ * Maps segment `base`, or keeps the mapping if it is of that segment and no
+ * cut happened since (h->gen). A cut (a dead writer's tail, an fsync
+ * failure) can truncate bytes this mapping's size still counts, or replace
+ * a removed segment by a new file of the same name: after one, the file is
+ * opened again by name and its size read anew. gen is loaded before the
+ * size, so a size read after a cut is never paired with the old gen.
+ */
 static int map_segment(ulog__cursor *c, int64_t base)
 {
-    if (c->map.addr && c->map.base == base)
+    uint32_t gen = __atomic_load_n(&c->p->h->gen, __ATOMIC_ACQUIRE);
+    if (c->map.addr && c->map.base == base && c->gen == gen)
         return 0;
     int err = ulog__map_open(c->p->dirfd, base, ulog__part_map_reserve(c->p), &c->map);
-    return err ? fail(c, err, "mapping segment") : 0;
+    if (err)
+        return fail(c, err, "mapping segment");
+    c->gen = gen;
+    return 0;
 }
 
 /* Whether the batch at (seg, pos) exists, verifies, and starts at offset. */
 static bool batch_at(ulog__cursor *c, int64_t seg, int64_t pos, int64_t offset)
 {
-    if (map_segment(c, seg) != 0)
+    /* Hints come from LMDB: never trust them with the mapping. */
+    if (seg < 0 || pos < 0 || pos > INT64_MAX - ULOG__BATCH_LOG_OVERHEAD || offset < 0 ||
+        map_segment(c, seg) != 0)
         return false;
     if (pos + ULOG__BATCH_LOG_OVERHEAD > c->map.size && ulog__map_refresh(&c->map) != 0)
         return false;
@@ -59,14 +73,23 @@ static bool batch_at(ulog__cursor *c, int64_t seg, int64_t pos, int64_t offset)
 
 /* Best index hint at or below `offset`: LMDB, or this process's entries
  * not flushed yet. */
+/* Only batches below the committed end may be touched: an entry noted at
+ * write time can name a batch that is not committed yet, or never will be. */
+static bool hint_usable(const ulog__cursor *c, const ulog__index_entry *e)
+{
+    return e->offset >= __atomic_load_n(&c->p->h->low, __ATOMIC_ACQUIRE) &&
+           e->offset < __atomic_load_n(&c->p->h->committed, __ATOMIC_ACQUIRE);
+}
+
 static bool index_hint(ulog__cursor *c, int64_t offset, ulog__index_entry *best)
 {
     ulog__part *p = c->p;
     bool have = ulog__meta_index_floor(p->topic->log->meta, p->topic->id, p->id, offset,
-                                       best) == 0;
+                                       best) == 0 && hint_usable(c, best);
     pthread_mutex_lock(&p->ilock);
     for (size_t i = 0; i < p->icount; i++)
-        if (p->ibuf[i].offset <= offset && (!have || p->ibuf[i].offset > best->offset)) {
+        if (p->ibuf[i].offset <= offset && hint_usable(c, &p->ibuf[i]) &&
+            (!have || p->ibuf[i].offset > best->offset)) {
             *best = p->ibuf[i];
             have = true;
         }
@@ -109,6 +132,14 @@ int ulog__cursor_seek(ulog__cursor *c, int64_t offset)
 static int open_batch(ulog__cursor *c)
 {
     for (;;) {
+        if (c->map.addr && c->gen != __atomic_load_n(&c->p->h->gen, __ATOMIC_ACQUIRE)) {
+            /* A cut since this segment was mapped: reopen it by name; if
+             * the cut removed it, find the offset again. */
+            int64_t base = c->map.base, pos = c->pos;
+            ulog__map_close(&c->map);
+            if (map_segment(c, base) == 0)
+                c->pos = pos;
+        }
         if (!c->map.addr) {
             int err = start_at(c, c->next, NULL);
             if (err)
@@ -224,10 +255,12 @@ int ulog__cursor_next(ulog__cursor *c, ulog__rec *r, int64_t *offset, int64_t *t
 static bool time_hint(ulog__cursor *c, int64_t ts, ulog__index_entry *best)
 {
     ulog__part *p = c->p;
-    bool have = ulog__meta_time_floor(p->topic->log->meta, p->topic->id, p->id, ts, best) == 0;
+    bool have = ulog__meta_time_floor(p->topic->log->meta, p->topic->id, p->id, ts, best) == 0 &&
+                hint_usable(c, best);
     pthread_mutex_lock(&p->ilock);
     for (size_t i = 0; i < p->icount; i++)
-        if (p->ibuf[i].max_timestamp < ts && (!have || p->ibuf[i].offset > best->offset)) {
+        if (p->ibuf[i].max_timestamp < ts && hint_usable(c, &p->ibuf[i]) &&
+            (!have || p->ibuf[i].offset > best->offset)) {
             *best = p->ibuf[i];
             have = true;
         }

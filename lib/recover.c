@@ -110,12 +110,14 @@ int ulog__recover_scan(int dirfd, const ulog__pos *from, int file_mode, ulog__sc
 
     size_t i = 0;
     int64_t pos = 0, next = v[0];
-    if (from) {
+    bool at_checkpoint = false;
+    if (from && from->pos >= 0 && from->offset >= from->segment) {
         for (size_t j = 0; j < n; j++)
             if (v[j] == from->segment) {
                 i = j;
                 pos = from->pos;
                 next = from->offset;
+                at_checkpoint = true;
             }
     }
     for (;;) {
@@ -137,12 +139,25 @@ int ulog__recover_scan(int dirfd, const ulog__pos *from, int file_mode, ulog__sc
                 close(fd);
                 break;
             }
+            int64_t start = pos;
             whole = scan_segment(a, st.st_size, &pos, &next, &out->max_timestamp);
             munmap(a, (size_t)st.st_size);
+            if (!whole && at_checkpoint && pos == start) {
+                /* The checkpoint does not name a batch boundary here (LMDB
+                 * is a hint, not the truth): verify the segment from its
+                 * start instead of cutting durable data. */
+                close(fd);
+                at_checkpoint = false;
+                pos = 0;
+                next = v[i];
+                continue;
+            }
+            at_checkpoint = false;
         } else if (st.st_size < pos) {
             /* A checkpoint past the end of its file: trust nothing of it
              * and verify the segment from its start. */
             close(fd);
+            at_checkpoint = false;
             pos = 0;
             next = v[i];
             continue;

@@ -66,7 +66,6 @@ static int topic_open(ulog *log, const char *name, ulog__topic **out)
             topic_free(t);
             return err;
         }
-        t->parts[i].bell = t->parts[0].h;
     }
     *out = t;
     return 0;

@@ -122,8 +122,8 @@ int ulog__flush_pass(ulog *log, bool final)
                     if (ne < cap)
                         break;
                 }
-                ulog__pos s = ulog__head_synced(p->h);
-                if (s.offset != p->cp_written) {
+                ulog__pos s;
+                if (ulog__part_synced(p, &s) && s.offset != p->cp_written) {
                     if (ncp == cpcap) {
                         ulog__checkpoint *c2 = realloc(cp, 2 * cpcap * sizeof *cp);
                         if (!c2)
@@ -225,6 +225,7 @@ int ulog_open(const char *dir, const ulog_config *cfg, ulog **out)
     if (!log)
         return ULOG_ENOMEM;
     log->rootfd = log->topicsfd = -1;
+    log->pid = getpid();
     pthread_mutex_init(&log->errlock, NULL);
     pthread_mutex_init(&log->flock, NULL);
     pthread_cond_init(&log->fcond, NULL);
@@ -260,6 +261,13 @@ void ulog_close(ulog *log)
 {
     if (!log)
         return;
+    if (log->pid != getpid()) {
+        /* A child after fork closing its parent's handle: the flusher
+         * thread is not in this process, and closing LMDB's descriptors
+         * here would drop this process's own locks on those files. Let
+         * the memory go with the process. */
+        return;
+    }
     if (log->flusher_started) {
         pthread_mutex_lock(&log->flock);
         log->stop = true;
