@@ -358,6 +358,7 @@ typedef struct ulog__head {
     ulog__pos synced[2];      /* (s) durable end, double-buffered so a
                                  crash mid-update leaves one whole */
     int64_t   fail_at[ULOG__FAIL_RING]; /* (s) committed end at failure e */
+    int32_t   fail_err[ULOG__FAIL_RING]; /* (s) its error (ULOG_EIO, ULOG_ENOSPC) */
 } ulog__head;
 
 typedef struct ulog__scan_result {
@@ -418,7 +419,8 @@ int ulog__recover_cut(int dirfd, const ulog__pos *to) ULOG__HIDDEN;
 /* ================================================================ fs */
 /* True for filesystem magic numbers of network filesystems (statfs f_type). */
 bool ulog__fs_is_network(int64_t f_type) ULOG__HIDDEN;
-int64_t ulog__now_ms(void) ULOG__HIDDEN;
+int64_t ulog__now_ms(void) ULOG__HIDDEN;     /* wall clock: record timestamps */
+int64_t ulog__mono_ms(void) ULOG__HIDDEN;    /* monotonic: intervals, deadlines */
 
 /* ================================================================ partition.c */
 

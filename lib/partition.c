@@ -73,7 +73,7 @@ int ulog__part_open(ulog__topic *t, int32_t id, ulog__part *p)
     p->dirfd = p->wfd = p->sfd = -1;
     p->truncated_from = -1;
     p->cp_written = -1;
-    p->last_sync_ms = ulog__now_ms();
+    p->last_sync_ms = ulog__mono_ms();
     if (pthread_mutex_init(&p->ilock, NULL) != 0)
         return ULOG_ENOMEM;
     p->ilock_ok = true;
@@ -328,16 +328,17 @@ undo:
 }
 
 /* Whether the batch ending at `target`, written in failure epoch `epoch`,
- * was cut by an fsync failure since. */
-static bool lost_since(const ulog__head *h, int64_t target, uint32_t epoch)
+ * was cut by an fsync failure since: 0, or the failure's error. */
+static int lost_since(const ulog__head *h, int64_t target, uint32_t epoch)
 {
     uint32_t now = __atomic_load_n(&h->fail_epoch, __ATOMIC_ACQUIRE);
     if (now == epoch)
-        return false;
+        return 0;
     if (now - epoch > ULOG__FAIL_RING)
-        return true;        /* too many failures to tell: report it lost */
+        return ULOG_EIO;    /* too many failures to tell: report it lost */
     /* The first cut after the write decides: it kept offsets below it. */
-    return target > h->fail_at[(epoch + 1) % ULOG__FAIL_RING];
+    uint32_t k = (epoch + 1) % ULOG__FAIL_RING;
+    return target > h->fail_at[k] ? (h->fail_err[k] ? h->fail_err[k] : ULOG_EIO) : 0;
 }
 
 /* A leader died after making bytes durable but maybe before moving
@@ -427,6 +428,7 @@ static int fail_rule(ulog__part *p, int sync_err)
     __atomic_store_n(&h->marked, 1, __ATOMIC_RELEASE);
     uint32_t e = __atomic_load_n(&h->fail_epoch, __ATOMIC_ACQUIRE);
     h->fail_at[(e + 1) % ULOG__FAIL_RING] = to.offset;
+    h->fail_err[(e + 1) % ULOG__FAIL_RING] = sync_err;
     __atomic_store_n(&h->fail_epoch, e + 1, __ATOMIC_RELEASE);
     err = cut_to(p, &to);
     if (err)
@@ -530,8 +532,9 @@ int ulog__part_sync(ulog__part *p, int64_t target, uint32_t epoch)
 {
     ulog__head *h = p->h;
     for (;;) {
-        if (lost_since(h, target, epoch))
-            return part_fail(p, ULOG_EIO, "batch lost to an fdatasync failure");
+        int lost = lost_since(h, target, epoch);
+        if (lost)
+            return part_fail(p, lost, "batch lost to an fdatasync failure");
         if (__atomic_load_n(&h->committed, __ATOMIC_ACQUIRE) >= target)
             return 0;
         uint32_t seen = __atomic_load_n(&h->sync_seq, __ATOMIC_SEQ_CST);

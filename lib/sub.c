@@ -108,10 +108,14 @@ static int poll_once(ulog_sub *s, ulog_msg *msg)
             fill_msg(s, c - s->cur, off, ts, msg);
             return 0;
         }
-        if (err != ULOG_ETIMEDOUT)
-            return err;
         if (++k == s->n)
             k = 0;
+        if (err != ULOG_ETIMEDOUT) {
+            /* The bad partition stays where it is (it reports again on
+             * its next turn), but the others get their turns. */
+            s->rr = k;
+            return err;
+        }
     }
     return ULOG_ETIMEDOUT;
 }
@@ -124,12 +128,6 @@ static void drain_fd(ulog_sub *s)
             ;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Everything but the next record of the open batch: other partitions,
  * waiting. Kept out of ulog_poll so the per-record path stays small. */
@@ -140,7 +138,7 @@ static int poll_slow(ulog_sub *s, int timeout_ms, ulog_msg *msg)
     if (err != ULOG_ETIMEDOUT)
         return err;
     ulog__head *bell = s->t->parts[0].h;
-    int64_t deadline = timeout_ms > 0 ? mono_ms() + timeout_ms : 0;
+    int64_t deadline = timeout_ms > 0 ? ulog__mono_ms() + timeout_ms : 0;
     for (;;) {
         /* Register as a sleeper before reading the bell and looking again
          * (see ulog__bell_ring for why this order cannot miss a wake-up). */
@@ -148,7 +146,7 @@ static int poll_slow(ulog_sub *s, int timeout_ms, ulog_msg *msg)
         uint32_t seen = __atomic_load_n(&bell->bell, __ATOMIC_SEQ_CST);
         drain_fd(s);
         err = poll_once(s, msg);
-        int left = timeout_ms < 0 ? -1 : timeout_ms == 0 ? 0 : (int)(deadline - mono_ms());
+        int left = timeout_ms < 0 ? -1 : timeout_ms == 0 ? 0 : (int)(deadline - ulog__mono_ms());
         if (err == ULOG_ETIMEDOUT && left != 0 && !(timeout_ms > 0 && left <= 0))
             ulog__bell_wait(bell, seen, left);
         __atomic_sub_fetch(&bell->bell_waiters, 1, __ATOMIC_SEQ_CST);

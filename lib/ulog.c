@@ -16,6 +16,13 @@
 #include <time.h>
 #include <unistd.h>
 
+int64_t ulog__mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int64_t ulog__now_ms(void)
 {
     struct timespec ts;
@@ -97,7 +104,7 @@ int ulog__flush_pass(ulog *log, bool final)
         free(cp);
         return ULOG_ENOMEM;
     }
-    int64_t now = ulog__now_ms();
+    int64_t now = ulog__mono_ms();
     pthread_rwlock_rdlock(&log->tlock);
     for (unsigned b = 0; b < ULOG__TOPIC_BUCKETS; b++) {
         for (ulog__topic *t = log->buckets[b]; t; t = t->hnext) {
@@ -152,11 +159,11 @@ int ulog__flush_pass(ulog *log, bool final)
 static void *flusher_main(void *arg)
 {
     ulog *log = arg;
-    int64_t last_reader_check = ulog__now_ms();
+    int64_t last_reader_check = ulog__mono_ms();
     pthread_mutex_lock(&log->flock);
     while (!log->stop) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
+        clock_gettime(CLOCK_MONOTONIC, &ts);    /* fcond waits on it */
         int64_t ns = ts.tv_nsec + log->cfg.index_flush_ms * 1000000LL;
         ts.tv_sec += (time_t)(ns / 1000000000LL);
         ts.tv_nsec = (long)(ns % 1000000000LL);
@@ -169,7 +176,7 @@ static void *flusher_main(void *arg)
             ulog__fail(log, err, "background flush: %s", ulog_strerror(err));
         /* Readers killed inside an LMDB read transaction pin pages until
          * their slot is cleared. */
-        int64_t now = ulog__now_ms();
+        int64_t now = ulog__mono_ms();
         if (now - last_reader_check > 10000) {
             ulog__meta_reader_check(log->meta);
             last_reader_check = now;
@@ -228,7 +235,12 @@ int ulog_open(const char *dir, const ulog_config *cfg, ulog **out)
     log->pid = getpid();
     pthread_mutex_init(&log->errlock, NULL);
     pthread_mutex_init(&log->flock, NULL);
-    pthread_cond_init(&log->fcond, NULL);
+    /* A step of the wall clock must not stall index flushes and syncs. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&log->fcond, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_rwlock_init(&log->tlock, NULL);
     char msg[256];
     int err = ulog__config_log(cfg, &log->cfg, msg, sizeof msg);
