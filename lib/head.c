@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -53,16 +54,22 @@ int ulog__boot_id(char out[40])
     return 0;
 }
 
-int ulog__head_map(int dirfd, int file_mode, ulog__head **out)
+/* The head file stays open with a shared flock for as long as the
+ * partition is open: it tells whether any process is using the head
+ * (ulog__head_unused). */
+int ulog__head_map(int dirfd, int file_mode, ulog__head **out, int *fd_out)
 {
     int fd = openat(dirfd, "head", O_RDWR | O_CREAT | O_CLOEXEC, file_mode);
     if (fd < 0)
         return ulog__errno_to_err(errno);
     struct stat st;
     int err = 0;
-    if (fstat(fd, &st) != 0)
+    while (flock(fd, LOCK_SH) != 0 && !err)
+        if (errno != EINTR)
+            err = ulog__errno_to_err(errno);
+    if (!err && fstat(fd, &st) != 0)
         err = ulog__errno_to_err(errno);
-    else if (st.st_size != ULOG__HEAD_SIZE && ftruncate(fd, ULOG__HEAD_SIZE) != 0)
+    else if (!err && st.st_size != ULOG__HEAD_SIZE && ftruncate(fd, ULOG__HEAD_SIZE) != 0)
         err = ulog__errno_to_err(errno);
     void *a = MAP_FAILED;
     if (!err) {
@@ -70,11 +77,21 @@ int ulog__head_map(int dirfd, int file_mode, ulog__head **out)
         if (a == MAP_FAILED)
             err = ulog__errno_to_err(errno);
     }
-    close(fd);
-    if (err)
+    if (err) {
+        close(fd);
         return err;
+    }
     *out = a;
+    *fd_out = fd;
     return 0;
+}
+
+bool ulog__head_unused(int fd)
+{
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+        return false;
+    flock(fd, LOCK_SH);     /* back to a user like the others */
+    return true;
 }
 
 void ulog__head_unmap(ulog__head *h)

@@ -370,8 +370,12 @@ typedef struct ulog__scan_result {
 } ulog__scan_result;
 
 int  ulog__boot_id(char out[40]) ULOG__HIDDEN;
-/* Maps the head file of a partition directory, creating it if absent. */
-int  ulog__head_map(int dirfd, int file_mode, ulog__head **out) ULOG__HIDDEN;
+/* Maps the head file of a partition directory, creating it if absent;
+ * *fd_out holds a shared flock on it until the caller closes it. */
+int  ulog__head_map(int dirfd, int file_mode, ulog__head **out, int *fd_out) ULOG__HIDDEN;
+/* True when no other open file holds the head (every user holds a shared
+ * flock through ulog__head_map's descriptor). */
+bool ulog__head_unused(int fd) ULOG__HIDDEN;
 void ulog__head_unmap(ulog__head *h) ULOG__HIDDEN;
 /* True when h was initialised in this boot with this build's layout. */
 bool ulog__head_valid(const ulog__head *h, const char boot_id[40]) ULOG__HIDDEN;
@@ -431,6 +435,7 @@ typedef struct ulog__part {
     ulog__topic *topic;
     int32_t      id;
     int          dirfd;
+    int          headfd;      /* holds a shared flock: "in use" */
     ulog__head  *h;
     ulog__head  *bell;        /* partition 0's head: the topic's bell */
     /* Descriptors of the segment being written / synced, keyed by segment

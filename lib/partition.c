@@ -70,7 +70,7 @@ int ulog__part_open(ulog__topic *t, int32_t id, ulog__part *p)
     memset(p, 0, sizeof *p);
     p->topic = t;
     p->id = id;
-    p->dirfd = p->wfd = p->sfd = -1;
+    p->dirfd = p->wfd = p->sfd = p->headfd = -1;
     p->truncated_from = -1;
     p->cp_written = -1;
     p->last_sync_ms = ulog__mono_ms();
@@ -87,10 +87,11 @@ int ulog__part_open(ulog__topic *t, int32_t id, ulog__part *p)
     if (!err)
         err = file_lock(p->dirfd, log->cfg.file_mode, &lockfd);
     if (!err)
-        err = ulog__head_map(p->dirfd, log->cfg.file_mode, &p->h);
+        err = ulog__head_map(p->dirfd, log->cfg.file_mode, &p->h, &p->headfd);
     if (!err)   /* before anything below can ring it */
         p->bell = id == 0 ? p->h : t->parts[0].h;
-    if (!err && ulog__head_foreign(p->h, log->boot_id))
+    /* Another build's head: replace it only when nobody uses it. */
+    if (!err && ulog__head_foreign(p->h, log->boot_id) && !ulog__head_unused(p->headfd))
         err = ULOG_EVERSION;
     if (!err && !ulog__head_valid(p->h, log->boot_id)) {
         ulog__checkpoint cp;
@@ -135,11 +136,13 @@ void ulog__part_close(ulog__part *p)
     if (p->dirfd >= 0)
         close(p->dirfd);
     ulog__head_unmap(p->h);
+    if (p->headfd >= 0)
+        close(p->headfd);
     free(p->ibuf);
     if (p->ilock_ok)
         pthread_mutex_destroy(&p->ilock);
     memset(p, 0, sizeof *p);
-    p->dirfd = p->wfd = p->sfd = -1;
+    p->dirfd = p->wfd = p->sfd = p->headfd = -1;
 }
 
 /* A descriptor for segment `seg` of the current generation, cached. */

@@ -62,7 +62,7 @@ static int topic_open(ulog *log, const char *name, ulog__topic **out)
         err = ulog__part_open(t, i, &t->parts[i]);
         if (err) {
             for (int32_t j = i; j < t->partitions; j++)
-                t->parts[j].dirfd = t->parts[j].wfd = t->parts[j].sfd = -1;
+                t->parts[j].dirfd = t->parts[j].wfd = t->parts[j].sfd = t->parts[j].headfd = -1;
             topic_free(t);
             return err;
         }

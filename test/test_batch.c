@@ -1206,3 +1206,282 @@ Test(batch, decode_truncated_exact)
             free(e);
         }
 }
+
+/* ---------------------------------------------------------------- decoder vs reference
+ *
+ * ulog__rec_decode() has a fast path for the usual shapes of record and a
+ * general one for the rest. Both must agree with a plain reading of the
+ * format: records built field by field, with varints of every width
+ * (non-minimal ones included), lengths that lie by a little, negative and
+ * null lengths, then cut short, padded or mutated, each in a buffer of its
+ * exact size (asan: no read past it). */
+
+static uint64_t dx_state = 0x9E3779B97F4A7C15ull;
+static uint64_t dx_rand(void)
+{
+    dx_state ^= dx_state << 13;
+    dx_state ^= dx_state >> 7;
+    dx_state ^= dx_state << 17;
+    return dx_state;
+}
+
+/* The reference varint reader: at most max bytes, all before end; the tenth
+ * byte of a varlong holds bit 63 only. Returns bytes used, 0 on error. */
+static size_t dx_get(const uint8_t *p, const uint8_t *end, size_t max, uint64_t *out)
+{
+    uint64_t u = 0;
+
+    for (size_t i = 0; i < max && i < (size_t)(end - p); i++) {
+        u |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+        if (!(p[i] & 0x80)) {
+            if (i == 9 && p[i] > 1)
+                return 0;
+            *out = u;
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+static int64_t dx_unzigzag(uint64_t u)
+{
+    return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+}
+
+/* A 32-bit varint: <= 5 bytes, zigzagged value within uint32. */
+static bool dx_varint(const uint8_t **p, const uint8_t *end, int64_t *v)
+{
+    uint64_t u;
+    size_t n = dx_get(*p, end, 5, &u);
+    if (!n || u > UINT32_MAX)
+        return false;
+    *v = dx_unzigzag(u);
+    *p += n;
+    return true;
+}
+
+static bool dx_field(const uint8_t **p, const uint8_t *end, const uint8_t **ptr, size_t *len)
+{
+    int64_t l;
+    if (!dx_varint(p, end, &l) || l < -1 || l > end - *p)
+        return false;
+    *ptr = l < 0 ? NULL : *p;
+    *len = l < 0 ? 0 : (size_t)l;
+    *p += l < 0 ? 0 : l;
+    return true;
+}
+
+static int dx_decode(const uint8_t *p, const uint8_t *end, ulog__rec *r)
+{
+    int64_t v;
+    uint64_t u;
+    size_t n;
+
+    if (!dx_varint(&p, end, &v) || v < 0 || v > end - p)
+        return ULOG_ECORRUPT;
+    const uint8_t *rend = p + v;
+    if (p == rend)
+        return ULOG_ECORRUPT;
+    p++;                                            /* attributes */
+    if (!(n = dx_get(p, rend, 10, &u)))
+        return ULOG_ECORRUPT;
+    p += n;
+    r->timestamp_delta = dx_unzigzag(u);
+    if (!dx_varint(&p, rend, &r->offset_delta) ||
+        !dx_field(&p, rend, &r->key, &r->key_len) ||
+        !dx_field(&p, rend, &r->value, &r->value_len) ||
+        !dx_varint(&p, rend, &v) || v < 0)
+        return ULOG_ECORRUPT;
+    r->header_count = (size_t)v;
+    r->headers = p;
+    for (int64_t i = 0; i < v; i++) {
+        const uint8_t *k, *val;
+        size_t kl, vl;
+        if (!dx_field(&p, rend, &k, &kl) || !k || !dx_field(&p, rend, &val, &vl))
+            return ULOG_ECORRUPT;
+    }
+    if (p != rend)
+        return ULOG_ECORRUPT;
+    r->end = rend;
+    return 0;
+}
+
+/* Writes zigzag(v) in w bytes (w >= its minimal width; more is a
+ * non-minimal encoding that readers accept up to the field's maximum). */
+static size_t dx_put(uint8_t *p, int64_t v, size_t w)
+{
+    uint64_t u = (uint64_t)v << 1 ^ (0 - ((uint64_t)v >> 63));
+    size_t n = 0;
+
+    do {
+        p[n++] = (uint8_t)(u | 0x80);
+        u >>= 7;
+    } while (u);
+    while (n < w)
+        p[n++] = 0x80;
+    p[n - 1] &= 0x7f;
+    return n;
+}
+
+/* Usually the minimal width, sometimes one to four bytes more. */
+static size_t dx_width(void)
+{
+    uint64_t x = dx_rand() % 16;
+    return x < 12 ? 0 : (size_t)(x - 10);
+}
+
+/* A length that is usually right and sometimes off by a little, or -1. */
+static int64_t dx_lie(int64_t len)
+{
+    switch (dx_rand() % 24) {
+    case 0: return len + 1;
+    case 1: return len - 1;
+    case 2: return len + 2 + (int64_t)(dx_rand() % 8);
+    case 3: return -2 - (int64_t)(dx_rand() % 3);
+    default: return len;
+    }
+}
+
+static size_t dx_bytes(uint8_t *p, bool null, size_t len)
+{
+    size_t n = dx_put(p, null ? -1 : dx_lie((int64_t)len), dx_width());
+    if (!null)
+        for (size_t i = 0; i < len; i++)
+            p[n++] = (uint8_t)dx_rand();
+    return n;
+}
+
+static size_t dx_len(void)
+{
+    switch (dx_rand() % 8) {
+    case 0: return 0;
+    case 1: return 60 + dx_rand() % 10;             /* around the 2-byte length */
+    case 2: return 100 + dx_rand() % 200;
+    case 3: return dx_rand() % 2 ? 8190 + dx_rand() % 4 : 1000;
+    default: return dx_rand() % 20;
+    }
+}
+
+/* One record into out; returns its size. */
+static size_t dx_record(uint8_t *out)
+{
+    static uint8_t body[1 << 15];
+    static const int64_t deltas[] = { 0, 1, -1, 63, 64, -64, -65, 8191, 8192, -8193,
+                                      INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN };
+    size_t n = 0;
+
+    body[n++] = (uint8_t)(dx_rand() % 8 ? 0 : dx_rand());
+    n += dx_put(body + n, dx_rand() % 2 ? deltas[dx_rand() % 14] : (int64_t)(dx_rand() % 200),
+                dx_width());
+    n += dx_put(body + n, dx_rand() % 4 ? (int64_t)(dx_rand() % 300) : deltas[dx_rand() % 14],
+                dx_width());
+    n += dx_bytes(body + n, dx_rand() % 3 == 0, dx_len());
+    n += dx_bytes(body + n, dx_rand() % 5 == 0, dx_len());
+    int64_t hc = dx_rand() % 2 ? 0 : (int64_t)(dx_rand() % 4);
+    n += dx_put(body + n, dx_rand() % 32 ? hc : dx_lie(hc) + (dx_rand() % 2 ? 64 : 0), dx_width());
+    for (int64_t i = 0; i < hc; i++) {
+        n += dx_bytes(body + n, dx_rand() % 16 == 0, dx_rand() % 8 ? dx_rand() % 12 : 70);
+        n += dx_bytes(body + n, dx_rand() % 4 == 0, dx_rand() % 4 ? dx_rand() % 20 : 100);
+    }
+    size_t len = dx_put(out, dx_rand() % 16 ? (int64_t)n : dx_lie((int64_t)n), dx_width());
+    memcpy(out + len, body, n);
+    return len + n;
+}
+
+static void dx_compare(const uint8_t *rec, size_t len, uint64_t iter)
+{
+    uint8_t *e = malloc(len ? len : 1);
+    ulog__rec got, want;
+
+    cr_assert_not_null(e);
+    memcpy(e, rec, len);
+    memset(&got, 0xa5, sizeof got);
+    memset(&want, 0x5a, sizeof want);
+    int rc = ulog__rec_decode(e, e + len, &got);
+    int wrc = dx_decode(e, e + len, &want);
+    cr_assert_eq(rc, wrc, "iteration %llu: rc %d, reference %d", (unsigned long long)iter, rc, wrc);
+    if (rc == 0) {
+        cr_assert_eq(got.timestamp_delta, want.timestamp_delta, "iteration %llu", (unsigned long long)iter);
+        cr_assert_eq(got.offset_delta, want.offset_delta, "iteration %llu", (unsigned long long)iter);
+        cr_assert_eq(got.key, want.key, "iteration %llu", (unsigned long long)iter);
+        cr_assert_eq(got.key_len, want.key_len, "iteration %llu", (unsigned long long)iter);
+        cr_assert_eq(got.value, want.value, "iteration %llu", (unsigned long long)iter);
+        cr_assert_eq(got.value_len, want.value_len, "iteration %llu", (unsigned long long)iter);
+        cr_assert_eq(got.header_count, want.header_count, "iteration %llu", (unsigned long long)iter);
+        cr_assert_eq(got.headers, want.headers, "iteration %llu", (unsigned long long)iter);
+        cr_assert_eq(got.end, want.end, "iteration %llu", (unsigned long long)iter);
+        for (size_t j = 0; j < got.header_count; j++) {
+            ulog_header hd;
+            cr_assert_eq(ulog__rec_header(&got, j, &hd), 0);
+        }
+    }
+    free(e);
+}
+
+Test(batch, rec_decode_vs_reference)
+{
+    static uint8_t rec[1 << 16];
+    int ok = 0, iters = 60000;
+
+    for (int iter = 0; iter < iters; iter++) {
+        size_t len = dx_record(rec);
+        /* Trailing bytes (the next record), a cut, or a few mutations. */
+        switch (dx_rand() % 6) {
+        case 0:
+            for (size_t k = dx_rand() % 9; k > 0; k--)
+                rec[len++] = (uint8_t)dx_rand();
+            break;
+        case 1:
+            len = dx_rand() % (len + 1);
+            break;
+        case 2:
+            for (int m = 1 + (int)(dx_rand() % 3); m > 0; m--)
+                rec[dx_rand() % len] = (uint8_t)(dx_rand() % 2 ? dx_rand() : dx_rand() % 8);
+            break;
+        default:
+            break;
+        }
+        uint8_t *e = malloc(len ? len : 1);
+        ulog__rec r;
+        cr_assert_not_null(e);
+        memcpy(e, rec, len);
+        ok += dx_decode(e, e + len, &r) == 0;
+        free(e);
+        dx_compare(rec, len, (uint64_t)iter);
+    }
+    cr_log_info("%d of %d records decoded", ok, iters);
+    cr_expect_gt(ok, iters / 3);
+}
+
+/* Small records, every byte value in each position of a few templates, in
+ * buffers of every size around them: the fast path's first reads (length,
+ * attributes, deltas, key length) and the shortest records it takes. */
+Test(batch, rec_decode_small_exhaustive)
+{
+    static const uint8_t tmpl[][12] = {
+        { 0x0c, 0x00, 0x00, 0x00, 0x01, 0x01, 0x00 },                   /* 6-byte body */
+        { 0x0c, 0x00, 0x00, 0x80, 0x01, 0x01, 0x00 },                   /* 2-byte delta, short */
+        { 0x0a, 0x00, 0x00, 0x00, 0x01, 0x81 },                         /* 5-byte body */
+        { 0x0e, 0x00, 0x00, 0x80, 0x01, 0x01, 0x01, 0x00 },             /* 2-byte offset delta */
+        { 0x0e, 0x00, 0x80, 0x01, 0x00, 0x01, 0x01, 0x00 },             /* 2-byte ts delta */
+        { 0x0e, 0x00, 0x00, 0x00, 0x02, 'k', 0x01, 0x00 },              /* 1-byte key */
+        { 0x0e, 0x00, 0x00, 0x00, 0x01, 0x02, 'v', 0x00 },              /* 1-byte value */
+        { 0x10, 0x00, 0x00, 0x00, 0x01, 0x02, 'v', 0x02, 0x00 },        /* header too few bytes */
+        { 0x12, 0x00, 0x00, 0x00, 0x01, 0x01, 0x02, 0x00, 0x01 },       /* null header value */
+        { 0x14, 0x00, 0x81, 0x00, 0x80, 0x00, 0x01, 0x01, 0x00, 0x00 }, /* non-minimal */
+        { 0x8c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x01, 0x00 },             /* non-minimal length */
+    };
+    static const size_t lens[] = { 7, 7, 6, 8, 8, 8, 8, 9, 9, 10, 8 };
+    uint8_t b[16];
+    uint64_t iter = 0;
+
+    for (size_t t = 0; t < sizeof lens / sizeof lens[0]; t++)
+        for (size_t i = 0; i < lens[t]; i++)
+            for (int v = 0; v < 256; v++)
+                for (size_t size = 1; size <= lens[t] + 2; size++) {
+                    memset(b, 0, sizeof b);
+                    memcpy(b, tmpl[t], lens[t]);
+                    b[i] = (uint8_t)v;
+                    dx_compare(b, size, iter++);
+                }
+}
