@@ -357,8 +357,8 @@ typedef struct ulog__head {
     uint64_t  batches;        /* (a) batches written, ever (wraps) */
     ulog__pos synced[2];      /* (s) durable end, double-buffered so a
                                  crash mid-update leaves one whole */
-    int64_t   fail_at[ULOG__FAIL_RING]; /* (s) committed end at failure e */
-    int32_t   fail_err[ULOG__FAIL_RING]; /* (s) its error (ULOG_EIO, ULOG_ENOSPC) */
+    int64_t   fail_at[ULOG__FAIL_RING]; /* (w) offset cut back to at failure e */
+    int32_t   fail_err[ULOG__FAIL_RING]; /* (w) its error (ULOG_EIO, ULOG_ENOSPC) */
 } ulog__head;
 
 typedef struct ulog__scan_result {

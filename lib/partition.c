@@ -97,8 +97,17 @@ int ulog__part_open(ulog__topic *t, int32_t id, ulog__part *p)
         ulog__checkpoint cp;
         ulog__pos from, *fromp = NULL;
         int cerr = ulog__meta_checkpoint_get(log->meta, t->id, id, &cp);
+        ulog__index_entry e;
         if (cerr == 0) {
-            from = (ulog__pos){ cp.offset, cp.segment, cp.pos };
+            /* The checkpoint picks the segment; the scan starts at the last
+             * index entry below it, so that the offset it claims is derived
+             * again from verified batches (LMDB holds hints, not truth).
+             * A bad entry makes the scan verify the segment from its start. */
+            from = (ulog__pos){ cp.segment, cp.segment, 0 };
+            if (cp.offset > 0 &&
+                ulog__meta_index_floor(log->meta, t->id, id, cp.offset - 1, &e) == 0 &&
+                e.segment == cp.segment && e.pos >= 0 && e.pos <= cp.pos)
+                from = (ulog__pos){ e.offset, e.segment, e.pos };
             fromp = &from;
         } else if (cerr != ULOG_ENOENT) {
             err = cerr;
@@ -192,6 +201,15 @@ static int cut_to(ulog__part *p, const ulog__pos *to)
     return 0;
 }
 
+/* Records a cut back to `offset` as failure epoch e+1 (under wlock). */
+static void publish_cut(ulog__head *h, int64_t offset, int err)
+{
+    uint32_t e = __atomic_load_n(&h->fail_epoch, __ATOMIC_ACQUIRE);
+    h->fail_at[(e + 1) % ULOG__FAIL_RING] = offset;
+    h->fail_err[(e + 1) % ULOG__FAIL_RING] = err;
+    __atomic_store_n(&h->fail_epoch, e + 1, __ATOMIC_RELEASE);
+}
+
 /* The previous holder of wlock died with a write in flight: nothing past
  * the mark was published, so cut it off. */
 static int repair(ulog__part *p)
@@ -199,6 +217,11 @@ static int repair(ulog__part *p)
     ulog__head *h = p->h;
     if (!__atomic_load_n(&h->marked, __ATOMIC_ACQUIRE))
         return 0;
+    /* Every cut is published as a failure before a byte goes: a dead
+     * fsync-failure leader may not have published its own, and a waiter
+     * whose batch is past the mark must learn it was cut (for a dead
+     * writer's own mark no waiter is past it, so this fails no one). */
+    publish_cut(h, h->mark.offset, ULOG_EIO);
     int err = cut_to(p, &h->mark);
     if (err) {
         __atomic_store_n(&h->poisoned, 1, __ATOMIC_RELEASE);
@@ -429,10 +452,7 @@ static int fail_rule(ulog__part *p, int sync_err)
      * any byte goes, so no waiter can take a later commit for its own. */
     h->mark = to;
     __atomic_store_n(&h->marked, 1, __ATOMIC_RELEASE);
-    uint32_t e = __atomic_load_n(&h->fail_epoch, __ATOMIC_ACQUIRE);
-    h->fail_at[(e + 1) % ULOG__FAIL_RING] = to.offset;
-    h->fail_err[(e + 1) % ULOG__FAIL_RING] = sync_err;
-    __atomic_store_n(&h->fail_epoch, e + 1, __ATOMIC_RELEASE);
+    publish_cut(h, to.offset, sync_err);
     err = cut_to(p, &to);
     if (err)
         __atomic_store_n(&h->poisoned, 1, __ATOMIC_RELEASE);

@@ -11,6 +11,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -205,6 +207,35 @@ static inline void delete_heads(const char *dir, const char *topic, int32_t part
         cr_assert(unlink(path) == 0 || (missing_ok && errno == ENOENT), "unlink %s: %s", path,
                   strerror(errno));
     }
+}
+
+/* Maps the `head` file of a partition: struct ulog__head (lib/internal.h),
+ * the state every process shares. For watching it from a test, or for
+ * arranging by hand the state a process killed at some point leaves (do
+ * that while no process uses the partition). A plain shared mapping: it
+ * holds none of the library's locks on the file. The file must exist (the
+ * partition was opened once). Unmap with head_unmap(). */
+static inline ulog__head *head_map_at(const char *dir, const char *topic, int32_t part)
+{
+    char path[600];
+    part_dir(path, sizeof path, dir, topic, part);
+    strncat(path, "/head", sizeof path - strlen(path) - 1);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    cr_assert_geq(fd, 0, "open %s: %s", path, strerror(errno));
+    struct stat st;
+    cr_assert_eq(fstat(fd, &st), 0, "%s: %s", path, strerror(errno));
+    cr_assert_eq(st.st_size, ULOG__HEAD_SIZE, "%s: %lld bytes", path, (long long)st.st_size);
+    void *a = mmap(NULL, ULOG__HEAD_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    int e = errno;
+    close(fd);
+    cr_assert_neq(a, MAP_FAILED, "mmap %s: %s", path, strerror(e));
+    return a;
+}
+
+static inline void head_unmap(ulog__head *h)
+{
+    if (h)
+        munmap(h, ULOG__HEAD_SIZE);
 }
 
 /* ---------------------------------------------------------------- misc */
