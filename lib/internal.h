@@ -561,6 +561,33 @@ int  ulog__cursor_seek(ulog__cursor *c, int64_t offset) ULOG__HIDDEN;
 /* Positions at the first record with timestamp >= ts, or at the high
  * watermark; *found gets the offset. */
 int  ulog__cursor_seek_time(ulog__cursor *c, int64_t ts, int64_t *found) ULOG__HIDDEN;
+/* The next record of the open batch at or after c->next: 0, ULOG_ETIMEDOUT
+ * when the batch has no more, or ULOG_ECORRUPT (the cursor then stays
+ * before the bad record). Small on purpose: it is the per-record path. */
+static inline int ulog__cursor_take(ulog__cursor *c, ulog__rec *r, int64_t *offset, int64_t *timestamp)
+{
+    while (c->left > 0) {
+        if (ulog__rec_decode(c->rp, c->bend, r) != 0 || r->offset_delta <= c->prev_delta ||
+            r->offset_delta > c->bh.last_offset_delta ||
+            (c->left == 1 && (r->end != c->bend || r->offset_delta != c->bh.last_offset_delta)))
+            return ULOG_ECORRUPT;
+        c->prev_delta = r->offset_delta;
+        c->rp = r->end;
+        c->left--;
+        int64_t off = c->bh.base_offset + r->offset_delta;
+        if (off < c->next)
+            continue;
+        c->next = off + 1;
+        *offset = off;
+        *timestamp = (c->bh.attributes & ULOG__ATTR_LOG_APPEND_TIME)
+                         ? c->bh.max_timestamp
+                         : (int64_t)((uint64_t)c->bh.base_timestamp +
+                                     (uint64_t)r->timestamp_delta); /* no UB on hostile input */
+        return 0;
+    }
+    return ULOG_ETIMEDOUT;
+}
+
 /* The next committed record: 0, ULOG_ETIMEDOUT when there is none yet, or
  * an error (the cursor does not move past a bad batch). */
 int  ulog__cursor_next(ulog__cursor *c, ulog__rec *r, int64_t *offset,

@@ -202,38 +202,11 @@ static int open_batch(ulog__cursor *c)
     }
 }
 
-/* The next record of the open batch at or after c->next: 0, ULOG_ETIMEDOUT
- * when the batch has no more, or ULOG_ECORRUPT (the cursor then stays
- * before the bad record). Small on purpose: it is the per-record path. */
-static inline int take(ulog__cursor *c, ulog__rec *r, int64_t *offset, int64_t *timestamp)
-{
-    while (c->left > 0) {
-        if (ulog__rec_decode(c->rp, c->bend, r) != 0 || r->offset_delta <= c->prev_delta ||
-            r->offset_delta > c->bh.last_offset_delta ||
-            (c->left == 1 && (r->end != c->bend || r->offset_delta != c->bh.last_offset_delta)))
-            return ULOG_ECORRUPT;
-        c->prev_delta = r->offset_delta;
-        c->rp = r->end;
-        c->left--;
-        int64_t off = c->bh.base_offset + r->offset_delta;
-        if (off < c->next)
-            continue;
-        c->next = off + 1;
-        *offset = off;
-        *timestamp = (c->bh.attributes & ULOG__ATTR_LOG_APPEND_TIME)
-                         ? c->bh.max_timestamp
-                         : (int64_t)((uint64_t)c->bh.base_timestamp +
-                                     (uint64_t)r->timestamp_delta); /* no UB on hostile input */
-        return 0;
-    }
-    return ULOG_ETIMEDOUT;
-}
-
 __attribute__((noinline))
 static int next_slow(ulog__cursor *c, ulog__rec *r, int64_t *offset, int64_t *timestamp)
 {
     for (;;) {
-        int err = c->in_batch ? take(c, r, offset, timestamp) : ULOG_ETIMEDOUT;
+        int err = c->in_batch ? ulog__cursor_take(c, r, offset, timestamp) : ULOG_ETIMEDOUT;
         if (err != ULOG_ETIMEDOUT)
             return err == ULOG_ECORRUPT ? fail(c, err, "bad record") : 0;
         c->in_batch = false;
@@ -246,7 +219,7 @@ static int next_slow(ulog__cursor *c, ulog__rec *r, int64_t *offset, int64_t *ti
 
 int ulog__cursor_next(ulog__cursor *c, ulog__rec *r, int64_t *offset, int64_t *timestamp)
 {
-    if (c->in_batch && take(c, r, offset, timestamp) == 0)
+    if (c->in_batch && ulog__cursor_take(c, r, offset, timestamp) == 0)
         return 0;
     return next_slow(c, r, offset, timestamp);
 }

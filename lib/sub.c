@@ -164,7 +164,7 @@ int ulog_poll(ulog_sub *s, int timeout_ms, ulog_msg *msg)
     int32_t k = s->rr;
     ulog__cursor *c = &s->cur[k];
     int64_t off, ts;
-    if (c->in_batch && c->left > 0 && ulog__cursor_next(c, &s->rec, &off, &ts) == 0) {
+    if (c->in_batch && ulog__cursor_take(c, &s->rec, &off, &ts) == 0) {
         if (c->left == 0 && ++s->rr == s->n)
             s->rr = 0;
         fill_msg(s, k, off, ts, msg);
