@@ -299,6 +299,10 @@ void ulog_sub_close(ulog_sub *s)
         return;
     if (s->thr_started) {
         __atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
+        /* Ring rather than only wake: a wake that lands between the
+         * thread's stop check and its futex wait would be lost, a changed
+         * bell is not (other sleepers just look once more). */
+        ulog__bell_ring(s->t->parts[0].h);
         ulog__bell_wake_all(s->t->parts[0].h);
         pthread_join(s->thr, NULL);
     }
