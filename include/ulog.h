@@ -110,6 +110,10 @@ typedef struct ulog_config ulog_config;  /* settings by name */
  *   index.interval.bytes bytes between offset/time index entries; 512..2^24,
  *                        default 4096
  *   message.timestamp.type CreateTime | LogAppendTime, default CreateTime
+ *   preallocate          true | false, default false: allocate each new
+ *                        segment to segment.bytes up front (fdatasync'd
+ *                        appends then skip block allocation; costs the
+ *                        disk space of a full segment per partition)
  * Subscription (ulog_subscribe):
  *   auto.offset.reset    earliest | latest | none, default latest
  */

@@ -26,7 +26,7 @@ enum kind { K_INT, K_FILE_MODE, K_DIR_MODE, K_ENUM };
 enum {
     S_FILE_MODE, S_DIR_MODE, S_INDEX_FLUSH_MS,
     S_SEGMENT_BYTES, S_MAX_MESSAGE_BYTES, S_FLUSH_POLICY, S_FLUSH_MS,
-    S_INDEX_INTERVAL_BYTES, S_TIMESTAMP_TYPE,
+    S_INDEX_INTERVAL_BYTES, S_TIMESTAMP_TYPE, S_PREALLOCATE,
     S_AUTO_OFFSET_RESET,
     NSET
 };
@@ -36,6 +36,7 @@ enum {
 static const char *const flush_choices[] = { "none", "interval", "always", NULL };
 static const char *const tstype_choices[] = { "CreateTime", "LogAppendTime", NULL };
 static const char *const reset_choices[] = { "latest", "earliest", "none", NULL };
+static const char *const bool_choices[] = { "false", "true", NULL };
 
 static const struct setting {
     const char *name;
@@ -53,6 +54,7 @@ static const struct setting {
     [S_FLUSH_MS]             = { "flush.ms", ULOG__SCOPE_TOPIC, K_INT, 1, 3600000, 1000, NULL },
     [S_INDEX_INTERVAL_BYTES] = { "index.interval.bytes", ULOG__SCOPE_TOPIC, K_INT, 512, 1 << 24, 4096, NULL },
     [S_TIMESTAMP_TYPE]       = { "message.timestamp.type", ULOG__SCOPE_TOPIC, K_ENUM, 0, 1, 0, tstype_choices },
+    [S_PREALLOCATE]          = { "preallocate", ULOG__SCOPE_TOPIC, K_ENUM, 0, 1, 0, bool_choices },
     [S_AUTO_OFFSET_RESET]    = { "auto.offset.reset", ULOG__SCOPE_SUB, K_ENUM, 0, 2, ULOG__RESET_LATEST, reset_choices },
 };
 
@@ -286,6 +288,7 @@ static void apply_topic(void *out, int id, int64_t v)
     case S_FLUSH_MS:             tc->flush_ms = v; break;
     case S_INDEX_INTERVAL_BYTES: tc->index_interval_bytes = v; break;
     case S_TIMESTAMP_TYPE:       tc->log_append_time = v == 1; break;
+    case S_PREALLOCATE:          tc->preallocate = v == 1; break;
     }
 }
 
@@ -345,6 +348,7 @@ static bool topic_values(const ulog__topic_cfg *tc, int64_t v[NSET])
     v[S_FLUSH_MS] = tc->flush_ms;
     v[S_INDEX_INTERVAL_BYTES] = tc->index_interval_bytes;
     v[S_TIMESTAMP_TYPE] = tc->log_append_time ? 1 : 0;
+    v[S_PREALLOCATE] = tc->preallocate ? 1 : 0;
     for (int i = 0; i < NSET; i++)
         if (settings[i].scope == ULOG__SCOPE_TOPIC && !in_range(&settings[i], v[i]))
             return false;

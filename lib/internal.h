@@ -149,6 +149,7 @@ typedef struct ulog__topic_cfg {
     int64_t flush_ms;
     int64_t index_interval_bytes;
     bool    log_append_time;
+    bool    preallocate;              /* allocate segment.bytes at creation */
 } ulog__topic_cfg;
 
 typedef struct ulog__log_cfg {
@@ -268,9 +269,14 @@ int ulog__errno_to_err(int e) ULOG__HIDDEN;
 #define ULOG__SEG_NAME_LEN 24
 
 void ulog__seg_name(char out[ULOG__SEG_NAME_LEN + 1], int64_t base) ULOG__HIDDEN;
-/* Creates (or empties a leftover of) segment `base` and makes it durable:
- * fsync of the file, then of the directory, before returning. */
-int ulog__seg_create(int dirfd, int64_t base, int mode, int *fd_out) ULOG__HIDDEN;
+/* Creates (or empties a leftover of) segment `base`, allocates `prealloc`
+ * bytes of zeros in it when > 0 (where the filesystem can), and makes it
+ * durable: fsync of the file, then of the directory, before returning. */
+int ulog__seg_create(int dirfd, int64_t base, int mode, int64_t prealloc,
+                     int *fd_out) ULOG__HIDDEN;
+/* Cuts a closed segment's file to `size` (a preallocated or torn tail past
+ * its last batch) and makes that durable. */
+int ulog__seg_trim(int fd, int64_t size) ULOG__HIDDEN;
 int ulog__seg_open(int dirfd, int64_t base, bool writable, int *fd_out) ULOG__HIDDEN;
 /* Base offsets of the segment files, sorted ascending. Caller frees *bases. */
 int ulog__seg_list(int dirfd, int64_t **bases, size_t *n) ULOG__HIDDEN;

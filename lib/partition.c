@@ -306,10 +306,20 @@ static int part_write_locked(ulog__part *p, uint8_t *buf, size_t size, uint32_t 
     __atomic_store_n(&h->marked, 1, __ATOMIC_RELEASE);
 
     if (h->wend.pos > 0 && h->wend.pos + (int64_t)size > c->segment_bytes) {
+        /* The closed segment ends at its last batch (a preallocated or
+         * torn tail is cut, durably) before anything goes into the next:
+         * readers and recovery find a segment's end by its size. The new
+         * generation makes readers read that size again. */
         int fd;
-        err = ulog__seg_create(p->dirfd, h->wend.offset, p->topic->log->cfg.file_mode, &fd);
+        err = seg_fd(p, &p->wfd, &p->wfd_seg, &p->wfd_gen, h->wend.segment);
+        if (!err)
+            err = ulog__seg_trim(p->wfd, h->wend.pos);
+        if (!err)
+            err = ulog__seg_create(p->dirfd, h->wend.offset, p->topic->log->cfg.file_mode,
+                                   c->preallocate ? c->segment_bytes : 0, &fd);
         if (err)
             goto undo;
+        __atomic_add_fetch(&h->gen, 1, __ATOMIC_RELEASE);
         if (p->wfd >= 0)
             close(p->wfd);
         p->wfd = fd;

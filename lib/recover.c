@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -67,14 +68,21 @@ int ulog__recover_cut(int dirfd, const ulog__pos *to)
 
 /* Walks the batches of one segment from *pos; stops at its end or at the
  * first invalid batch. Returns true when the whole rest was valid. */
-static bool scan_segment(const uint8_t *a, int64_t size, int64_t *pos, int64_t *next,
-                         int64_t *max_ts)
+static bool scan_segment(const uint8_t *a, int64_t size, bool last, int64_t *pos,
+                         int64_t *next, int64_t *max_ts)
 {
+    static const uint8_t zeros[ULOG__BATCH_LOG_OVERHEAD];
     while (*pos < size) {
         size_t frame;
         ulog__batch_hdr h;
         const uint8_t *p = a + *pos;
         size_t avail = (size_t)(size - *pos);
+        /* A zero length ends a segment's data (the rest of a preallocated
+         * segment a crash left untrimmed); whether what follows is right is
+         * the next segment's check. In the last segment the zeros are cut
+         * like any torn tail, so its file ends at its last batch. */
+        if (!last && avail >= sizeof zeros && memcmp(p, zeros, sizeof zeros) == 0)
+            return true;
         if (ulog__batch_frame_size(p, avail, &frame) != 0 || frame > avail ||
             ulog__batch_verify(p, frame, &h) != 0 || h.base_offset != *next)
             return false;
@@ -98,7 +106,7 @@ int ulog__recover_scan(int dirfd, const ulog__pos *from, int file_mode, ulog__sc
         free(v);
         int64_t base = from ? from->offset : 0;
         int fd;
-        err = ulog__seg_create(dirfd, base, file_mode, &fd);
+        err = ulog__seg_create(dirfd, base, file_mode, 0, &fd);
         if (err)
             return err;
         close(fd);
@@ -140,7 +148,7 @@ int ulog__recover_scan(int dirfd, const ulog__pos *from, int file_mode, ulog__sc
                 break;
             }
             int64_t start = pos;
-            whole = scan_segment(a, st.st_size, &pos, &next, &out->max_timestamp);
+            whole = scan_segment(a, st.st_size, i + 1 == n, &pos, &next, &out->max_timestamp);
             munmap(a, (size_t)st.st_size);
             if (!whole && at_checkpoint && pos == start) {
                 /* The checkpoint does not name a batch boundary here (LMDB

@@ -124,7 +124,7 @@ static int mkdir_open(int at, const char *name, int mode, int *fd)
 
 /* Directories and first segments, all durable, before the catalog entry
  * that makes the topic visible. */
-static int make_dirs(ulog *log, const char *name, int32_t partitions)
+static int make_dirs(ulog *log, const char *name, int32_t partitions, int64_t prealloc)
 {
     int tfd, err = mkdir_open(log->topicsfd, name, log->cfg.dir_mode, &tfd);
     if (err)
@@ -142,7 +142,8 @@ static int make_dirs(ulog *log, const char *name, int32_t partitions)
         if (!err) {
             free(v);
             int sfd;
-            if (n == 0 && (err = ulog__seg_create(pfd, 0, log->cfg.file_mode, &sfd)) == 0)
+            if (n == 0 && (err = ulog__seg_create(pfd, 0, log->cfg.file_mode, prealloc,
+                                                  &sfd)) == 0)
                 close(sfd);
         }
         close(pfd);
@@ -173,7 +174,7 @@ int ulog_topic_create(ulog *log, const char *topic, int32_t partitions, const ul
         return ulog__fail(log, ULOG_EEXIST, "topic %s exists", topic);
     if (err != ULOG_ENOENT)
         return ulog__fail(log, err, "topic %s: %s", topic, ulog_strerror(err));
-    err = make_dirs(log, topic, partitions);
+    err = make_dirs(log, topic, partitions, tc.preallocate ? tc.segment_bytes : 0);
     if (err)
         return ulog__fail(log, err, "topic %s: creating directories: %s", topic,
                           ulog_strerror(err));

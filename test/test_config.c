@@ -310,6 +310,7 @@ static ulog__topic_cfg custom(void)
         .segment_bytes = 4096, .max_message_bytes = 64,
         .flush_policy = ULOG__FLUSH_NONE, .flush_ms = 3600000,
         .index_interval_bytes = 16777216, .log_append_time = true,
+        .preallocate = true,
     };
     return tc;
 }
@@ -322,6 +323,7 @@ static void expect_same(const ulog__topic_cfg *a, const ulog__topic_cfg *b)
     cr_expect_eq(a->flush_ms, b->flush_ms);
     cr_expect_eq(a->index_interval_bytes, b->index_interval_bytes);
     cr_expect_eq(a->log_append_time, b->log_append_time);
+    cr_expect_eq(a->preallocate, b->preallocate);
 }
 
 Test(config, encode_decode_round_trip)
@@ -355,7 +357,8 @@ Test(config, encode_text)
         "flush.policy=none\n"
         "flush.ms=3600000\n"
         "index.interval.bytes=16777216\n"
-        "message.timestamp.type=LogAppendTime\n");
+        "message.timestamp.type=LogAppendTime\n"
+        "preallocate=true\n");
     free(text);
 
     tc.segment_bytes = 1;
@@ -430,4 +433,23 @@ Test(config, export)
     cr_assert_eq(ulog__config_topic(out, &back, err, sizeof err), 0);
     expect_same(&tc, &back);
     ulog_config_free(out);
+}
+
+Test(config, preallocate)
+{
+    ulog_config *c = ulog_config_new();
+    char msg[128], buf[16];
+    ulog__topic_cfg tc;
+
+    cr_assert_eq(ulog__config_topic(NULL, &tc, msg, sizeof msg), 0);
+    cr_expect_eq(tc.preallocate, false, "off unless asked for");
+    cr_assert_eq(ulog_config_set(c, "preallocate", "true", msg, sizeof msg), 0);
+    cr_assert_eq(ulog__config_topic(c, &tc, msg, sizeof msg), 0);
+    cr_expect_eq(tc.preallocate, true);
+    cr_expect_eq(ulog_config_set(c, "preallocate", "yes", msg, sizeof msg), ULOG_EINVAL);
+    cr_assert_eq(ulog_config_get(c, "preallocate", buf, sizeof buf), 0);
+    cr_expect_str_eq(buf, "true", "a refused value changes nothing");
+    cr_expect_eq(ulog__config_sub(c, &(ulog__sub_cfg){ 0 }, msg, sizeof msg), ULOG_EINVAL,
+                 "a topic setting does not apply to a subscription");
+    ulog_config_free(c);
 }

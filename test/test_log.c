@@ -1099,7 +1099,11 @@ Test(log, interval_policy, .timeout = 60)
         cr_assert_eq(hi, n);
         for (size_t i = 0; i < b; i++) {
             ulog_msg m;
-            cr_assert_eq(ulog_poll(live, 0, &m), 0);
+            int prc = ulog_poll(live, 0, &m);
+            char msg[512];
+            ulog_errmsg(log, msg, sizeof msg);
+            cr_assert_eq(prc, 0, "poll right after the append of offset %lld: %s (%s)",
+                         (long long)r[i].offset, ulog_errname(prc), msg);
             cr_assert_eq(m.offset, r[i].offset);
         }
         if (k % 50 == 49)
