@@ -12,6 +12,8 @@
  *                                 ulog vs its own 1-thread rate (group
  *                                 commit), plain 8-thread write+fdatasync on
  *                                 one O_APPEND fd shown for context
+ *                                 1 thread with preallocate=true vs the same
+ *                                 plain write+fdatasync
  *   replay                        subscribe(earliest) + poll(0) over a large
  *                                 partition vs a scan of a file of u32
  *                                 length-prefixed records, mmap'd
@@ -147,7 +149,7 @@ typedef struct env {
     char  dir[4096];
 } env;
 
-static void env_open(env *e, const char *tag, const char *policy)
+static void env_open(env *e, const char *tag, const char *policy, bool prealloc)
 {
     snprintf(e->dir, sizeof e->dir, "%s/ulog-%s-%u", g_root, tag, g_seq++);
     int err = ulog_open(e->dir, NULL, &e->log);
@@ -159,6 +161,10 @@ static void env_open(env *e, const char *tag, const char *policy)
     char eb[256];
     if ((err = ulog_config_set(cfg, "flush.policy", policy, eb, sizeof eb)) != 0) {
         fprintf(stderr, "bench: flush.policy %s: %s\n", policy, eb);
+        exit(1);
+    }
+    if (prealloc && ulog_config_set(cfg, "preallocate", "true", eb, sizeof eb) != 0) {
+        fprintf(stderr, "bench: preallocate: %s\n", eb);
         exit(1);
     }
     if ((err = ulog_topic_create(e->log, TOPIC, 1, cfg)) != 0)
@@ -239,7 +245,7 @@ static void show_round(const char *side, double rps)
 static double ulog_none(size_t size, size_t batch, uint64_t nrec)
 {
     env e;
-    env_open(&e, "none", "none");
+    env_open(&e, "none", "none", false);
     ulog_record recs[100];
     memset(recs, 0, sizeof recs);
     for (size_t j = 0; j < batch; j++) {
@@ -382,7 +388,7 @@ static void *plain_sync_main(void *arg)
 }
 
 /* Runs `nthreads` appenders for `seconds`; returns records/s. */
-static double run_sync(bool use_ulog, int nthreads, size_t size, double seconds)
+static double run_sync(bool use_ulog, bool prealloc, int nthreads, size_t size, double seconds)
 {
     sync_shared sh;
     memset(&sh, 0, sizeof sh);
@@ -391,7 +397,7 @@ static double run_sync(bool use_ulog, int nthreads, size_t size, double seconds)
     env e;
     char path[4096];
     if (use_ulog) {
-        env_open(&e, "always", "always");
+        env_open(&e, "always", "always", prealloc);
         sh.log = e.log;
     } else {
         plain_path(path, sizeof path, "sync");
@@ -456,17 +462,19 @@ static double run_sync(bool use_ulog, int nthreads, size_t size, double seconds)
 /* The four fsync runs (ulog and plain, 1 and SYNC_THREADS threads) take
  * turns within each round, the order rotating, so that the 8-thread/1-thread
  * ratio compares runs made under the same conditions; best round of each. */
-static void sync_cases(size_t size, double best[4])
+static void sync_cases(size_t size, double best[5])
 {
-    static const char *label[4] = { "ulog", "plain", "ulog x8", "plain x8" };
-    for (int i = 0; i < 4; i++)
+    /* [4]: ulog, 1 thread, preallocated segments (topic setting). */
+    static const char *label[5] = { "ulog", "plain", "ulog x8", "plain x8", "ulog prealloc" };
+    for (int i = 0; i < 5; i++)
         best[i] = 0;
     for (int r = 0; r < SYNC_ROUNDS; r++) {
         if (r > 0)
             printf("%-26s", "");
-        for (int k = 0; k < 4; k++) {
-            int i = (k + r) % 4;
-            double v = run_sync(i % 2 == 0, i < 2 ? 1 : SYNC_THREADS, size, SYNC_SECONDS);
+        for (int k = 0; k < 5; k++) {
+            int i = (k + r) % 5;
+            double v = run_sync(i % 2 == 0, i == 4, i == 2 || i == 3 ? SYNC_THREADS : 1, size,
+                                SYNC_SECONDS);
             show_round(label[i], v);
             if (v > best[i])
                 best[i] = v;
@@ -569,7 +577,7 @@ static void case_replay(uint64_t nrec, size_t size, double target)
 
     /* The same payloads into both, untimed. */
     env e;
-    env_open(&e, "replay", "none");
+    env_open(&e, "replay", "none", false);
     ulog_record recs[100];
     memset(recs, 0, sizeof recs);
     for (uint64_t i = 0; i < nrec; i += batch) {
@@ -686,13 +694,15 @@ int main(int argc, char **argv)
     case_none(1000, 100, 1000000, 0.9);
 
     /* flush.policy always: [0] ulog 1 thread, [1] plain 1 thread,
-     * [2] ulog 8 threads, [3] plain 8 threads. */
-    double sb[4];
+     * [2] ulog 8 threads, [3] plain 8 threads, [4] ulog 1 thread with
+     * preallocated segments. */
+    double sb[5];
     printf("%-26s", "always 100B  batch 1");
     fflush(stdout);
     sync_cases(100, sb);
     add_row("always  100B  1 thread", sb[0], 100, sb[1], 0.9, "");
     add_row("always  100B  8 threads", sb[2], 100, sb[0], 5.0, "a");
+    add_row("always  100B  1 thr prealloc", sb[4], 100, sb[1], 0.9, "");
 
     case_replay(REPLAY_RECS, 100, 0.4);
 
