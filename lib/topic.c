@@ -250,6 +250,15 @@ static int check_record(ulog *log, const ulog__topic *t, const ulog_record *r, s
     return why ? ulog__fail(log, ULOG_EINVAL, "topic %s record %zu: %s", t->name, i, why) : 0;
 }
 
+/* One partition's share of an append. */
+typedef struct group {
+    int32_t  part;
+    size_t   first, n;      /* range in scratch->idx */
+    size_t   size;          /* encoded batch */
+    int64_t  base;          /* first offset, once written */
+    uint32_t epoch;         /* failure epoch it was written in */
+} group;
+
 /* Per-thread scratch space, so that appends do not allocate once warm. */
 typedef struct scratch {
     uint8_t  *buf;
@@ -257,6 +266,9 @@ typedef struct scratch {
     uint32_t *idx;       /* records grouped by partition */
     int32_t  *part;      /* each record's partition */
     size_t    rec_cap;
+    group    *groups;    /* one per partition that gets records */
+    size_t   *cnt;       /* counting sort, partitions + 1 */
+    size_t    part_cap;
 } scratch;
 
 static pthread_key_t scratch_key;
@@ -268,6 +280,8 @@ static void scratch_free(void *p)
     free(s->buf);
     free(s->idx);
     free(s->part);
+    free(s->groups);
+    free(s->cnt);
     free(s);
 }
 
@@ -276,7 +290,11 @@ static void scratch_init(void)
     pthread_key_create(&scratch_key, scratch_free);
 }
 
-static scratch *scratch_get(size_t nrec, size_t bytes)
+/* Grows array p to n elements; false (p unchanged) when out of memory.
+ * Needs a `void *tmp` in scope. */
+#define GROW(p, n) ((tmp = realloc((p), (n) * sizeof *(p))) != NULL ? ((p) = tmp, true) : false)
+
+static scratch *scratch_get(size_t nrec, size_t nparts, size_t bytes)
 {
     pthread_once(&scratch_once, scratch_init);
     scratch *s = pthread_getspecific(scratch_key);
@@ -287,33 +305,47 @@ static scratch *scratch_get(size_t nrec, size_t bytes)
             return NULL;
         }
     }
+    void *tmp;
     if (nrec > s->rec_cap) {
-        uint32_t *idx = realloc(s->idx, nrec * sizeof *idx);
-        if (idx)
-            s->idx = idx;
-        int32_t *part = realloc(s->part, nrec * sizeof *part);
-        if (part)
-            s->part = part;
-        if (!idx || !part)
+        if (!GROW(s->idx, nrec) || !GROW(s->part, nrec))
             return NULL;
         s->rec_cap = nrec;
     }
-    if (bytes > s->buf_cap) {
-        uint8_t *b = realloc(s->buf, bytes);
-        if (!b)
+    if (nparts > s->part_cap) {
+        if (!GROW(s->groups, nparts) || !GROW(s->cnt, nparts + 1))
             return NULL;
-        s->buf = b;
+        s->part_cap = nparts;
+    }
+    if (bytes > s->buf_cap) {
+        if (!GROW(s->buf, bytes))
+            return NULL;
         s->buf_cap = bytes;
     }
     return s;
 }
 
-/* One partition's share of an append. */
-typedef struct group {
-    int32_t  part;
-    size_t   first, n;      /* range in scratch->idx */
-    size_t   size;
-} group;
+/* Groups the records by partition, keeping their order (counting sort);
+ * returns the number of groups. With one partition idx is not needed. */
+static size_t group_records(scratch *s, size_t count, int32_t partitions, bool single)
+{
+    if (single) {
+        s->groups[0] = (group){ .part = s->part[0], .first = 0, .n = count };
+        return 1;
+    }
+    size_t *cnt = s->cnt, ngroups = 0;
+    memset(cnt, 0, ((size_t)partitions + 1) * sizeof *cnt);
+    for (size_t i = 0; i < count; i++)
+        cnt[s->part[i] + 1]++;
+    for (int32_t p = 0; p < partitions; p++)
+        cnt[p + 1] += cnt[p];
+    for (int32_t p = 0; p < partitions; p++)
+        if (cnt[p + 1] > cnt[p])
+            s->groups[ngroups++] = (group){ .part = p, .first = cnt[p],
+                                            .n = cnt[p + 1] - cnt[p] };
+    for (size_t i = 0; i < count; i++)
+        s->idx[cnt[s->part[i]]++] = (uint32_t)i;
+    return ngroups;
+}
 
 int ulog_append(ulog *log, const char *topic, ulog_record *records, size_t count)
 {
@@ -326,7 +358,7 @@ int ulog_append(ulog *log, const char *topic, ulog_record *records, size_t count
     int err = ulog__topic_get(log, topic, &t);
     if (err)
         return err;
-    scratch *s = scratch_get(count, 0);
+    scratch *s = scratch_get(count, (size_t)t->partitions, 0);
     if (!s)
         return ulog__fail(log, ULOG_ENOMEM, "append: out of memory");
     /* One pass: validate every record (before anything is written) and
@@ -339,32 +371,8 @@ int ulog_append(ulog *log, const char *topic, ulog_record *records, size_t count
         single = single && s->part[i] == s->part[0];
     }
     int64_t now = ulog__now_ms();
-
-    /* Group records by partition, keeping their order (counting sort). */
-    group one, *groups = &one;
-    size_t ngroups = 1;
-    if (single) {
-        one = (group){ s->part[0], 0, count, 0 };
-    } else {
-        size_t *cnt = calloc((size_t)t->partitions + 1, sizeof *cnt);
-        groups = calloc((size_t)t->partitions, sizeof *groups);
-        if (!cnt || !groups) {
-            free(cnt);
-            free(groups);
-            return ulog__fail(log, ULOG_ENOMEM, "append: out of memory");
-        }
-        for (size_t i = 0; i < count; i++)
-            cnt[s->part[i] + 1]++;
-        for (int32_t p = 0; p < t->partitions; p++)
-            cnt[p + 1] += cnt[p];
-        ngroups = 0;
-        for (int32_t p = 0; p < t->partitions; p++)
-            if (cnt[p + 1] > cnt[p])
-                groups[ngroups++] = (group){ p, cnt[p], cnt[p + 1] - cnt[p], 0 };
-        for (size_t i = 0; i < count; i++)
-            s->idx[cnt[s->part[i]]++] = (uint32_t)i;
-        free(cnt);
-    }
+    size_t ngroups = group_records(s, count, t->partitions, single);
+    group *groups = s->groups;
 
     /* Sizes first: a batch that is too big fails the call before anything
      * is written. */
@@ -372,52 +380,37 @@ int ulog_append(ulog *log, const char *topic, ulog_record *records, size_t count
     for (size_t g = 0; g < ngroups; g++) {
         ulog__batch_src src = { records, single ? NULL : s->idx + groups[g].first, groups[g].n };
         groups[g].size = ulog__batch_size(&src, now);
-        if (groups[g].size == 0 || groups[g].size > (size_t)t->cfg.max_message_bytes) {
-            err = ulog__fail(log, ULOG_ETOOBIG,
-                             "topic %s partition %d: batch of %zu bytes exceeds "
-                             "max.message.bytes %lld", t->name, (int)groups[g].part,
-                             groups[g].size, (long long)t->cfg.max_message_bytes);
-            goto out;
-        }
+        if (groups[g].size == 0 || groups[g].size > (size_t)t->cfg.max_message_bytes)
+            return ulog__fail(log, ULOG_ETOOBIG,
+                              "topic %s partition %d: batch of %zu bytes exceeds "
+                              "max.message.bytes %lld", t->name, (int)groups[g].part,
+                              groups[g].size, (long long)t->cfg.max_message_bytes);
         if (groups[g].size > maxsize)
             maxsize = groups[g].size;
     }
-    if (!scratch_get(count, maxsize)) {
-        err = ulog__fail(log, ULOG_ENOMEM, "append: out of memory");
-        goto out;
-    }
+    if (!scratch_get(count, (size_t)t->partitions, maxsize))
+        return ulog__fail(log, ULOG_ENOMEM, "append: out of memory");
     for (size_t i = 0; i < count; i++)
         records[i].offset = -1;
 
     /* Write every partition's batch, then wait for durability: the
      * fdatasyncs of different partitions overlap with other writers. */
-    uint32_t epochs_one, *epochs = &epochs_one;
-    int64_t bases_one, *bases = &bases_one;
-    if (ngroups > 1) {
-        epochs = calloc(ngroups, sizeof *epochs);
-        bases = calloc(ngroups, sizeof *bases);
-        if (!epochs || !bases) {
-            free(epochs);
-            free(bases);
-            err = ulog__fail(log, ULOG_ENOMEM, "append: out of memory");
-            goto out;
-        }
-    }
     size_t written = 0;
-    for (size_t g = 0; g < ngroups && !err; g++, written++) {
-        const uint32_t *idx = single ? NULL : s->idx + groups[g].first;
-        ulog__batch_src src = { records, idx, groups[g].n };
+    for (; written < ngroups; written++) {
+        group *gr = &groups[written];
+        ulog__batch_src src = { records, single ? NULL : s->idx + gr->first, gr->n };
         int64_t max_ts;
-        ulog__batch_encode(s->buf, groups[g].size, &src, now, t->cfg.log_append_time, &max_ts);
-        err = ulog__part_write(&t->parts[groups[g].part], s->buf, groups[g].size,
-                               (uint32_t)groups[g].n, max_ts, &bases[g], &epochs[g]);
+        ulog__batch_encode(s->buf, gr->size, &src, now, t->cfg.log_append_time, &max_ts);
+        err = ulog__part_write(&t->parts[gr->part], s->buf, gr->size, (uint32_t)gr->n, max_ts,
+                               &gr->base, &gr->epoch);
         if (err)
             break;
     }
     bool always = t->cfg.flush_policy == ULOG__FLUSH_ALWAYS;
     for (size_t g = 0; g < written; g++) {
         int serr = always ? ulog__part_sync(&t->parts[groups[g].part],
-                                            bases[g] + (int64_t)groups[g].n, epochs[g])
+                                            groups[g].base + (int64_t)groups[g].n,
+                                            groups[g].epoch)
                           : 0;
         if (serr) {
             if (!err)
@@ -427,16 +420,9 @@ int ulog_append(ulog *log, const char *topic, ulog_record *records, size_t count
         for (size_t k = 0; k < groups[g].n; k++) {
             size_t i = single ? k : s->idx[groups[g].first + k];
             records[i].partition = groups[g].part;
-            records[i].offset = bases[g] + (int64_t)k;
+            records[i].offset = groups[g].base + (int64_t)k;
         }
     }
-    if (ngroups > 1) {
-        free(epochs);
-        free(bases);
-    }
-out:
-    if (groups != &one)
-        free(groups);
     return err;
 }
 
