@@ -19,8 +19,9 @@
  *                                 length-prefixed records, mmap'd
  *
  * Noise: this runs on shared machines, so every case runs several rounds,
- * ulog and baseline interleaved (the order alternates), and the best round
- * of each side counts. Each round starts from fresh data: a new log root
+ * ulog and baseline interleaved (the order alternates). The best round of
+ * each side counts, except for the fsync cases, whose ratios are medians
+ * of per-round ratios (see sync_cases). Each round starts from fresh data: a new log root
  * (removed afterwards) and a new, later unlinked, baseline file.
  *
  * Usage: bench DIR   (DIR: an existing scratch directory; `make bench`
@@ -51,8 +52,8 @@
 #define TOPIC         "bench"
 
 #define NONE_ROUNDS   5
-#define SYNC_ROUNDS   3
-#define SYNC_SECONDS  1.5         /* per round and side of an fsync case */
+#define SYNC_ROUNDS   5
+#define SYNC_SECONDS  1.0         /* per round and side of an fsync case */
 #define SYNC_THREADS  8
 #define REPLAY_ROUNDS 5
 #define REPLAY_RECS   2000000     /* 100 B records, written in batches of 100 */
@@ -462,25 +463,49 @@ static double run_sync(bool use_ulog, bool prealloc, int nthreads, size_t size, 
 /* The four fsync runs (ulog and plain, 1 and SYNC_THREADS threads) take
  * turns within each round, the order rotating, so that the 8-thread/1-thread
  * ratio compares runs made under the same conditions; best round of each. */
-static void sync_cases(size_t size, double best[5])
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/*
+ * fdatasync latency on a shared disk drifts by 2x within seconds, so the
+ * best round of each side would pair one side's lucky second with the
+ * other's unlucky one. Here each round runs all five configurations back to
+ * back, ratios are taken within the round, and the median round counts:
+ * rate[i] is the median rate of configuration i, ratio[] the median of the
+ * per-round ratios (ulog/plain, ulog x8/ulog, prealloc/plain).
+ */
+static void sync_cases(size_t size, double rate[5], double ratio[3])
 {
     /* [4]: ulog, 1 thread, preallocated segments (topic setting). */
     static const char *label[5] = { "ulog", "plain", "ulog x8", "plain x8", "ulog prealloc" };
-    for (int i = 0; i < 5; i++)
-        best[i] = 0;
+    double v[5][SYNC_ROUNDS], q[3][SYNC_ROUNDS];
     for (int r = 0; r < SYNC_ROUNDS; r++) {
         if (r > 0)
             printf("%-26s", "");
         for (int k = 0; k < 5; k++) {
             int i = (k + r) % 5;
-            double v = run_sync(i % 2 == 0, i == 4, i == 2 || i == 3 ? SYNC_THREADS : 1, size,
-                                SYNC_SECONDS);
-            show_round(label[i], v);
-            if (v > best[i])
-                best[i] = v;
+            v[i][r] = run_sync(i % 2 == 0, i == 4, i == 2 || i == 3 ? SYNC_THREADS : 1, size,
+                               SYNC_SECONDS);
+            show_round(label[i], v[i][r]);
         }
+        q[0][r] = v[0][r] / v[1][r];
+        q[1][r] = v[2][r] / v[0][r];
+        q[2][r] = v[4][r] / v[1][r];
         printf("\n");
     }
+    for (int i = 0; i < 5; i++)
+        rate[i] = median(v[i], SYNC_ROUNDS);
+    for (int i = 0; i < 3; i++)
+        ratio[i] = median(q[i], SYNC_ROUNDS);
 }
 
 /* ------------------------------------------------------------ replay */
@@ -657,6 +682,13 @@ static const char *fs_name(const char *path)
     }
 }
 
+/* ONLY=none|always|replay (from `make bench ONLY=...`) runs one group. */
+static bool wanted(const char *group)
+{
+    const char *only = getenv("ONLY");
+    return !only || !*only || strcmp(only, group) == 0;
+}
+
 static void print_loadavg(const char *when)
 {
     double la[3];
@@ -683,28 +715,32 @@ int main(int argc, char **argv)
     printf("directory %s (%s), %ld CPUs online\n", g_root, fs_name(g_root),
            sysconf(_SC_NPROCESSORS_ONLN));
     print_loadavg("at start");
-    printf("rates are the best of interleaved rounds (each round shown below);\n"
+    printf("rates are the best of interleaved rounds, medians for fsync cases (rounds below);\n"
            "MB = 10^6 payload bytes; records have a null key, no headers, partition 0\n\n");
 
     /* flush.policy none: counts sized for about a second of ulog per round
      * (at most 1 GB per round, well under the dirty-page writeback limits). */
-    case_none(100, 1, 600000, 0.5);
-    case_none(100, 100, 3000000, 0.9);
-    case_none(1000, 1, 400000, 0.5);
-    case_none(1000, 100, 1000000, 0.9);
+    if (wanted("none")) {
+        case_none(100, 1, 600000, 0.5);
+        case_none(100, 100, 3000000, 0.9);
+        case_none(1000, 1, 400000, 0.5);
+        case_none(1000, 100, 1000000, 0.9);
+    }
 
     /* flush.policy always: [0] ulog 1 thread, [1] plain 1 thread,
      * [2] ulog 8 threads, [3] plain 8 threads, [4] ulog 1 thread with
      * preallocated segments. */
-    double sb[5];
-    printf("%-26s", "always 100B  batch 1");
-    fflush(stdout);
-    sync_cases(100, sb);
-    add_row("always  100B  1 thread", sb[0], 100, sb[1], 0.9, "");
-    add_row("always  100B  8 threads", sb[2], 100, sb[0], 5.0, "a");
-    add_row("always  100B  1 thr prealloc", sb[4], 100, sb[1], 0.9, "");
-
-    case_replay(REPLAY_RECS, 100, 0.4);
+    double sb[5] = { 0 }, sq[3];
+    if (wanted("always")) {
+        printf("%-26s", "always 100B  batch 1");
+        fflush(stdout);
+        sync_cases(100, sb, sq);
+        add_row("always  100B  1 thread", sb[0], 100, sb[1], 0.9, "m")->ratio = sq[0];
+        add_row("always  100B  8 threads", sb[2], 100, sb[0], 5.0, "a")->ratio = sq[1];
+        add_row("always  100B  1 thr prealloc", sb[4], 100, sb[1], 0.9, "m")->ratio = sq[2];
+    }
+    if (wanted("replay"))
+        case_replay(REPLAY_RECS, 100, 0.4);
 
     printf("\n%-26s | %12s | %9s | %14s | %6s | %7s | %s\n", "case", "ulog rec/s",
            "ulog MB/s", "baseline rec/s", "ratio", "target", "result");
@@ -725,7 +761,9 @@ int main(int argc, char **argv)
     }
     char p8[32];
     fmt_rate(p8, sizeof p8, sb[3]);
-    printf("\nbaselines: none = the same payloads as u32-length-prefixed records,\n"
+    printf("\nrates are medians for the always rows (m, a), whose ratios are the median\n"
+           "  of per-round ratios; other rows: best round of each side\n");
+    printf("baselines: none = the same payloads as u32-length-prefixed records,\n"
            "  assembled per batch, one write() per batch;\n"
            "  always 1 thread = write()+fdatasync() per record;\n"
            "  replay = mmap scan of u32-length-prefixed payloads (ulog also checks\n"

@@ -248,21 +248,39 @@ void ulog__futex_wake_all(uint32_t *word)
 
 void ulog__futex_wait(uint32_t *word, uint32_t seen, int timeout_ms)
 {
-    if (timeout_ms == 0)
+    ulog__futex_wait_ns(word, seen, timeout_ms < 0 ? -1 : (int64_t)timeout_ms * 1000000);
+}
+
+void ulog__futex_wait_ns(uint32_t *word, uint32_t seen, int64_t timeout_ns)
+{
+    if (timeout_ns == 0)
         return;
 #ifdef __linux__
     struct timespec ts, *tsp = NULL;
-    if (timeout_ms > 0) {
-        ts.tv_sec = timeout_ms / 1000;
-        ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+    if (timeout_ns > 0) {
+        ts.tv_sec = (time_t)(timeout_ns / 1000000000);
+        ts.tv_nsec = (long)(timeout_ns % 1000000000);
         tsp = &ts;
     }
     futex(word, FUTEX_WAIT, seen, tsp);
 #else
-    /* No futex: poll the word with a short sleep. */
-    struct timespec ts = { 0, 1000000L };
-    for (int waited = 0; __atomic_load_n(word, __ATOMIC_SEQ_CST) == seen &&
-                         (timeout_ms < 0 || waited < timeout_ms); waited++)
+    /* No futex: poll the word, sleeping a little longer each time (from
+     * 50 us up to 5 ms) so a long wait costs next to no CPU. */
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    long nap = 50000;
+    while (__atomic_load_n(word, __ATOMIC_SEQ_CST) == seen) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int64_t spent = (int64_t)(now.tv_sec - t0.tv_sec) * 1000000000 +
+                        (now.tv_nsec - t0.tv_nsec);
+        if (timeout_ns > 0 && spent >= timeout_ns)
+            break;
+        long d = timeout_ns > 0 && timeout_ns - spent < nap ? (long)(timeout_ns - spent) : nap;
+        struct timespec ts = { 0, d };
         nanosleep(&ts, NULL);
+        if (nap < 5000000)
+            nap *= 2;
+    }
 #endif
 }

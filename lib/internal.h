@@ -358,9 +358,12 @@ typedef struct ulog__head {
     uint32_t  sync_seq;       /* (a) futex word: bumped when a sync leader
                                  finishes, so followers sleep, not queue */
     uint32_t  sync_waiters;   /* (a) sleepers on sync_seq */
-    uint32_t  writing;        /* (a) always-appenders inside a write */
-    uint32_t  last_cover;     /* (a) batches the last sync covered */
+    uint32_t  arrivals;       /* (a) futex word: bumped after each always-write */
+    uint32_t  gathering;      /* (a) a sync leader sleeps on `arrivals` */
+    uint32_t  sync_busy;      /* (a) appenders busy when the last sync ended */
+    uint32_t  pad0;
     uint64_t  batches;        /* (a) batches written, ever (wraps) */
+    uint64_t  sync_batches;   /* (a) `batches` when the last sync snapshotted */
     ulog__pos synced[2];      /* (s) durable end, double-buffered so a
                                  crash mid-update leaves one whole */
     int64_t   fail_at[ULOG__FAIL_RING]; /* (w) offset cut back to at failure e */
@@ -408,6 +411,7 @@ void ulog__bell_wait(ulog__head *bellh, uint32_t seen, int timeout_ms) ULOG__HID
 void ulog__bell_wake_all(ulog__head *bellh) ULOG__HIDDEN;
 /* Futex primitives on any 32-bit word of a head (spurious wakes allowed). */
 void ulog__futex_wait(uint32_t *word, uint32_t seen, int timeout_ms) ULOG__HIDDEN;
+void ulog__futex_wait_ns(uint32_t *word, uint32_t seen, int64_t timeout_ns) ULOG__HIDDEN;
 void ulog__futex_wake_all(uint32_t *word) ULOG__HIDDEN;
 /* Tries a robust mutex: 0 (locked; *owner_died as for ulog__mutex_lock),
  * or ULOG_ETIMEDOUT when another holder has it. */
@@ -452,7 +456,6 @@ typedef struct ulog__part {
     int          sfd;
     int64_t      sfd_seg;
     uint32_t     sfd_gen;
-    uint64_t     synced_batches;  /* head->batches at this process's last sync */
     /* Index entries waiting for the flusher (ilock). */
     pthread_mutex_t    ilock;
     bool               ilock_ok;

@@ -275,18 +275,18 @@ static void index_note(ulog__part *p, int64_t offset, int64_t seg, int64_t pos)
 
 static int part_write_locked(ulog__part *p, uint8_t *buf, size_t size, uint32_t nrec,
                              int64_t max_ts, int64_t *base_out, uint32_t *epoch_out);
+static bool gathered(ulog__head *h);
 
 int ulog__part_write(ulog__part *p, uint8_t *buf, size_t size, uint32_t nrec,
                      int64_t max_ts, int64_t *base_out, uint32_t *epoch_out)
 {
     ulog__head *h = p->h;
-    const ulog__topic_cfg *c = &p->topic->cfg;
-    bool always = c->flush_policy == ULOG__FLUSH_ALWAYS;
-    if (always)
-        __atomic_add_fetch(&h->writing, 1, __ATOMIC_SEQ_CST);
     int err = part_write_locked(p, buf, size, nrec, max_ts, base_out, epoch_out);
-    if (always)
-        __atomic_sub_fetch(&h->writing, 1, __ATOMIC_SEQ_CST);
+    if (p->topic->cfg.flush_policy == ULOG__FLUSH_ALWAYS) {
+        __atomic_add_fetch(&h->arrivals, 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&h->gathering, __ATOMIC_SEQ_CST) && gathered(h))
+            ulog__futex_wake_all(&h->arrivals);
+    }
     return err;
 }
 
@@ -474,19 +474,19 @@ static int fail_rule(ulog__part *p, int sync_err)
                                       : "fdatasync failed; unsynced batches cut");
 }
 
-/* Makes everything written so far durable (caller holds slock). Returns
- * the sync error, after applying `on_fail`. */
 /*
- * Appenders released by the previous sync come back within microseconds
- * with their next batch. A leader that snapshotted at once would cover only
- * itself and they would wait a whole fdatasync more. So when the previous
- * sync covered several appenders (there is concurrency), the leader first
- * lets the burst land: it yields while writes are in flight or new batches
- * keep arriving, for at most MAX_GATHER_NS. A lone appender never waits.
- * The bound also covers a `writing` count left high by a dead process.
+ * Appenders released by a sync come back within microseconds with their
+ * next batch. A leader that snapshotted at once would cover only itself,
+ * and the rest would wait a whole fdatasync more -- with several appenders
+ * they settle into two groups taking turns, half a group per fdatasync.
+ * So the leader first waits (on the `arrivals` futex) until as many batches
+ * have landed since the last snapshot as there were appenders then: the
+ * last sync's batches plus those written while it ran. A lone appender
+ * never waits; one that stops appending costs one wait of MAX_GATHER_NS,
+ * after which the count has dropped. Only batch counts are used, so a
+ * process killed anywhere leaves nothing behind that skews them.
  */
 #define MAX_GATHER_NS 200000
-#define QUIET_NS      50000
 
 static int64_t mono_ns(void)
 {
@@ -495,27 +495,31 @@ static int64_t mono_ns(void)
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-static void gather_writers(ulog__head *h)
+static bool gathered(ulog__head *h)
 {
-    if (__atomic_load_n(&h->last_cover, __ATOMIC_RELAXED) < 2 &&
-        __atomic_load_n(&h->writing, __ATOMIC_SEQ_CST) == 0)
-        return;
-    int64_t t0 = mono_ns(), quiet_since = t0, now = t0;
-    uint64_t seen = __atomic_load_n(&h->batches, __ATOMIC_SEQ_CST);
-    while (now - t0 < MAX_GATHER_NS) {
-        sched_yield();
-        now = mono_ns();
-        uint64_t b = __atomic_load_n(&h->batches, __ATOMIC_SEQ_CST);
-        if (b != seen) {
-            seen = b;
-            quiet_since = now;
-        } else if (__atomic_load_n(&h->writing, __ATOMIC_SEQ_CST) == 0 &&
-                   now - quiet_since >= QUIET_NS) {
-            break;
-        }
-    }
+    return __atomic_load_n(&h->batches, __ATOMIC_SEQ_CST) -
+               __atomic_load_n(&h->sync_batches, __ATOMIC_RELAXED) >=
+           __atomic_load_n(&h->sync_busy, __ATOMIC_RELAXED);
 }
 
+static void gather_writers(ulog__head *h)
+{
+    if (__atomic_load_n(&h->sync_busy, __ATOMIC_RELAXED) < 2)
+        return;
+    __atomic_store_n(&h->gathering, 1, __ATOMIC_SEQ_CST);
+    int64_t t0 = mono_ns(), now = t0;
+    while (now - t0 < MAX_GATHER_NS) {
+        uint32_t seen = __atomic_load_n(&h->arrivals, __ATOMIC_SEQ_CST);
+        if (gathered(h))
+            break;
+        ulog__futex_wait_ns(&h->arrivals, seen, MAX_GATHER_NS - (now - t0));
+        now = mono_ns();
+    }
+    __atomic_store_n(&h->gathering, 0, __ATOMIC_SEQ_CST);
+}
+
+/* Makes everything written so far durable (caller holds slock). Returns
+ * the sync error, after applying `on_fail`. */
 static int sync_locked(ulog__part *p, bool always, int64_t *synced_to)
 {
     ulog__head *h = p->h;
@@ -540,9 +544,11 @@ static int sync_locked(ulog__part *p, bool always, int64_t *synced_to)
     }
     ulog__head_set_synced(h, &to);
     if (always) {
-        uint64_t covered = batches - p->synced_batches;
-        p->synced_batches = batches;
-        __atomic_store_n(&h->last_cover, covered > 1000 ? 1000u : (uint32_t)covered,
+        /* Appenders now busy: this sync's batches and those since. */
+        uint64_t busy = __atomic_load_n(&h->batches, __ATOMIC_SEQ_CST) -
+                        __atomic_load_n(&h->sync_batches, __ATOMIC_RELAXED);
+        __atomic_store_n(&h->sync_batches, batches, __ATOMIC_RELAXED);
+        __atomic_store_n(&h->sync_busy, busy > 1000 ? 1000u : (uint32_t)busy,
                          __ATOMIC_RELAXED);
         int64_t c = __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE);
         if (to.offset > c) {
