@@ -37,11 +37,11 @@ extern "C" {
 
 /* Version: the one place it is defined. The Makefile reads these lines. */
 #define ULOG_VERSION_MAJOR 0
-#define ULOG_VERSION_MINOR 1
+#define ULOG_VERSION_MINOR 2
 #define ULOG_VERSION_PATCH 0
 #define ULOG_VERSION_NUMBER \
     (ULOG_VERSION_MAJOR * 10000 + ULOG_VERSION_MINOR * 100 + ULOG_VERSION_PATCH)
-#define ULOG_VERSION_STRING "0.1.0"
+#define ULOG_VERSION_STRING "0.2.0"
 
 #if defined(_WIN32)
 #define ULOG_API
@@ -115,7 +115,17 @@ typedef struct ulog_config ulog_config;  /* settings by name */
  *                        appends then skip block allocation; costs the
  *                        disk space of a full segment per partition)
  * Subscription (ulog_subscribe):
- *   auto.offset.reset    earliest | latest | none, default latest
+ *   auto.offset.reset    where to start a partition the group has no usable
+ *                        committed offset for (none committed, or it fell out
+ *                        of the log): earliest | latest | none (ULOG_EOFFSET),
+ *                        default latest
+ *   poll.spin.us         0..100000, default 0: before ulog_poll() sleeps, it
+ *                        spins this long watching for a commit. Cuts wake-up
+ *                        latency to a few microseconds when a core is free,
+ *                        at the price of that core: a subscriber whose
+ *                        records arrive less than poll.spin.us apart keeps
+ *                        one core 100% busy; an idle one spins poll.spin.us
+ *                        per timeout it waits out.
  */
 
 /* A new, empty config. Caller owns; free with ulog_config_free(). NULL only
@@ -267,13 +277,20 @@ typedef struct ulog_msg {                           /* borrowed: valid until the
 ULOG_API int ulog_msg_header(const ulog_msg *msg, size_t index, ulog_header *out);
 
 /*
- * Subscribes to every partition of a topic. group NULL: no committed offsets;
- * the subscription starts per "auto.offset.reset" in cfg (default latest;
- * "none" starts at the earliest offset when no group is given).
+ * Subscribes to every partition of a topic. With a group (a name by the
+ * topic-name rules: 1-249 bytes of [A-Za-z0-9._-], not "." or ".."), each
+ * partition starts at the group's committed offset; a partition with none,
+ * or whose committed offset is no longer in [low, high], starts per
+ * "auto.offset.reset" in cfg (default latest), and with "none" the call
+ * fails with ULOG_EOFFSET. group NULL: no committed offsets; the
+ * subscription starts per "auto.offset.reset" ("none" then means earliest).
+ * Any number of subscriptions, in any processes, may share a group; each
+ * reads every partition (there is no partition assignment) and the last
+ * commit wins.
  * Errors: ULOG_EINVAL (bad config name or value, bad group name),
- * ULOG_ENOENT, ULOG_ENOMEM, ULOG_ENOTSUP (groups before 0.2).
+ * ULOG_ENOENT, ULOG_EOFFSET, ULOG_ENOMEM, ULOG_EIO.
  * Caller owns *out; free with ulog_sub_close() before ulog_close().
- * Since 0.1.
+ * Since 0.1 (groups: 0.2).
  */
 ULOG_API int  ulog_subscribe(ulog *log, const char *topic, const char *group,
                              const ulog_config *cfg, ulog_sub **out);
@@ -298,16 +315,112 @@ ULOG_API int  ulog_seek(ulog_sub *sub, int32_t partition, int64_t offset);
 ULOG_API int  ulog_seek_time(ulog_sub *sub, int32_t partition, int64_t timestamp_ms);
 /* The offset the next record polled from `partition` will have. Since 0.1. */
 ULOG_API int  ulog_position(ulog_sub *sub, int32_t partition, int64_t *offset);
-/* Durably stores the position of every partition for the subscription's
- * group. ULOG_EINVAL without a group. Since 0.1 (groups: 0.2). */
+/*
+ * Durably stores, for the subscription's group, the position (the offset of
+ * the next record to poll) of every partition: a subscriber of the group
+ * that starts later resumes right after the last record polled before the
+ * commit. Committed offsets never expire; they go only with
+ * ulog_group_delete() or change with ulog_group_reset().
+ * Errors: ULOG_EINVAL (no group), ULOG_EIO, ULOG_ENOSPC, ULOG_ELIMIT.
+ * Since 0.1 (groups: 0.2).
+ */
 ULOG_API int  ulog_commit(ulog_sub *sub);
+
+/* A partition and an offset. Frozen (arrays of it cross the ABI). */
+typedef struct ulog_offset {
+    int32_t partition;
+    int64_t offset;
+} ulog_offset;
+
+/* Durably stores the given offsets (each the next offset the group should
+ * read in that partition; any value in [low, high] of the partition) for
+ * the subscription's group, all or none. Does not move the subscription.
+ * Errors: ULOG_EINVAL (no group, NULL, count 0, a bad or repeated
+ * partition), ULOG_EOFFSET (an offset outside [low, high]; nothing stored),
+ * ULOG_EIO, ULOG_ENOSPC. Since 0.2. */
+ULOG_API int  ulog_commit_offsets(ulog_sub *sub, const ulog_offset *offsets, size_t count);
+
+/* Called with the outcome of an asynchronous commit (0 or a ULOG_E* code). */
+typedef void ulog_commit_cb(ulog_sub *sub, int err, void *arg);
+
+/*
+ * ulog_commit() without waiting: takes the positions now and returns; a
+ * thread of the subscription (started on first use) stores them durably, in
+ * call order. cb (may be
+ * NULL) is then called with the outcome from inside a later ulog_poll(),
+ * ulog_commit(), ulog_commit_offsets(), ulog_commit_async() or
+ * ulog_sub_close() on this subscription, so in the subscription's own
+ * thread; it may queue another asynchronous commit, nothing else on `sub`.
+ * ulog_commit(), ulog_commit_offsets() and ulog_sub_close() first wait for
+ * every asynchronous commit before them.
+ * Errors (nothing queued): ULOG_EINVAL (no group), ULOG_ENOMEM. Since 0.2.
+ */
+ULOG_API int  ulog_commit_async(ulog_sub *sub, ulog_commit_cb *cb, void *arg);
 /* A file descriptor that becomes readable when records may be waiting, for
  * poll/epoll loops; poll with timeout 0 until ULOG_ETIMEDOUT, then wait on the
  * descriptor again. Owned by the subscription. Returns the descriptor or a
  * negative error. Since 0.1. */
 ULOG_API int  ulog_sub_fd(ulog_sub *sub);
-/* Closes a subscription. NULL is a no-op. Since 0.1. */
+/* Closes a subscription, after waiting for its asynchronous commits (their
+ * callbacks run first). Does not commit. NULL is a no-op. Since 0.1. */
 ULOG_API void ulog_sub_close(ulog_sub *sub);
+
+/* ---------------------------------------------------------------- groups */
+
+/* Names of every group with a committed offset, sorted. Caller owns *out.
+ * Errors: ULOG_EINVAL, ULOG_EIO, ULOG_ENOMEM. Since 0.2. */
+ULOG_API int ulog_group_list(ulog *log, ulog_strlist **out);
+
+/* One partition a group has committed an offset for. */
+typedef struct ulog_group_lag {
+    size_t      struct_size;  /* set by the caller: sizeof(ulog_group_lag) */
+    const char *topic;        /* borrowed from the description */
+    int32_t     partition;
+    int64_t     committed;    /* next offset the group reads */
+    int64_t     low, high;    /* the partition's watermarks now */
+    int64_t     lag;          /* records the group has still to read: high
+                                 minus the committed offset (minus low if
+                                 that fell out of the log; 0 if above high) */
+    int64_t     commit_time;  /* when it was committed, ms since the epoch */
+} ulog_group_lag;
+#define ULOG_GROUP_LAG_INIT { sizeof(ulog_group_lag), NULL, 0, 0, 0, 0, 0, 0 }
+
+typedef struct ulog_group_desc ulog_group_desc;
+/* Describes a group: every partition it has committed, by topic name then
+ * partition, with its lag. Caller owns *out; free with
+ * ulog_group_desc_free(). Errors: ULOG_EINVAL (bad name), ULOG_ENOENT (no
+ * such group), ULOG_EIO, ULOG_ENOMEM. Since 0.2. */
+ULOG_API int    ulog_group_describe(ulog *log, const char *group, ulog_group_desc **out);
+ULOG_API size_t ulog_group_desc_count(const ulog_group_desc *desc);
+/* Fills *out (its struct_size set by the caller) with entry i. Errors:
+ * ULOG_EINVAL (NULL, i out of range, struct_size too small). */
+ULOG_API int    ulog_group_desc_get(const ulog_group_desc *desc, size_t i, ulog_group_lag *out);
+ULOG_API void   ulog_group_desc_free(ulog_group_desc *desc);      /* NULL: no-op */
+
+/* Deletes every committed offset of a group. Live subscriptions of the group
+ * keep their positions; their next commit creates the group again.
+ * Errors: ULOG_EINVAL, ULOG_ENOENT (no such group), ULOG_EIO. Since 0.2. */
+ULOG_API int ulog_group_delete(ulog *log, const char *group);
+
+/* Where ulog_group_reset() moves a group's committed offsets. */
+#define ULOG_RESET_EARLIEST 0     /* to the partition's low watermark */
+#define ULOG_RESET_LATEST   1     /* to its high watermark */
+#define ULOG_RESET_OFFSET   2     /* to `value`, which must be in [low, high] */
+#define ULOG_RESET_TIME     3     /* to the first record with timestamp >= `value`
+                                     (ms since the epoch), else high */
+
+/*
+ * Sets the committed offset of a group for one partition of a topic, or for
+ * every partition (ULOG_PARTITION_ANY), all or none, creating the group if
+ * needed. Like Kafka's kafka-consumer-groups --reset-offsets, meant for a
+ * group with no live subscriptions: live ones keep their positions and
+ * overwrite the reset at their next commit.
+ * Errors: ULOG_EINVAL (bad name, partition or `how`), ULOG_ENOENT (no such
+ * topic), ULOG_EOFFSET (RESET_OFFSET outside [low, high]), ULOG_EIO.
+ * Since 0.2.
+ */
+ULOG_API int ulog_group_reset(ulog *log, const char *group, const char *topic,
+                              int32_t partition, int how, int64_t value);
 
 #ifdef __cplusplus
 }

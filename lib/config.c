@@ -28,6 +28,7 @@ enum {
     S_SEGMENT_BYTES, S_MAX_MESSAGE_BYTES, S_FLUSH_POLICY, S_FLUSH_MS,
     S_INDEX_INTERVAL_BYTES, S_TIMESTAMP_TYPE, S_PREALLOCATE,
     S_AUTO_OFFSET_RESET,
+    S_POLL_SPIN_US,
     NSET
 };
 
@@ -56,6 +57,7 @@ static const struct setting {
     [S_TIMESTAMP_TYPE]       = { "message.timestamp.type", ULOG__SCOPE_TOPIC, K_ENUM, 0, 1, 0, tstype_choices },
     [S_PREALLOCATE]          = { "preallocate", ULOG__SCOPE_TOPIC, K_ENUM, 0, 1, 0, bool_choices },
     [S_AUTO_OFFSET_RESET]    = { "auto.offset.reset", ULOG__SCOPE_SUB, K_ENUM, 0, 2, ULOG__RESET_LATEST, reset_choices },
+    [S_POLL_SPIN_US]         = { "poll.spin.us", ULOG__SCOPE_SUB, K_INT, 0, 100000, 0, NULL },
 };
 
 struct ulog_config {
@@ -298,6 +300,8 @@ static void apply_sub(void *out, int id, int64_t v)
 
     if (id == S_AUTO_OFFSET_RESET)
         sc->reset = (int)v;
+    else if (id == S_POLL_SPIN_US)
+        sc->spin_us = (int)v;
 }
 
 int ulog__config_log(const ulog_config *cfg, ulog__log_cfg *out, char *errbuf, size_t len)

@@ -160,6 +160,7 @@ typedef struct ulog__log_cfg {
 
 typedef struct ulog__sub_cfg {
     int reset;                        /* enum ulog__reset */
+    int spin_us;                      /* poll.spin.us */
 } ulog__sub_cfg;
 
 /* Each parses the names of its scope from cfg (NULL: defaults) into *out.
@@ -182,6 +183,7 @@ int ulog__topic_cfg_export(const ulog__topic_cfg *tc, ulog_config **out) ULOG__H
 
 /* Topic and group names: 1-249 bytes of [A-Za-z0-9._-], not "." or "..".
  * Checked before any path is built. */
+#define ULOG__NAME_MAX 249     /* longest topic or group name */
 bool ulog__name_valid(const char *name) ULOG__HIDDEN;
 
 /* ================================================================ meta.c */
@@ -251,6 +253,30 @@ int ulog__meta_truncate(ulog__meta *m, uint32_t topic_id, int32_t partition,
 /* ULOG_ENOENT when the partition has none. */
 int ulog__meta_checkpoint_get(ulog__meta *m, uint32_t topic_id, int32_t partition,
                               ulog__checkpoint *out) ULOG__HIDDEN;
+
+/* A group's committed offset for one partition. */
+typedef struct ulog__group_entry {
+    uint32_t topic_id;
+    int32_t  partition;
+    int64_t  offset;
+    int64_t  time_ms;
+} ulog__group_entry;
+
+/* Stores offsets[i] for (group, topic, offsets[i].partition), all or none. */
+int ulog__meta_group_commit(ulog__meta *m, const char *group, uint32_t topic_id,
+                            const ulog_offset *offsets, size_t n, int64_t now_ms) ULOG__HIDDEN;
+/* offsets[i]: the committed offset of partition i, -1 for none. */
+int ulog__meta_group_get(ulog__meta *m, const char *group, uint32_t topic_id,
+                         int32_t partitions, int64_t *offsets) ULOG__HIDDEN;
+/* Every entry of a group in (topic id, partition) order; caller frees *out.
+ * ULOG_ENOENT when the group has none. */
+int ulog__meta_group_entries(ulog__meta *m, const char *group, ulog__group_entry **out,
+                             size_t *count) ULOG__HIDDEN;
+/* ULOG_ENOENT when the group has no entry. */
+int ulog__meta_group_delete(ulog__meta *m, const char *group) ULOG__HIDDEN;
+int ulog__meta_group_list(ulog__meta *m, ulog_strlist **out) ULOG__HIDDEN;
+/* The name of topic `id` (a scan of the catalog); ULOG_ENOENT if none. */
+int ulog__meta_topic_name(ulog__meta *m, uint32_t id, char name[ULOG__NAME_MAX + 1]) ULOG__HIDDEN;
 
 /* ================================================================ strlist */
 
@@ -434,6 +460,7 @@ int ulog__recover_cut(int dirfd, const ulog__pos *to) ULOG__HIDDEN;
 /* True for filesystem magic numbers of network filesystems (statfs f_type). */
 bool ulog__fs_is_network(int64_t f_type) ULOG__HIDDEN;
 int64_t ulog__now_ms(void) ULOG__HIDDEN;     /* wall clock: record timestamps */
+int64_t ulog__mono_ns(void) ULOG__HIDDEN;
 int64_t ulog__mono_ms(void) ULOG__HIDDEN;    /* monotonic: intervals, deadlines */
 
 /* ================================================================ partition.c */

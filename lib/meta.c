@@ -27,7 +27,11 @@
  *                 value i64 offset, i64 segment base, i64 position,
  *                       i64 greatest timestamp written before the offset
  *                       (or a larger one)
- *   groups, segments    created empty, reserved
+ *   groups        key   group name, 1-249 bytes, then a NUL byte, u32 topic id,
+ *                       u32 partition
+ *                 value u32 format version (1), u32 zero, i64 committed offset,
+ *                       i64 commit time (ms since the epoch)
+ *   segments      created empty, reserved
  */
 #include "internal.h"
 
@@ -48,6 +52,8 @@
 #define IVAL          24     /* three i64 */
 #define CPVAL         32     /* checkpoint: four i64 */
 #define MAX_PARTITIONS 10000
+#define GROUP_FORMAT  1
+#define GVAL          24     /* u32 version, u32 zero, i64 offset, i64 time */
 
 struct ulog__meta {
     MDB_env *env;
@@ -77,6 +83,11 @@ static void put_be64(uint8_t *p, uint64_t v)
 {
     for (int i = 7; i >= 0; i--, v >>= 8)
         p[i] = (uint8_t)v;
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 static uint64_t get_be64(const uint8_t *p)
@@ -734,6 +745,259 @@ int ulog__meta_checkpoint_get(ulog__meta *m, uint32_t topic_id, int32_t partitio
         out->pos = get_le64((const uint8_t *)v.mv_data + 16);
         out->max_timestamp = get_le64((const uint8_t *)v.mv_data + 24);
     }
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- groups */
+
+/* Key of (group, topic, partition); returns its length. */
+static size_t group_key(uint8_t k[ULOG__NAME_MAX + 9], const char *group, uint32_t topic,
+                        uint32_t partition)
+{
+    size_t n = strlen(group);
+    memcpy(k, group, n);
+    k[n] = 0;
+    put_be32(k + n + 1, topic);
+    put_be32(k + n + 5, partition);
+    return n + 9;
+}
+
+/* Splits a stored key; false when it is not one this version writes. */
+static bool group_key_parse(const MDB_val *k, char name[ULOG__NAME_MAX + 1],
+                            uint32_t *topic, uint32_t *partition)
+{
+    const uint8_t *b = k->mv_data;
+    if (k->mv_size < 10 || k->mv_size > ULOG__NAME_MAX + 9 || b[k->mv_size - 9] != 0)
+        return false;
+    size_t n = k->mv_size - 9;
+    memcpy(name, b, n);
+    name[n] = '\0';
+    if (strlen(name) != n || !ulog__name_valid(name))
+        return false;
+    *topic = get_be32(b + n + 1);
+    *partition = get_be32(b + n + 5);
+    return true;
+}
+
+static bool group_val_parse(const MDB_val *v, int64_t *offset, int64_t *time_ms)
+{
+    if (v->mv_size != GVAL || get_le32(v->mv_data) != GROUP_FORMAT)
+        return false;
+    *offset = get_le64((const uint8_t *)v->mv_data + 8);
+    *time_ms = get_le64((const uint8_t *)v->mv_data + 16);
+    return *offset >= 0;
+}
+
+int ulog__meta_group_commit(ulog__meta *m, const char *group, uint32_t topic_id,
+                            const ulog_offset *offs, size_t n, int64_t now_ms)
+{
+    MDB_txn *txn;
+    int rc = txn_begin(m, true, &txn);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n && !rc; i++) {
+        uint8_t key[ULOG__NAME_MAX + 9], val[GVAL] = { 0 };
+        MDB_val k = { group_key(key, group, topic_id, (uint32_t)offs[i].partition), key };
+        MDB_val v = { GVAL, val };
+        put_le32(val, GROUP_FORMAT);
+        put_le64(val + 8, offs[i].offset);
+        put_le64(val + 16, now_ms);
+        rc = meta_err(mdb_put(txn, m->groups, &k, &v, 0));
+    }
+    return txn_end(txn, rc);
+}
+
+int ulog__meta_group_get(ulog__meta *m, const char *group, uint32_t topic_id,
+                         int32_t partitions, int64_t *offsets)
+{
+    MDB_txn *txn;
+    int rc = txn_begin(m, false, &txn);
+    if (rc)
+        return rc;
+    for (int32_t i = 0; i < partitions && !rc; i++) {
+        uint8_t key[ULOG__NAME_MAX + 9];
+        MDB_val k = { group_key(key, group, topic_id, (uint32_t)i), key }, v;
+        int64_t t;
+        int mrc = mdb_get(txn, m->groups, &k, &v);
+        offsets[i] = -1;
+        if (mrc == MDB_NOTFOUND)
+            continue;
+        rc = meta_err(mrc);
+        if (!rc && !group_val_parse(&v, &offsets[i], &t))
+            rc = ULOG_ECORRUPT;
+    }
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+/*
+ * Walks the groups database: every entry of `group`, or of every group
+ * (group NULL), in key order, calling fn until it returns non-zero. With
+ * `del`, the walk runs in a write transaction and deletes each entry it
+ * visits. ULOG_ENOENT when a named group has no entry.
+ */
+typedef int group_fn(void *arg, const char *group, uint32_t topic, uint32_t partition,
+                     int64_t offset, int64_t time_ms);
+
+static int group_walk(ulog__meta *m, const char *group, bool del, group_fn *fn, void *arg)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur = NULL;
+    int rc = txn_begin(m, del, &txn);
+    if (rc)
+        return rc;
+    uint8_t key[ULOG__NAME_MAX + 9];
+    size_t plen = group ? strlen(group) + 1 : 0;      /* the name and its NUL */
+    MDB_val k = { plen, key }, v;
+    if (group)
+        memcpy(key, group, plen);
+    bool any = false;
+    rc = meta_err(mdb_cursor_open(txn, m->groups, &cur));
+    int mrc = rc ? MDB_NOTFOUND : mdb_cursor_get(cur, &k, &v, group ? MDB_SET_RANGE : MDB_FIRST);
+    while (!rc && mrc == 0) {
+        char name[ULOG__NAME_MAX + 1];
+        uint32_t topic, part;
+        int64_t off, t;
+        if (group && (k.mv_size < plen || memcmp(k.mv_data, group, plen) != 0))
+            break;
+        if (!group_key_parse(&k, name, &topic, &part) || !group_val_parse(&v, &off, &t)) {
+            rc = ULOG_ECORRUPT;
+            break;
+        }
+        any = true;
+        if (fn && (rc = fn(arg, name, topic, part, off, t)) != 0)
+            break;
+        if (del && (rc = meta_err(mdb_cursor_del(cur, 0))) != 0)
+            break;
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    if (!rc && mrc != 0 && mrc != MDB_NOTFOUND)
+        rc = meta_err(mrc);
+    if (!rc && group && !any)
+        rc = ULOG_ENOENT;
+    if (cur)
+        mdb_cursor_close(cur);
+    if (del)
+        return txn_end(txn, rc);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int ulog__meta_group_delete(ulog__meta *m, const char *group)
+{
+    return group_walk(m, group, true, NULL, NULL);
+}
+
+struct entries {
+    ulog__group_entry *v;
+    size_t n, cap;
+};
+
+static int add_entry(void *arg, const char *group, uint32_t topic, uint32_t partition,
+                     int64_t offset, int64_t time_ms)
+{
+    (void)group;
+    struct entries *e = arg;
+    if (e->n == e->cap) {
+        size_t cap = e->cap ? 2 * e->cap : 16;
+        ulog__group_entry *v = realloc(e->v, cap * sizeof *v);
+        if (!v)
+            return ULOG_ENOMEM;
+        e->v = v;
+        e->cap = cap;
+    }
+    e->v[e->n++] = (ulog__group_entry){ topic, (int32_t)partition, offset, time_ms };
+    return 0;
+}
+
+int ulog__meta_group_entries(ulog__meta *m, const char *group, ulog__group_entry **out,
+                             size_t *count)
+{
+    struct entries e = { NULL, 0, 0 };
+    int rc = group_walk(m, group, false, add_entry, &e);
+    if (rc) {
+        free(e.v);
+        return rc;
+    }
+    *out = e.v;
+    *count = e.n;
+    return 0;
+}
+
+#define GROUPS_CHANGED 1      /* the fill pass found more names than counted */
+
+struct names {
+    ulog_strlist *list;       /* NULL: counting pass */
+    size_t n;
+    char last[ULOG__NAME_MAX + 1];
+};
+
+static int add_name(void *arg, const char *group, uint32_t topic, uint32_t partition,
+                    int64_t offset, int64_t time_ms)
+{
+    (void)topic, (void)partition, (void)offset, (void)time_ms;
+    struct names *nm = arg;
+    if (nm->n > 0 && strcmp(nm->last, group) == 0)
+        return 0;
+    snprintf(nm->last, sizeof nm->last, "%s", group);
+    if (nm->list) {
+        if (nm->n >= ulog_strlist_count(nm->list))
+            return GROUPS_CHANGED;
+        int rc = ulog__strlist_set(nm->list, nm->n, group);
+        if (rc)
+            return rc;
+    }
+    nm->n++;
+    return 0;
+}
+
+int ulog__meta_group_list(ulog__meta *m, ulog_strlist **out)
+{
+    /* Two passes (count, fill); a group added in between is retried. */
+    for (int attempt = 0; attempt < 8; attempt++) {
+        struct names nm = { NULL, 0, "" };
+        int rc = group_walk(m, NULL, false, add_name, &nm);
+        if (rc)
+            return rc;
+        size_t want = nm.n;
+        if ((rc = ulog__strlist_new(want, &nm.list)) != 0)
+            return rc;
+        nm.n = 0;
+        rc = group_walk(m, NULL, false, add_name, &nm);
+        if (rc == 0 && nm.n == want) {
+            *out = nm.list;
+            return 0;
+        }
+        ulog_strlist_free(nm.list);
+        if (rc && rc != GROUPS_CHANGED)
+            return rc;
+    }
+    return ULOG_EIO;
+}
+
+int ulog__meta_topic_name(ulog__meta *m, uint32_t id, char name[ULOG__NAME_MAX + 1])
+{
+    MDB_txn *txn;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    int rc = txn_begin(m, false, &txn);
+    if (rc)
+        return rc;
+    rc = meta_err(mdb_cursor_open(txn, m->topics, &cur));
+    int mrc = rc ? MDB_NOTFOUND : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    for (rc = rc ? rc : ULOG_ENOENT; mrc == 0; mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        ulog__topic_rec t;
+        if (k.mv_size == 0 || k.mv_size > ULOG__NAME_MAX || topic_decode(&v, &t) != 0 ||
+            t.id != id)
+            continue;
+        memcpy(name, k.mv_data, k.mv_size);
+        name[k.mv_size] = '\0';
+        rc = 0;
+        break;
+    }
+    if (cur)
+        mdb_cursor_close(cur);
     mdb_txn_abort(txn);
     return rc;
 }

@@ -124,6 +124,13 @@ int ulog__part_open(ulog__topic *t, int32_t id, ulog__part *p)
         if (!err)
             err = ulog__head_init(p->h, log->boot_id, &scan);
     }
+    /* Sleeper counts left by processes killed while asleep would make
+     * every publish pay a futex wake; with no other user they are 0. */
+    if (!err && ulog__head_unused(p->headfd)) {
+        __atomic_store_n(&p->h->bell_waiters, 0, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&p->h->sync_waiters, 0, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&p->h->gathering, 0, __ATOMIC_SEQ_CST);
+    }
     if (lockfd >= 0)
         close(lockfd);      /* releases the flock */
     if (!err && __atomic_load_n(&p->h->poisoned, __ATOMIC_ACQUIRE))
@@ -488,13 +495,6 @@ static int fail_rule(ulog__part *p, int sync_err)
  */
 #define MAX_GATHER_NS 200000
 
-static int64_t mono_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-
 static bool gathered(ulog__head *h)
 {
     return __atomic_load_n(&h->batches, __ATOMIC_SEQ_CST) -
@@ -507,13 +507,13 @@ static void gather_writers(ulog__head *h)
     if (__atomic_load_n(&h->sync_busy, __ATOMIC_RELAXED) < 2)
         return;
     __atomic_store_n(&h->gathering, 1, __ATOMIC_SEQ_CST);
-    int64_t t0 = mono_ns(), now = t0;
+    int64_t t0 = ulog__mono_ns(), now = t0;
     while (now - t0 < MAX_GATHER_NS) {
         uint32_t seen = __atomic_load_n(&h->arrivals, __ATOMIC_SEQ_CST);
         if (gathered(h))
             break;
         ulog__futex_wait_ns(&h->arrivals, seen, MAX_GATHER_NS - (now - t0));
-        now = mono_ns();
+        now = ulog__mono_ns();
     }
     __atomic_store_n(&h->gathering, 0, __ATOMIC_SEQ_CST);
 }

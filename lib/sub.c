@@ -1,7 +1,8 @@
 /*
  * sub.c -- subscriptions: one cursor per partition of a topic, polled in
  * turn, sleeping on the topic's bell (a futex in partition 0's head) when
- * nothing is committed, so that any process's append wakes them.
+ * nothing is committed, so that any process's append wakes them; and their
+ * group commits, synchronous or handed to a committer thread.
  */
 #include "internal.h"
 
@@ -12,13 +13,34 @@
 #include <time.h>
 #include <unistd.h>
 
+/* An asynchronous commit: positions taken at the call, stored by the
+ * committer thread, reported back to the subscription's thread. */
+typedef struct commit_job {
+    struct commit_job *next;
+    ulog_commit_cb    *cb;
+    void              *arg;
+    int                err;
+    ulog_offset        offs[];
+} commit_job;
+
 struct ulog_sub {
     ulog          *log;
     ulog__topic   *t;
     ulog__cursor  *cur;
     int32_t        n;
     int32_t        rr;          /* partition polled next */
+    uint32_t       done;        /* (a) finished async commits await delivery */
     ulog__rec      rec;         /* the record last returned (msg->internal) */
+    char          *group;       /* NULL: none */
+    int            spin_us;     /* poll.spin.us */
+    /* Async commits: `queue` -> committer thread -> `finished`, FIFO. */
+    pthread_mutex_t clock;
+    pthread_cond_t  ccond;
+    commit_job     *queue, **queue_tail;
+    commit_job     *finished, **finished_tail;
+    int             inflight;   /* queued or being stored */
+    bool            committer_started, committer_stop;
+    pthread_t       committer;
     /* ulog_sub_fd: an eventfd written by a thread that sleeps on the bell. */
     int            evfd;
     pthread_t      thr;
@@ -31,6 +53,39 @@ static int sub_fail(ulog_sub *s, int err, const char *what)
     return ulog__fail(s->log, err, "topic %s: %s", s->t->name, what);
 }
 
+/* Where partition k starts: the group's committed offset when it is still
+ * in the log, else per the reset policy. */
+static int start_offset(ulog_sub *s, const ulog__sub_cfg *sc, int32_t k, int64_t committed,
+                        int64_t *out)
+{
+    ulog__head *h = s->t->parts[k].h;
+    int64_t low = __atomic_load_n(&h->low, __ATOMIC_ACQUIRE);
+    int64_t high = __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE);
+    if (committed >= low && committed <= high) {
+        *out = committed;
+        return 0;
+    }
+    switch (sc->reset) {
+    case ULOG__RESET_LATEST:   *out = high; return 0;
+    case ULOG__RESET_EARLIEST: *out = low;  return 0;
+    default:
+        if (!s->group) {
+            *out = low;
+            return 0;
+        }
+        if (committed < 0)
+            return ulog__fail(s->log, ULOG_EOFFSET,
+                              "group %s has no committed offset for topic %s partition %d "
+                              "and auto.offset.reset is none",
+                              s->group, s->t->name, (int)k);
+        return ulog__fail(s->log, ULOG_EOFFSET,
+                          "group %s: committed offset %lld of topic %s partition %d is "
+                          "outside [%lld, %lld] and auto.offset.reset is none",
+                          s->group, (long long)committed, s->t->name, (int)k,
+                          (long long)low, (long long)high);
+    }
+}
+
 int ulog_subscribe(ulog *log, const char *topic, const char *group, const ulog_config *cfg,
                    ulog_sub **out)
 {
@@ -41,8 +96,6 @@ int ulog_subscribe(ulog *log, const char *topic, const char *group, const ulog_c
     *out = NULL;
     if (group && !ulog__name_valid(group))
         return ulog__fail(log, ULOG_EINVAL, "invalid group name");
-    if (group)
-        return ulog__fail(log, ULOG_ENOTSUP, "consumer groups arrive in 0.2");
     ulog__sub_cfg sc;
     char msg[256];
     int err = ulog__config_sub(cfg, &sc, msg, sizeof msg);
@@ -52,7 +105,12 @@ int ulog_subscribe(ulog *log, const char *topic, const char *group, const ulog_c
     if ((err = ulog__topic_get(log, topic, &t)) != 0)
         return err;
     ulog_sub *s = calloc(1, sizeof *s);
-    if (!s || !(s->cur = calloc((size_t)t->partitions, sizeof *s->cur))) {
+    int64_t *committed = s ? malloc((size_t)t->partitions * sizeof *committed) : NULL;
+    if (!s || !committed || !(s->cur = calloc((size_t)t->partitions, sizeof *s->cur)) ||
+        (group && !(s->group = strdup(group)))) {
+        if (s)
+            free(s->cur);
+        free(committed);
         free(s);
         return ulog__fail(log, ULOG_ENOMEM, "subscribe: out of memory");
     }
@@ -60,15 +118,24 @@ int ulog_subscribe(ulog *log, const char *topic, const char *group, const ulog_c
     s->t = t;
     s->n = t->partitions;
     s->evfd = -1;
-    for (int32_t i = 0; i < s->n; i++)
+    s->spin_us = sc.spin_us;
+    pthread_mutex_init(&s->clock, NULL);
+    pthread_cond_init(&s->ccond, NULL);
+    s->queue_tail = &s->queue;
+    s->finished_tail = &s->finished;
+    for (int32_t i = 0; i < s->n; i++) {
         ulog__cursor_init(&s->cur[i], &t->parts[i]);
-    for (int32_t i = 0; i < s->n && !err; i++) {
-        ulog__head *h = t->parts[i].h;
-        int64_t start = sc.reset == ULOG__RESET_LATEST
-                            ? __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE)
-                            : __atomic_load_n(&h->low, __ATOMIC_ACQUIRE);
-        err = ulog__cursor_seek(&s->cur[i], start);
+        committed[i] = -1;
     }
+    if (group && (err = ulog__meta_group_get(log->meta, group, t->id, s->n, committed)) != 0)
+        ulog__fail(log, err, "group %s: reading committed offsets", group);
+    for (int32_t i = 0; i < s->n && !err; i++) {
+        int64_t start = 0;
+        err = start_offset(s, &sc, i, committed[i], &start);
+        if (!err)
+            err = ulog__cursor_seek(&s->cur[i], start);
+    }
+    free(committed);
     if (err) {
         ulog_sub_close(s);
         return err;
@@ -129,6 +196,37 @@ static void drain_fd(ulog_sub *s)
 }
 
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* poll.spin.us: watch the bell before sleeping on it, no longer than
+ * left_ms (-1: no limit); true if it rang. */
+static bool spin_for_bell(ulog_sub *s, ulog__head *bell, uint32_t seen, int left_ms)
+{
+    if (s->spin_us <= 0)
+        return false;
+    int64_t spin_ns = (int64_t)s->spin_us * 1000;
+    if (left_ms >= 0 && spin_ns > (int64_t)left_ms * 1000000)
+        spin_ns = (int64_t)left_ms * 1000000;
+    int64_t until = ulog__mono_ns() + spin_ns;
+    do {
+        for (int i = 0; i < 64; i++) {
+            if (__atomic_load_n(&bell->bell, __ATOMIC_ACQUIRE) != seen)
+                return true;
+            cpu_relax();
+        }
+    } while (ulog__mono_ns() < until);
+    return false;
+}
+
+static void deliver_commits(ulog_sub *s);
+
 /* Everything but the next record of the open batch: other partitions,
  * waiting. Kept out of ulog_poll so the per-record path stays small. */
 __attribute__((noinline))
@@ -147,7 +245,8 @@ static int poll_slow(ulog_sub *s, int timeout_ms, ulog_msg *msg)
         drain_fd(s);
         err = poll_once(s, msg);
         int left = timeout_ms < 0 ? -1 : timeout_ms == 0 ? 0 : (int)(deadline - ulog__mono_ms());
-        if (err == ULOG_ETIMEDOUT && left != 0 && !(timeout_ms > 0 && left <= 0))
+        if (err == ULOG_ETIMEDOUT && left != 0 && !(timeout_ms > 0 && left <= 0) &&
+            !spin_for_bell(s, bell, seen, left))
             ulog__bell_wait(bell, seen, left);
         __atomic_sub_fetch(&bell->bell_waiters, 1, __ATOMIC_SEQ_CST);
         if (err != ULOG_ETIMEDOUT || timeout_ms == 0 || (timeout_ms > 0 && left <= 0))
@@ -159,6 +258,8 @@ int ulog_poll(ulog_sub *s, int timeout_ms, ulog_msg *msg)
 {
     if (!s || !msg)
         return ULOG_EINVAL;
+    if (__atomic_load_n(&s->done, __ATOMIC_ACQUIRE))
+        deliver_commits(s);
     /* The common case, more records in the batch being read, goes
      * straight to that partition's cursor. */
     int32_t k = s->rr;
@@ -245,11 +346,171 @@ int ulog_position(ulog_sub *s, int32_t partition, int64_t *offset)
     return 0;
 }
 
+/* ---------------------------------------------------------------- commits */
+
+static int need_group(ulog_sub *s, const char *call)
+{
+    if (s->group)
+        return 0;
+    return sub_fail(s, ULOG_EINVAL, call);
+}
+
+static void positions(ulog_sub *s, ulog_offset *offs)
+{
+    for (int32_t k = 0; k < s->n; k++)
+        offs[k] = (ulog_offset){ k, s->cur[k].next };
+}
+
+static int store(ulog_sub *s, const ulog_offset *offs, size_t n)
+{
+    int err = ulog__meta_group_commit(s->log->meta, s->group, s->t->id, offs, n,
+                                      ulog__now_ms());
+    if (err)
+        sub_fail(s, err, "storing the group's committed offsets");
+    return err;
+}
+
+/* Runs the callbacks of finished async commits, in call order, in the
+ * subscription's thread. */
+static void deliver_commits(ulog_sub *s)
+{
+    pthread_mutex_lock(&s->clock);
+    commit_job *j = s->finished;
+    s->finished = NULL;
+    s->finished_tail = &s->finished;
+    __atomic_store_n(&s->done, 0, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&s->clock);
+    while (j) {
+        commit_job *next = j->next;
+        if (j->cb)
+            j->cb(s, j->err, j->arg);
+        free(j);
+        j = next;
+    }
+}
+
+/* Waits until every async commit queued so far is stored, then delivers. */
+static void drain_commits(ulog_sub *s)
+{
+    pthread_mutex_lock(&s->clock);
+    while (s->inflight > 0)
+        pthread_cond_wait(&s->ccond, &s->clock);
+    pthread_mutex_unlock(&s->clock);
+    deliver_commits(s);
+}
+
+/* The committer: stores queued jobs in order. Jobs queued together are
+ * stored in one transaction, the last one's positions (each job holds every
+ * partition, so the last supersedes the rest); all get its outcome. */
+static void *committer_main(void *arg)
+{
+    ulog_sub *s = arg;
+    pthread_mutex_lock(&s->clock);
+    for (;;) {
+        while (!s->queue && !s->committer_stop)
+            pthread_cond_wait(&s->ccond, &s->clock);
+        if (!s->queue)
+            break;
+        commit_job *first = s->queue, *last = first;
+        int n = 1;
+        while (last->next) {
+            last = last->next;
+            n++;
+        }
+        s->queue = NULL;
+        s->queue_tail = &s->queue;
+        pthread_mutex_unlock(&s->clock);
+        int err = store(s, last->offs, (size_t)s->n);
+        pthread_mutex_lock(&s->clock);
+        for (commit_job *j = first; j; j = j->next)
+            j->err = err;
+        *s->finished_tail = first;
+        s->finished_tail = &last->next;
+        s->inflight -= n;
+        __atomic_store_n(&s->done, 1, __ATOMIC_RELEASE);
+        pthread_cond_broadcast(&s->ccond);
+    }
+    pthread_mutex_unlock(&s->clock);
+    return NULL;
+}
+
 int ulog_commit(ulog_sub *s)
 {
     if (!s)
         return ULOG_EINVAL;
-    return sub_fail(s, ULOG_EINVAL, "commit: the subscription has no group");
+    int err = need_group(s, "commit: the subscription has no group");
+    if (err)
+        return err;
+    drain_commits(s);
+    ulog_offset *offs = malloc((size_t)s->n * sizeof *offs);
+    if (!offs)
+        return sub_fail(s, ULOG_ENOMEM, "commit: out of memory");
+    positions(s, offs);
+    err = store(s, offs, (size_t)s->n);
+    free(offs);
+    return err;
+}
+
+int ulog_commit_offsets(ulog_sub *s, const ulog_offset *offs, size_t count)
+{
+    if (!s)
+        return ULOG_EINVAL;
+    int err = need_group(s, "commit_offsets: the subscription has no group");
+    if (err)
+        return err;
+    if (!offs || count == 0 || count > (size_t)s->n)
+        return sub_fail(s, ULOG_EINVAL, "commit_offsets: NULL, none or too many offsets");
+    for (size_t i = 0; i < count; i++) {
+        int32_t k = offs[i].partition;
+        if (k < 0 || k >= s->n)
+            return sub_fail(s, ULOG_EINVAL, "commit_offsets: no such partition");
+        for (size_t j = 0; j < i; j++)
+            if (offs[j].partition == k)
+                return sub_fail(s, ULOG_EINVAL, "commit_offsets: partition given twice");
+        ulog__head *h = s->t->parts[k].h;
+        int64_t low = __atomic_load_n(&h->low, __ATOMIC_ACQUIRE);
+        int64_t high = __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE);
+        if (offs[i].offset < low || offs[i].offset > high)
+            return ulog__fail(s->log, ULOG_EOFFSET,
+                              "commit_offsets: topic %s partition %d: offset %lld outside "
+                              "[%lld, %lld]", s->t->name, (int)k, (long long)offs[i].offset,
+                              (long long)low, (long long)high);
+    }
+    drain_commits(s);
+    return store(s, offs, count);
+}
+
+int ulog_commit_async(ulog_sub *s, ulog_commit_cb *cb, void *arg)
+{
+    if (!s)
+        return ULOG_EINVAL;
+    int err = need_group(s, "commit_async: the subscription has no group");
+    if (err)
+        return err;
+    deliver_commits(s);
+    commit_job *j = malloc(sizeof *j + (size_t)s->n * sizeof j->offs[0]);
+    if (!j)
+        return sub_fail(s, ULOG_ENOMEM, "commit_async: out of memory");
+    j->next = NULL;
+    j->cb = cb;
+    j->arg = arg;
+    j->err = 0;
+    positions(s, j->offs);
+    pthread_mutex_lock(&s->clock);
+    if (!s->committer_started) {
+        if (pthread_create(&s->committer, NULL, committer_main, s) != 0) {
+            pthread_mutex_unlock(&s->clock);
+            free(j);
+            return sub_fail(s, ULOG_ENOMEM, "commit_async: starting the committer thread");
+        }
+        s->committer_started = true;
+    }
+    *s->queue_tail = j;
+    s->queue_tail = &j->next;
+    s->inflight++;
+    pthread_cond_broadcast(&s->ccond);
+    pthread_mutex_unlock(&s->clock);
+    return 0;
 }
 
 /* Turns bell changes into eventfd readiness for poll/epoll loops. */
@@ -297,6 +558,25 @@ void ulog_sub_close(ulog_sub *s)
 {
     if (!s)
         return;
+    if (s->committer_started) {
+        /* A callback may queue another commit: drain until none is left. */
+        for (;;) {
+            drain_commits(s);
+            pthread_mutex_lock(&s->clock);
+            bool more = s->inflight > 0 || s->finished;
+            pthread_mutex_unlock(&s->clock);
+            if (!more)
+                break;
+        }
+        pthread_mutex_lock(&s->clock);
+        s->committer_stop = true;
+        pthread_cond_broadcast(&s->ccond);
+        pthread_mutex_unlock(&s->clock);
+        pthread_join(s->committer, NULL);
+    }
+    pthread_mutex_destroy(&s->clock);
+    pthread_cond_destroy(&s->ccond);
+    free(s->group);
     if (s->thr_started) {
         __atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
         /* Ring rather than only wake: a wake that lands between the

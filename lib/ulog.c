@@ -16,6 +16,13 @@
 #include <time.h>
 #include <unistd.h>
 
+int64_t ulog__mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 int64_t ulog__mono_ms(void)
 {
     struct timespec ts;
