@@ -205,24 +205,19 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* poll.spin.us: watch the bell before sleeping on it, no longer than
- * left_ms (-1: no limit); true if it rang. */
-static bool spin_for_bell(ulog_sub *s, ulog__head *bell, uint32_t seen, int left_ms)
+/* poll.spin.us: watches the bell until it moves, for at most spin_ns.
+ * Not registered as a sleeper, so writers skip the futex wake meanwhile. */
+static void spin_for_bell(ulog__head *bell, int64_t spin_ns)
 {
-    if (s->spin_us <= 0)
-        return false;
-    int64_t spin_ns = (int64_t)s->spin_us * 1000;
-    if (left_ms >= 0 && spin_ns > (int64_t)left_ms * 1000000)
-        spin_ns = (int64_t)left_ms * 1000000;
+    uint32_t seen = __atomic_load_n(&bell->bell, __ATOMIC_ACQUIRE);
     int64_t until = ulog__mono_ns() + spin_ns;
     do {
         for (int i = 0; i < 64; i++) {
             if (__atomic_load_n(&bell->bell, __ATOMIC_ACQUIRE) != seen)
-                return true;
+                return;
             cpu_relax();
         }
     } while (ulog__mono_ns() < until);
-    return false;
 }
 
 static void deliver_commits(ulog_sub *s);
@@ -236,20 +231,28 @@ static int poll_slow(ulog_sub *s, int timeout_ms, ulog_msg *msg)
     if (err != ULOG_ETIMEDOUT)
         return err;
     ulog__head *bell = s->t->parts[0].h;
-    int64_t deadline = timeout_ms > 0 ? ulog__mono_ms() + timeout_ms : 0;
+    int64_t deadline = timeout_ms > 0 ? ulog__mono_ns() + (int64_t)timeout_ms * 1000000 : 0;
     for (;;) {
+        /* left: -1 forever, 0 one look (which also drains the descriptor) */
+        int64_t left = timeout_ms < 0 ? -1 : timeout_ms == 0 ? 0 : deadline - ulog__mono_ns();
+        if (timeout_ms > 0 && left <= 0)
+            left = 0;
+        if (s->spin_us > 0 && left != 0) {
+            int64_t spin = (int64_t)s->spin_us * 1000;
+            spin_for_bell(bell, left >= 0 && left < spin ? left : spin);
+            if (timeout_ms > 0 && (left = deadline - ulog__mono_ns()) <= 0)
+                left = 0;           /* one last look, no sleep */
+        }
         /* Register as a sleeper before reading the bell and looking again
          * (see ulog__bell_ring for why this order cannot miss a wake-up). */
         __atomic_add_fetch(&bell->bell_waiters, 1, __ATOMIC_SEQ_CST);
         uint32_t seen = __atomic_load_n(&bell->bell, __ATOMIC_SEQ_CST);
         drain_fd(s);
         err = poll_once(s, msg);
-        int left = timeout_ms < 0 ? -1 : timeout_ms == 0 ? 0 : (int)(deadline - ulog__mono_ms());
-        if (err == ULOG_ETIMEDOUT && left != 0 && !(timeout_ms > 0 && left <= 0) &&
-            !spin_for_bell(s, bell, seen, left))
-            ulog__bell_wait(bell, seen, left);
+        if (err == ULOG_ETIMEDOUT && left != 0)
+            ulog__futex_wait_ns(&bell->bell, seen, left);
         __atomic_sub_fetch(&bell->bell_waiters, 1, __ATOMIC_SEQ_CST);
-        if (err != ULOG_ETIMEDOUT || timeout_ms == 0 || (timeout_ms > 0 && left <= 0))
+        if (err != ULOG_ETIMEDOUT || left == 0)
             return err;
     }
 }

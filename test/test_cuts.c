@@ -224,7 +224,7 @@ static int append_fill(ulog *log, char fill, size_t len, int64_t ts, int64_t *of
 }
 
 /* The same, which must succeed; returns the offset. */
-static int64_t append_ok(ulog *log, char fill, size_t len)
+static int64_t append_one(ulog *log, char fill, size_t len)
 {
     int64_t off = -1;
     int rc = append_fill(log, fill, len, TS, &off);
@@ -387,7 +387,7 @@ Test(cuts, e1_fsync_failure_after_roll_reader_sees_the_acked_record)
 {
     ulog *log = open_with_topic(root, no_index_flush(), TOPIC, 1,
                                 cfg_of("segment.bytes", "4096", NULL));
-    cr_assert_eq(append_ok(log, 'A', 3000), 0);
+    cr_assert_eq(append_one(log, 'A', 3000), 0);
 
     /* While B's sync runs, a reader subscribes at the high watermark (1):
      * it maps segment 1, which holds B. Then the sync fails. */
@@ -398,7 +398,7 @@ Test(cuts, e1_fsync_failure_after_roll_reader_sees_the_acked_record)
     cr_assert_eq(g_rc, 0, "subscribe during the sync: %s", ulog_errname(g_rc));
     cr_assert_eq(seg_size(1), -1, "the cut removed segment 1");
 
-    cr_assert_eq(append_ok(log, 'C', 3000), 1);
+    cr_assert_eq(append_one(log, 'C', 3000), 1);
     cr_assert_eq(seg_size(0), 3070);
     cr_assert_gt(seg_size(1), 0, "C rolled a new segment 1");
     ulog_msg m;
@@ -437,7 +437,7 @@ Test(cuts, e2_fsync_failure_cut_then_roll_reader_stale_size)
     ulog *log = open_with_topic(root, no_index_flush(), TOPIC, 1,
                                 cfg_of("segment.bytes", "16384", NULL));
     g_sub = sub_earliest(log, TOPIC);
-    cr_assert_eq(append_ok(log, 'A', alen), 0);
+    cr_assert_eq(append_one(log, 'A', alen), 0);
     cr_assert_eq(seg_size(0), (int64_t)page, "A fills exactly one page");
 
     /* During B's sync the reader delivers A, seeing B's bytes in the
@@ -448,7 +448,7 @@ Test(cuts, e2_fsync_failure_cut_then_roll_reader_stale_size)
     cr_assert(g_off == 0 && g_fill == 'A' && g_len == alen, "the reader got A first");
     cr_assert_eq(seg_size(0), (int64_t)page, "B was cut");
 
-    cr_assert_eq(append_ok(log, 'C', 13000), 1);
+    cr_assert_eq(append_one(log, 'C', 13000), 1);
     cr_assert_gt(seg_size(1), 0, "C rolled to segment 1");
     ulog_msg m;
     int rc = poll_safe(g_sub, 1000, &m);
@@ -485,7 +485,7 @@ Test(cuts, e8_dead_writer_cut_then_roll_reader_stale_size)
                                 cfg_of("segment.bytes", "16384", "index.interval.bytes", "512",
                                        NULL));
     ulog_sub *s = sub_earliest(log, TOPIC);
-    cr_assert_eq(append_ok(log, 'A', alen), 0);
+    cr_assert_eq(append_one(log, 'A', alen), 0);
     cr_assert_eq(seg_size(0), (int64_t)page);
     ulog__head *h = head_map_at(root, TOPIC, 0);
 
@@ -500,7 +500,7 @@ Test(cuts, e8_dead_writer_cut_then_roll_reader_stale_size)
     expect_msg(&m, 0, 'A', alen, "first record");
     kill_kid(pid);
 
-    cr_assert_eq(append_ok(log, 'C', 13000), 1, "the repair cut B");
+    cr_assert_eq(append_one(log, 'C', 13000), 1, "the repair cut B");
     cr_assert_eq(seg_size(0), (int64_t)page);
     cr_assert_gt(seg_size(1), 0, "C rolled to segment 1");
     int rc = poll_safe(s, 1000, &m);
@@ -519,7 +519,7 @@ Test(cuts, e7b_dead_writer_after_roll_reader_sees_the_acked_record)
 {
     ulog *log = open_with_topic(root, no_index_flush(), TOPIC, 1,
                                 cfg_of("segment.bytes", "4096", NULL));
-    cr_assert_eq(append_ok(log, 'A', 3000), 0);
+    cr_assert_eq(append_one(log, 'A', 3000), 0);
     ulog__head *h = head_map_at(root, TOPIC, 0);
 
     kid_fill = 'B';
@@ -532,7 +532,7 @@ Test(cuts, e7b_dead_writer_after_roll_reader_sees_the_acked_record)
     cr_assert_eq(ulog_subscribe(rd, TOPIC, NULL, NULL, &s), 0);
     kill_kid(pid);
 
-    cr_assert_eq(append_ok(log, 'C', 3000), 1, "the repair cut B");
+    cr_assert_eq(append_one(log, 'C', 3000), 1, "the repair cut B");
     ulog_msg m;
     int rc = poll_safe(s, 1000, &m);
     cr_assert_eq(rc, 0, "poll: %s", ulog_errname(rc));
@@ -558,10 +558,10 @@ static uint32_t topic_id(ulog *log)
 static uint32_t make_ab(int64_t *a_end)
 {
     ulog *log = open_with_topic(root, NULL, TOPIC, 1, NULL);
-    cr_assert_eq(append_ok(log, 'A', 100), 0);
+    cr_assert_eq(append_one(log, 'A', 100), 0);
     if (a_end)
         *a_end = seg_size(0);
-    cr_assert_eq(append_ok(log, 'B', 100), 1);
+    cr_assert_eq(append_one(log, 'B', 100), 1);
     uint32_t id = topic_id(log);
     ulog_close(log);
     return id;
@@ -803,7 +803,7 @@ static void send_down(void)
 Test(cuts, e5_leader_killed_in_the_cut_next_writer_repairs)
 {
     ulog *log = open_with_topic(root, NULL, TOPIC, 1, NULL);
-    cr_assert_eq(append_ok(log, 'A', 50), 0);
+    cr_assert_eq(append_one(log, 'A', 50), 0);
     int64_t a_end = seg_size(0);
     ulog_close(log);
     ulog__head *h = head_map_at(root, TOPIC, 0);
@@ -848,7 +848,7 @@ Test(cuts, e5_leader_killed_in_the_cut_next_writer_repairs)
 Test(cuts, e9_waiter_of_a_batch_cut_by_a_dead_leader_fails)
 {
     ulog *log = open_with_topic(root, NULL, TOPIC, 1, NULL);
-    cr_assert_eq(append_ok(log, 'A', 50), 0);
+    cr_assert_eq(append_one(log, 'A', 50), 0);
     ulog__head *h = head_map_at(root, TOPIC, 0);
 
     make_pipes();
@@ -865,8 +865,8 @@ Test(cuts, e9_waiter_of_a_batch_cut_by_a_dead_leader_fails)
     kill_kid(pid);
 
     /* Others append over the cut offsets. */
-    cr_assert_eq(append_ok(log, 'X', 50), 1);
-    cr_assert_eq(append_ok(log, 'Y', 50), 2);
+    cr_assert_eq(append_one(log, 'X', 50), 1);
+    cr_assert_eq(append_one(log, 'Y', 50), 2);
     struct timespec dl;
     clock_gettime(CLOCK_REALTIME, &dl);
     dl.tv_sec += 5;
@@ -937,7 +937,7 @@ static void waiter_proc(void)
 Test(cuts, e9_waiter_of_a_batch_cut_by_a_repair_fails)
 {
     ulog *log = open_with_topic(root, NULL, TOPIC, 1, NULL);
-    cr_assert_eq(append_ok(log, 'A', 50), 0);
+    cr_assert_eq(append_one(log, 'A', 50), 0);
     ulog__head *h = head_map_at(root, TOPIC, 0);
 
     make_pipes();
@@ -951,8 +951,8 @@ Test(cuts, e9_waiter_of_a_batch_cut_by_a_repair_fails)
     WAIT_FOR(LOAD(h->marked) == 1, lpid, "the mark");
     kill_kid(lpid);
 
-    cr_assert_eq(append_ok(log, 'X', 50), 1);
-    cr_assert_eq(append_ok(log, 'Y', 50), 2);
+    cr_assert_eq(append_one(log, 'X', 50), 1);
+    cr_assert_eq(append_one(log, 'Y', 50), 2);
     cr_assert_eq(kill(wpid, SIGCONT), 0);
     struct pollfd pf = { report[0], POLLIN, 0 };
     cr_assert_eq(poll(&pf, 1, 5000), 1, "the waiter is still in ulog_append 5 s later");
@@ -990,7 +990,7 @@ static void close_inherited(void)
 Test(cuts, e6_child_closes_inherited_handle)
 {
     ulog *log = open_with_topic(root, NULL, TOPIC, 1, NULL);
-    cr_assert_eq(append_ok(log, 'A', 1), 0);
+    cr_assert_eq(append_one(log, 'A', 1), 0);
     g_log = log;
     pid_t pid = spawn(close_inherited);
     int st = 0;
@@ -1007,7 +1007,7 @@ Test(cuts, e6_child_closes_inherited_handle)
               "child: %s %d (30: open, 31: append after closing the inherited handle)",
               WIFSIGNALED(st) ? "signal" : "exit", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
     /* The parent's handle is untouched. */
-    cr_assert_eq(append_ok(log, 'B', 1), 2);
+    cr_assert_eq(append_one(log, 'B', 1), 2);
     expect_log(log, "AKB");
     ulog_close(log);
 }
@@ -1022,7 +1022,7 @@ Test(cuts, e6_child_closes_inherited_handle)
 Test(cuts, head_of_another_layout_in_use_is_refused)
 {
     ulog *log = open_with_topic(root, NULL, TOPIC, 1, NULL);
-    cr_assert_eq(append_ok(log, 'A', 1), 0);
+    cr_assert_eq(append_one(log, 'A', 1), 0);
     ulog_close(log);
     char path[600];
     part_dir(path, sizeof path, root, TOPIC, 0);

@@ -29,16 +29,6 @@ static ulog *open_log(const char *index_flush_ms)
     return open_at(root, index_flush_ms ? cfg_of("index.flush.ms", index_flush_ms, NULL) : NULL);
 }
 
-static void append_ok(ulog *log, const char *topic, ulog_record *r, size_t n)
-{
-    int rc = ulog_append(log, topic, r, n);
-    if (rc) {
-        char msg[512];
-        ulog_errmsg(log, msg, sizeof msg);
-        cr_assert_fail("ulog_append(%s, %zu records): %s (%s)", topic, n, ulog_errname(rc), msg);
-    }
-}
-
 static int64_t position(ulog_sub *s, int32_t p)
 {
     int64_t off = -42;

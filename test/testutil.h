@@ -241,6 +241,17 @@ static inline void head_unmap(ulog__head *h)
 /* ---------------------------------------------------------------- misc */
 
 /* splitmix64's finaliser: deterministic, well-mixed test data. */
+/* ulog_append that fails the test with the handle's message. */
+static inline void append_ok(ulog *log, const char *topic, ulog_record *r, size_t n)
+{
+    int rc = ulog_append(log, topic, r, n);
+    if (rc) {
+        char msg[512];
+        ulog_errmsg(log, msg, sizeof msg);
+        cr_assert_fail("ulog_append(%s, %zu records): %s (%s)", topic, n, ulog_errname(rc), msg);
+    }
+}
+
 static inline uint64_t mix64(uint64_t x)
 {
     x += 0x9e3779b97f4a7c15ULL;
