@@ -327,6 +327,9 @@ typedef struct ulog__map {
 int  ulog__map_open(int dirfd, int64_t base, size_t reserve, ulog__map *m) ULOG__HIDDEN;
 /* Re-reads the file size, remapping if it outgrew the mapping. */
 int  ulog__map_refresh(ulog__map *m) ULOG__HIDDEN;
+/* Records that the file holds at least `size` bytes (the caller knows it
+ * from the head), mapping more if needed: no fstat. */
+int  ulog__map_grow(ulog__map *m, int64_t size) ULOG__HIDDEN;
 void ulog__map_close(ulog__map *m) ULOG__HIDDEN;
 
 /* fdatasync as the library calls it. A test swaps it to inject failures

@@ -193,6 +193,14 @@ static void index_truncate(ulog__part *p, int64_t from)
     pthread_mutex_unlock(&p->ilock);
 }
 
+/* Readers load wend.segment without the lock (reader.c): store it whole. */
+static void set_wend(ulog__head *h, const ulog__pos *to)
+{
+    h->wend.offset = to->offset;
+    __atomic_store_n(&h->wend.pos, to->pos, __ATOMIC_RELEASE);
+    __atomic_store_n(&h->wend.segment, to->segment, __ATOMIC_RELEASE);
+}
+
 /* Cuts the partition back to `to` (under wlock): files, write end, and a
  * new generation so every process reopens its descriptors. */
 static int cut_to(ulog__part *p, const ulog__pos *to)
@@ -201,7 +209,7 @@ static int cut_to(ulog__part *p, const ulog__pos *to)
     int err = ulog__recover_cut(p->dirfd, to);
     if (err)
         return err;
-    h->wend = *to;
+    set_wend(h, to);
     h->index_pos = -1;
     __atomic_add_fetch(&h->gen, 1, __ATOMIC_RELEASE);
     index_truncate(p, to->offset);
@@ -332,8 +340,8 @@ static int part_write_locked(ulog__part *p, uint8_t *buf, size_t size, uint32_t 
         p->wfd = fd;
         p->wfd_seg = h->wend.offset;
         p->wfd_gen = __atomic_load_n(&h->gen, __ATOMIC_ACQUIRE);
-        h->wend.segment = h->wend.offset;
-        h->wend.pos = 0;
+        __atomic_store_n(&h->wend.pos, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&h->wend.segment, h->wend.offset, __ATOMIC_RELEASE);
         h->index_pos = -1;
     }
     err = seg_fd(p, &p->wfd, &p->wfd_seg, &p->wfd_gen, h->wend.segment);
@@ -346,18 +354,21 @@ static int part_write_locked(ulog__part *p, uint8_t *buf, size_t size, uint32_t 
         goto undo;
     int64_t pos = h->wend.pos;
     h->wend.offset = base + nrec;
-    h->wend.pos += (int64_t)size;
+    __atomic_store_n(&h->wend.pos, h->wend.pos + (int64_t)size, __ATOMIC_RELEASE);
     if (max_ts > h->max_ts)
         __atomic_store_n(&h->max_ts, max_ts, __ATOMIC_RELAXED);  /* the flusher reads it */
     index_note(p, base, h->wend.segment, pos);
     __atomic_add_fetch(&h->batches, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&h->marked, 0, __ATOMIC_RELEASE);
-    if (c->flush_policy != ULOG__FLUSH_ALWAYS) {
+    bool publish = c->flush_policy != ULOG__FLUSH_ALWAYS;
+    if (publish)
         __atomic_store_n(&h->committed, h->wend.offset, __ATOMIC_RELEASE);
-        ulog__bell_ring(p->bell);
-    }
     *epoch_out = __atomic_load_n(&h->fail_epoch, __ATOMIC_ACQUIRE);
     ulog__mutex_unlock(&h->wlock);
+    /* After the unlock: the wake (a system call when someone sleeps) need
+     * not hold up the next writer. */
+    if (publish)
+        ulog__bell_ring(p->bell);
     *base_out = base;
     return 0;
 
@@ -714,7 +725,7 @@ static int unpoison(ulog__part *p)
                            "topic %s partition %d: offsets %lld..%lld lost to a failed fsync",
                            p->topic->name, (int)p->id, (long long)scan.end.offset,
                            (long long)c - 1);
-            h->wend = scan.end;
+            set_wend(h, &scan.end);
             h->index_pos = -1;
             __atomic_add_fetch(&h->gen, 1, __ATOMIC_RELEASE);
             index_truncate(p, scan.end.offset);

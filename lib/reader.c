@@ -127,6 +127,27 @@ int ulog__cursor_seek(ulog__cursor *c, int64_t offset)
     return err;
 }
 
+/*
+ * Makes sure `need` bytes of the current segment are readable. While the
+ * writer is still in this segment, the committed batch at c->pos is in it
+ * and was written before `committed` moved (the caller loaded that first),
+ * so its bytes exist: no fstat. That matters for a subscriber that keeps up
+ * with its writer -- an fstat per batch costs the reader a system call, and
+ * on kernels with fine-grained timestamps makes the writer's next write
+ * update the inode. Elsewhere (the segment was rolled), the size is read.
+ */
+static int ensure(ulog__cursor *c, int64_t need)
+{
+    ulog__head *h = c->p->h;
+    /* Bytes below wend.pos were written before it moved. A length that
+     * claims more (a corrupt batch) or a roll in between: read the size. */
+    if (__atomic_load_n(&h->wend.segment, __ATOMIC_ACQUIRE) == c->map.base &&
+        need <= __atomic_load_n(&h->wend.pos, __ATOMIC_ACQUIRE) &&
+        __atomic_load_n(&h->wend.segment, __ATOMIC_ACQUIRE) == c->map.base)
+        return ulog__map_grow(&c->map, need);
+    return ulog__map_refresh(&c->map);
+}
+
 /* Opens the batch at c->pos, moving to the next segment at the end of
  * this one. Caller checked that c->next is below the committed end. */
 static int open_batch(ulog__cursor *c)
@@ -146,7 +167,7 @@ static int open_batch(ulog__cursor *c)
                 return err;
         }
         if (c->pos + ULOG__BATCH_LOG_OVERHEAD > c->map.size) {
-            int err = ulog__map_refresh(&c->map);
+            int err = ensure(c, c->pos + ULOG__BATCH_LOG_OVERHEAD);
             if (err)
                 return fail(c, err, "reading segment size");
         }
@@ -169,7 +190,7 @@ static int open_batch(ulog__cursor *c)
         if (ulog__batch_frame_size(b, avail, &frame) != 0)
             return fail(c, ULOG_ECORRUPT, "bad batch length");
         if (frame > avail) {
-            int err = ulog__map_refresh(&c->map);
+            int err = ensure(c, c->pos + (int64_t)frame);
             if (err)
                 return fail(c, err, "reading segment size");
             b = c->map.addr + c->pos;

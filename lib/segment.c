@@ -266,6 +266,18 @@ int ulog__map_refresh(ulog__map *m)
     return 0;
 }
 
+int ulog__map_grow(ulog__map *m, int64_t size)
+{
+    if ((size_t)size > m->len) {
+        int err = map_at(m, page_round(size) * 2);
+        if (err)
+            return err;
+    }
+    if (size > m->size)
+        m->size = size;
+    return 0;
+}
+
 void ulog__map_close(ulog__map *m)
 {
     if (m->addr)
