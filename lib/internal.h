@@ -494,6 +494,9 @@ typedef struct ulog__part {
     int64_t      truncated_from;  /* (ilock) index entries >= this are stale; -1 none */
     /* Flusher state (flusher thread only). */
     int64_t      cp_written;      /* offset of the last checkpoint written */
+    bool         appended;        /* (a) this process wrote here, so its
+                                     flusher keeps the checkpoint: readers
+                                     never take LMDB's write lock */
     int64_t      last_sync_ms;
 } ulog__part;
 

@@ -360,6 +360,8 @@ static int part_write_locked(ulog__part *p, uint8_t *buf, size_t size, uint32_t 
     index_note(p, base, h->wend.segment, pos);
     __atomic_add_fetch(&h->batches, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&h->marked, 0, __ATOMIC_RELEASE);
+    if (!p->appended)
+        __atomic_store_n(&p->appended, true, __ATOMIC_RELAXED);
     bool publish = c->flush_policy != ULOG__FLUSH_ALWAYS;
     if (publish)
         __atomic_store_n(&h->committed, h->wend.offset, __ATOMIC_RELEASE);

@@ -137,7 +137,8 @@ int ulog__flush_pass(ulog *log, bool final)
                         break;
                 }
                 ulog__pos s;
-                if (ulog__part_synced(p, &s) && s.offset != p->cp_written) {
+                if (__atomic_load_n(&p->appended, __ATOMIC_RELAXED) &&
+                    ulog__part_synced(p, &s) && s.offset != p->cp_written) {
                     if (ncp == cpcap) {
                         ulog__checkpoint *c2 = realloc(cp, 2 * cpcap * sizeof *cp);
                         if (!c2)
