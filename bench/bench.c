@@ -28,11 +28,11 @@
  * passes one on the repository's filesystem). Exit 0 whatever the ratios
  * (it reports, it does not gate); 1 on an error.
  */
-#include <ulog.h>
+#define BENCH_NAME "bench"
+#include "benchutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -64,29 +64,6 @@ static uint8_t    *g_pool;        /* POOL_RECS * MAX_PAYLOAD random bytes */
 
 /* ------------------------------------------------------------ helpers */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die_ulog(ulog *log, int err, const char *what)
-{
-    char msg[512] = "";
-    if (log)
-        ulog_errmsg(log, msg, sizeof msg);
-    fprintf(stderr, "bench: %s: %s (%s)%s%s\n", what, ulog_errname(err),
-            ulog_strerror(err), msg[0] ? ": " : "", msg);
-    exit(1);
-}
-
-static void die_sys(const char *what, const char *path)
-{
-    fprintf(stderr, "bench: %s %s: %s\n", what, path ? path : "", strerror(errno));
-    exit(1);
-}
-
 /* Payload i (of `size` bytes). Payloads i..i+99 are contiguous when i is a
  * multiple of 100, so a batch of 100 is one buffer for the baseline. */
 static const uint8_t *payload(uint64_t i, size_t size)
@@ -101,13 +78,7 @@ static void pool_init(void)
         fprintf(stderr, "bench: out of memory\n");
         exit(1);
     }
-    uint64_t x = 0x9e3779b97f4a7c15ull;     /* xorshift64: incompressible bytes */
-    for (size_t i = 0; i < (size_t)POOL_RECS * MAX_PAYLOAD; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        g_pool[i] = (uint8_t)x;
-    }
+    fill_random(g_pool, (size_t)POOL_RECS * MAX_PAYLOAD);
 }
 
 static void write_all(int fd, const void *buf, size_t len, const char *path)
@@ -123,20 +94,6 @@ static void write_all(int fd, const void *buf, size_t len, const char *path)
         p += n;
         len -= (size_t)n;
     }
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st; (void)flag; (void)ftw;
-    if (remove(path) != 0)
-        die_sys("remove", path);
-    return 0;
-}
-
-static void rm_rf(const char *path)
-{
-    if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
-        die_sys("removing", path);
 }
 
 static void plain_path(char *out, size_t len, const char *tag)
@@ -220,16 +177,6 @@ static row *add_row(const char *name, double ulog_rps, double payload_bytes,
     r->target = target;
     r->note = note;
     return r;
-}
-
-static void fmt_rate(char *out, size_t len, double v)
-{
-    if (v >= 1e6)
-        snprintf(out, len, "%.2fM", v / 1e6);
-    else if (v >= 1e3)
-        snprintf(out, len, "%.1fk", v / 1e3);
-    else
-        snprintf(out, len, "%.0f", v);
 }
 
 /* Prints one round's rates as they come, so the spread is visible. */
@@ -428,10 +375,7 @@ static double run_sync(bool use_ulog, bool prealloc, int nthreads, size_t size, 
     }
     pthread_barrier_wait(&sh.start);
     double t0 = now_s();
-    struct timespec ts = { (time_t)seconds,
-                           (long)((seconds - (double)(time_t)seconds) * 1e9) };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
+    sleep_s(seconds);
     __atomic_store_n(&sh.stop, 1, __ATOMIC_RELAXED);
     uint64_t total = 0;
     int err = 0;
@@ -463,12 +407,6 @@ static double run_sync(bool use_ulog, bool prealloc, int nthreads, size_t size, 
 /* The four fsync runs (ulog and plain, 1 and SYNC_THREADS threads) take
  * turns within each round, the order rotating, so that the 8-thread/1-thread
  * ratio compares runs made under the same conditions; best round of each. */
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
@@ -682,20 +620,6 @@ static const char *fs_name(const char *path)
     }
 }
 
-/* ONLY=none|always|replay (from `make bench ONLY=...`) runs one group. */
-static bool wanted(const char *group)
-{
-    const char *only = getenv("ONLY");
-    return !only || !*only || strcmp(only, group) == 0;
-}
-
-static void print_loadavg(const char *when)
-{
-    double la[3];
-    if (getloadavg(la, 3) == 3)
-        printf("load average %s: %.2f %.2f %.2f\n", when, la[0], la[1], la[2]);
-}
-
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -703,6 +627,7 @@ int main(int argc, char **argv)
         return 2;
     }
     g_root = argv[1];
+    /* ONLY=none|always|replay (from `make bench ONLY=...`) runs one group. */
     if (!wanted("none") && !wanted("always") && !wanted("replay"))
         return 0;                   /* `make bench ONLY=...` picked another program */
     struct stat st;

@@ -24,6 +24,9 @@
  */
 #include "internal.h"
 
+#define BENCH_NAME "bench_codec"
+#include "benchutil.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,13 +35,6 @@
 #define ROUNDS   20
 #define ROUND_S  0.01          /* minimum seconds per round */
 #define NRECS    100           /* records per batch */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Keeps results alive so the compiler cannot drop the work. */
 static volatile uint64_t g_sink;
@@ -277,8 +273,7 @@ int main(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
-    const char *only = getenv("ONLY");
-    if (only && *only && strcmp(only, "codec") != 0)
+    if (!wanted("codec"))
         return 0;                   /* `make bench ONLY=...` picked another group */
     double t0 = now_s();
 

@@ -50,11 +50,12 @@
  * when ONLY is unset, empty or "ipc". Exit 0 whatever the ratios (it
  * reports, it does not gate); 1 on an error or a wrong count.
  */
-#include <ulog.h>
+#define BENCH_NAME "bench_ipc"
+#define BENCH_TAG_PID               /* die_sys, die_ulog: "bench_ipc[pid]: " */
+#include "benchutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -154,11 +155,6 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static double now_s(void)
-{
-    return (double)now_ns() / 1e9;
-}
-
 __attribute__((format(printf, 1, 2), noreturn))
 static void die_msg(const char *fmt, ...)
 {
@@ -168,23 +164,6 @@ static void die_msg(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n");
     va_end(ap);
-    exit(1);
-}
-
-static void die_sys(const char *what, const char *path)
-{
-    fprintf(stderr, "bench_ipc[%d]: %s %s: %s\n", (int)getpid(), what, path ? path : "",
-            strerror(errno));
-    exit(1);
-}
-
-static void die_ulog(ulog *log, int err, const char *what)
-{
-    char msg[512] = "";
-    if (log)
-        ulog_errmsg(log, msg, sizeof msg);
-    fprintf(stderr, "bench_ipc[%d]: %s: %s (%s)%s%s\n", (int)getpid(), what,
-            ulog_errname(err), ulog_strerror(err), msg[0] ? ": " : "", msg);
     exit(1);
 }
 
@@ -216,38 +195,6 @@ static inline void cpu_relax(void)
 #endif
 }
 
-static void pool_init(void)
-{
-    uint64_t x = 0x9e3779b97f4a7c15ull;     /* xorshift64 */
-    for (size_t i = 0; i < sizeof g_pool; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        g_pool[i] = (uint8_t)x;
-    }
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st; (void)flag; (void)ftw;
-    if (remove(path) != 0)
-        die_sys("remove", path);
-    return 0;
-}
-
-static void rm_rf(const char *path)
-{
-    if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
-        die_sys("removing", path);
-}
-
-static void sleep_s(double s)
-{
-    struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 static int64_t cpu_ns_self(void)
 {
     struct rusage ru;
@@ -256,25 +203,9 @@ static int64_t cpu_ns_self(void)
            ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
 }
 
-static void fmt_rate(char *out, size_t len, double v)
-{
-    if (v >= 1e6)
-        snprintf(out, len, "%.2fM", v / 1e6);
-    else if (v >= 1e3)
-        snprintf(out, len, "%.1fk", v / 1e3);
-    else
-        snprintf(out, len, "%.0f", v);
-}
-
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
@@ -1472,17 +1403,9 @@ static void section_throughput(void)
 
 /* ------------------------------------------------------------ main */
 
-static void print_loadavg(const char *when)
-{
-    double la[3];
-    if (getloadavg(la, 3) == 3)
-        printf("load average %s: %.2f %.2f %.2f\n", when, la[0], la[1], la[2]);
-}
-
 int main(int argc, char **argv)
 {
-    const char *only = getenv("ONLY");
-    if (only && *only && strcmp(only, "ipc") != 0)
+    if (!wanted("ipc"))
         return 0;                   /* `make bench ONLY=...` picked another group */
     if (argc != 2) {
         fprintf(stderr, "usage: %s SCRATCH_DIR\n", argv[0]);
@@ -1497,7 +1420,7 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     g_parent = getpid();
     alarm(MAIN_ALARM_S);
-    pool_init();
+    fill_random(g_pool, sizeof g_pool);
     S = mmap(NULL, sizeof *S, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (S == MAP_FAILED)
         die_sys("mmap", "shared control block");
