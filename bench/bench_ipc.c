@@ -30,10 +30,9 @@
  *                 setting poll.spin.us=1000, if the library accepts it.
  *                 LAT_ROUNDS rounds of LAT_N samples per method, methods
  *                 alternating, percentiles over all samples. Targets use
- *                 the times from the send call: on a VM the sender's
- *                 FUTEX_WAKE often returns after the woken reader has run,
- *                 so times from the send's return (printed too) can be
- *                 negative
+ *                 the issue's measure, from the send's return to the
+ *                 receive's return; from the send call (stricter: it
+ *                 counts ulog_append's own work) is printed beside it
  *   3. throughput 2 writer + 2 reader processes on one 4-partition topic
  *                 (none, 100 B records, batches of 100), each reader
  *                 subscribed (group NULL, earliest) before the writers
@@ -1128,30 +1127,42 @@ static void section_latency(void)
            "  ~0 when spinning; preempt > 0: other load shared the reader's CPU); CPU =\n"
            "  its user+system time over its wall time. send p50 = how long the send call\n"
            "  itself took (ulog_append, or store+FUTEX_WAKE, ...).\n"
-           "Targets use the times from the send call (a timestamp the record carries): the\n"
-           "  ones from the send's return go negative whenever the sender's FUTEX_WAKE\n"
-           "  returns after the woken reader has already run, as it often does on a VM.\n"
-           "ulog over the futex floor: p50 %.2fx, p99 %.2fx (targets <= 1.2x, <= 2x)\n",
-           LAT_GAP_NS / 1000, (double)c[M_ULOG][0] / (double)c[M_FUTEX][0],
+           "Targets use the issue's measure, from the send's return (single samples go\n"
+           "  negative when the sender's FUTEX_WAKE returns after the woken reader has\n"
+           "  run, as it often does on a VM); from the send call (a timestamp the record\n"
+           "  carries) also counts ulog_append's own work against a bare futex store.\n"
+           "ulog over the futex floor from return: p50 %.2fx, p99 %.2fx (targets <= 1.2x,\n"
+           "  <= 2x); from call: p50 %.2fx, p99 %.2fx\n",
+           LAT_GAP_NS / 1000, (double)r[M_ULOG][0] / (double)r[M_FUTEX][0],
+           (double)r[M_ULOG][1] / (double)r[M_FUTEX][1],
+           (double)c[M_ULOG][0] / (double)c[M_FUTEX][0],
            (double)c[M_ULOG][1] / (double)c[M_FUTEX][1]);
     if (!g_spin_ok)
         printf("spin: not available\n");
     printf("\n");
 
     char u[24], b[24];
-    static const char *const lbl[3] = { "latency p50 (ulog|futex) us",
-                                        "latency p99 (ulog|futex) us",
-                                        "latency p99.9 (ulog|futex) us" };
+    /* The issue's measure (from the send's return) carries the targets;
+     * the stricter one (from the send call, so ulog_append's own work is
+     * counted against a bare futex store) is shown beside it. */
+    static const char *const lbl[2][3] = {
+        { "latency p50 (ulog|futex) us", "latency p99 (ulog|futex) us",
+          "latency p99.9 (ulog|futex) us" },
+        { "  from call p50 (ulog|futex)", "  from call p99 (ulog|futex)",
+          "  from call p99.9 (ulog|futex)" } };
     static const double tgt[3] = { 1.2, 2.0, 0 };
     for (int j = 0; j < 3; j++) {
-        us(u, sizeof u, c[M_ULOG][j]);
-        us(b, sizeof b, c[M_FUTEX][j]);
-        double ratio = (double)c[M_ULOG][j] / (double)c[M_FUTEX][j];
-        char t[16] = "-";
-        if (tgt[j] > 0)
-            snprintf(t, sizeof t, "<= %.2fx", tgt[j]);
-        add_row(lbl[j], u, b, ratio, t, tgt[j] > 0 ? (ratio <= tgt[j] ? "PASS" : "MISS")
-                                                     : "info");
+        for (int k = 0; k < 2; k++) {
+            int64_t (*x)[4] = k == 0 ? r : c;
+            us(u, sizeof u, x[M_ULOG][j]);
+            us(b, sizeof b, x[M_FUTEX][j]);
+            double ratio = (double)x[M_ULOG][j] / (double)x[M_FUTEX][j];
+            char t[16] = "-";
+            if (k == 0 && tgt[j] > 0)
+                snprintf(t, sizeof t, "<= %.2fx", tgt[j]);
+            add_row(lbl[k][j], u, b, ratio, t,
+                    k == 0 && tgt[j] > 0 ? (ratio <= tgt[j] ? "PASS" : "MISS") : "info");
+        }
     }
     us(u, sizeof u, c[M_ULOG][0]);
     us(b, sizeof b, c[M_FILE][0]);
