@@ -251,6 +251,30 @@ void ulog__futex_wait(uint32_t *word, uint32_t seen, int timeout_ms)
     ulog__futex_wait_ns(word, seen, timeout_ms < 0 ? -1 : (int64_t)timeout_ms * 1000000);
 }
 
+/* Without a futex: polls the word, sleeping a little longer each time
+ * (50 us doubling up to 5 ms), so a long wait costs next to no CPU and a
+ * short one is still noticed quickly. Compiled everywhere so that Linux
+ * tests exercise it too. */
+void ulog__poll_wait_ns(uint32_t *word, uint32_t seen, int64_t timeout_ns)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    long nap = 50000;
+    while (__atomic_load_n(word, __ATOMIC_SEQ_CST) == seen) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int64_t spent = (int64_t)(now.tv_sec - t0.tv_sec) * 1000000000 +
+                        (now.tv_nsec - t0.tv_nsec);
+        if (timeout_ns >= 0 && spent >= timeout_ns)
+            break;
+        long d = timeout_ns >= 0 && timeout_ns - spent < nap ? (long)(timeout_ns - spent) : nap;
+        struct timespec ts = { 0, d };
+        nanosleep(&ts, NULL);
+        if (nap < 5000000)
+            nap *= 2;
+    }
+}
+
 void ulog__futex_wait_ns(uint32_t *word, uint32_t seen, int64_t timeout_ns)
 {
     if (timeout_ns == 0)
@@ -264,23 +288,6 @@ void ulog__futex_wait_ns(uint32_t *word, uint32_t seen, int64_t timeout_ns)
     }
     futex(word, FUTEX_WAIT, seen, tsp);
 #else
-    /* No futex: poll the word, sleeping a little longer each time (from
-     * 50 us up to 5 ms) so a long wait costs next to no CPU. */
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    long nap = 50000;
-    while (__atomic_load_n(word, __ATOMIC_SEQ_CST) == seen) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        int64_t spent = (int64_t)(now.tv_sec - t0.tv_sec) * 1000000000 +
-                        (now.tv_nsec - t0.tv_nsec);
-        if (timeout_ns > 0 && spent >= timeout_ns)
-            break;
-        long d = timeout_ns > 0 && timeout_ns - spent < nap ? (long)(timeout_ns - spent) : nap;
-        struct timespec ts = { 0, d };
-        nanosleep(&ts, NULL);
-        if (nap < 5000000)
-            nap *= 2;
-    }
+    ulog__poll_wait_ns(word, seen, timeout_ns);
 #endif
 }

@@ -440,7 +440,10 @@ void ulog__bell_wait(ulog__head *bellh, uint32_t seen, int timeout_ms) ULOG__HID
 void ulog__bell_wake_all(ulog__head *bellh) ULOG__HIDDEN;
 /* Futex primitives on any 32-bit word of a head (spurious wakes allowed). */
 void ulog__futex_wait(uint32_t *word, uint32_t seen, int timeout_ms) ULOG__HIDDEN;
+/* Sleeps while *word == seen, at most timeout_ns (< 0: no limit). */
 void ulog__futex_wait_ns(uint32_t *word, uint32_t seen, int64_t timeout_ns) ULOG__HIDDEN;
+/* The same by polling with backoff: what systems without a futex use. */
+void ulog__poll_wait_ns(uint32_t *word, uint32_t seen, int64_t timeout_ns) ULOG__HIDDEN;
 void ulog__futex_wake_all(uint32_t *word) ULOG__HIDDEN;
 /* Tries a robust mutex: 0 (locked; *owner_died as for ulog__mutex_lock),
  * or ULOG_ETIMEDOUT when another holder has it. */
