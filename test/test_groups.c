@@ -5,6 +5,7 @@
  * describing, deleting and resetting groups, hostile group names, and the
  * poll.spin.us setting. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
@@ -1778,5 +1779,75 @@ Test(groups, poll_spin_us_receives_and_times_out, .timeout = 30)
     cr_assert_lt(best50 / 1000000, 100, "ulog_poll(timeout 50) took %lld ms with a 100 ms spin",
                  (long long)(best50 / 1000000));
     ulog_sub_close(s);
+    ulog_close(log);
+}
+
+/* The oldest segment is removed while no process has the log open (what
+ * retention will do): a group whose committed offset was in it follows
+ * auto.offset.reset, or gets ULOG_EOFFSET with none. */
+Test(groups, committed_offset_fell_out_of_the_log, .timeout = 30)
+{
+    ulog *log = open_log();
+    create_topic(log, "old", 1,
+                 cfg_of("flush.policy", "none", "segment.bytes", "4096", NULL));
+    append_part(log, "old", 0, 600);
+    int64_t high = high_of(log, "old", 0);
+    cr_assert_eq(ulog_group_reset(log, "g", "old", 0, ULOG_RESET_EARLIEST, 0), 0);
+    ulog_close(log);
+
+    /* The two lowest segment bases. */
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/topics/old/0", root);
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d);
+    int64_t b0 = INT64_MAX, b1 = INT64_MAX;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (!is_segment_name(e->d_name))
+            continue;
+        int64_t b = strtoll(e->d_name, NULL, 10);
+        if (b < b0) {
+            b1 = b0;
+            b0 = b;
+        } else if (b < b1) {
+            b1 = b;
+        }
+    }
+    closedir(d);
+    cr_assert_eq(b0, 0);
+    cr_assert(b1 > 0 && b1 < high, "want at least two segments, got %lld", (long long)b1);
+    char seg[700];
+    seg_path(seg, sizeof seg, root, "old", 0, b0);
+    cr_assert_eq(unlink(seg), 0);
+    delete_heads(root, "old", 1, false);
+
+    log = open_log();
+    int64_t lo, hi;
+    watermarks(log, "old", 0, &lo, &hi);
+    cr_assert_eq(lo, b1);
+    cr_assert_eq(hi, high);
+
+    ulog_sub *s = (ulog_sub *)1;
+    cr_assert_eq(try_sub(log, "old", "g", "none", &s), ULOG_EOFFSET);
+    cr_assert_null(s);
+    s = sub_group(log, "old", "g", "earliest");
+    cr_assert_eq(position(s, 0), b1);
+    ulog_msg m;
+    cr_assert_eq(ulog_poll(s, 0, &m), 0);
+    cr_assert_eq(m.offset, b1);
+    ulog_sub_close(s);
+    s = sub_group(log, "old", "g", "latest");
+    cr_assert_eq(position(s, 0), high);
+    ulog_sub_close(s);
+
+    /* The stored offset itself is left alone; its lag counts from low. */
+    ulog_group_desc *gd = NULL;
+    cr_assert_eq(ulog_group_describe(log, "g", &gd), 0);
+    cr_assert_eq(ulog_group_desc_count(gd), 1);
+    ulog_group_lag g = ULOG_GROUP_LAG_INIT;
+    cr_assert_eq(ulog_group_desc_get(gd, 0, &g), 0);
+    cr_assert_eq(g.committed, 0);
+    cr_assert_eq(g.low, b1);
+    cr_assert_eq(g.lag, high - b1);
+    ulog_group_desc_free(gd);
     ulog_close(log);
 }
