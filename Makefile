@@ -429,6 +429,13 @@ uninstall:
 	    done; \
 	done
 
+# ------------------------------------------------------------------ more
+
+# Further targets (torture, power cuts, faults, fuzzing, sanitizers,
+# coverage) live in mk/*.mk, one concern per file; they may use every
+# variable above.
+include $(sort $(wildcard mk/*.mk))
+
 # ------------------------------------------------------------------ clean
 
 .PHONY: clean distclean
