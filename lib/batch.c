@@ -880,7 +880,10 @@ int ulog__batch_check(const uint8_t *buf, size_t avail, ulog__batch_hdr *h)
     if (h->attributes & ULOG__ATTR_COMPRESSION)
         return ULOG_ENOTSUP;
     /* baseOffset is outside the CRC; keep offset arithmetic from wrapping. */
-    if (h->base_offset < 0 || h->record_count < 0 || h->last_offset_delta < 0 ||
+    /* ulog writes no empty batch and no gaps inside one (there is no
+     * compaction yet): recordCount = lastOffsetDelta + 1 >= 1. */
+    if (h->base_offset < 0 || h->record_count < 1 ||
+        h->last_offset_delta != h->record_count - 1 ||
         h->base_offset > INT64_MAX - h->last_offset_delta)
         return ULOG_ECORRUPT;
     return 0;
@@ -898,12 +901,12 @@ int ulog__batch_verify(const uint8_t *buf, size_t avail, ulog__batch_hdr *h)
     ulog__rec r;
 
     for (int32_t i = 0; i < h->record_count; i++) {
-        if (rec_decode(p, end, &r) || r.offset_delta <= prev)
+        if (rec_decode(p, end, &r) || r.offset_delta != prev + 1)
             return ULOG_ECORRUPT;
         prev = r.offset_delta;
         p = r.end;
     }
-    if (p != end || (h->record_count > 0 && prev != h->last_offset_delta))
+    if (p != end || prev != h->last_offset_delta)
         return ULOG_ECORRUPT;
     return 0;
 }

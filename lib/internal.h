@@ -327,9 +327,6 @@ typedef struct ulog__map {
 int  ulog__map_open(int dirfd, int64_t base, size_t reserve, ulog__map *m) ULOG__HIDDEN;
 /* Re-reads the file size, remapping if it outgrew the mapping. */
 int  ulog__map_refresh(ulog__map *m) ULOG__HIDDEN;
-/* Records that the file holds at least `size` bytes (the caller knows it
- * from the head), mapping more if needed: no fstat. */
-int  ulog__map_grow(ulog__map *m, int64_t size) ULOG__HIDDEN;
 void ulog__map_close(ulog__map *m) ULOG__HIDDEN;
 
 /* fdatasync as the library calls it. A test swaps it to inject failures
@@ -589,6 +586,7 @@ typedef struct ulog__cursor {
     ulog__map       map;         /* current segment */
     int64_t         pos;         /* next batch to open, in map */
     int64_t         next;        /* next offset to deliver */
+    int64_t         expect;      /* base offset the batch at pos must have */
     bool            in_batch;
     int64_t         bpos;        /* start of the open batch */
     ulog__batch_hdr bh;
@@ -612,8 +610,7 @@ int  ulog__cursor_seek_time(ulog__cursor *c, int64_t ts, int64_t *found) ULOG__H
 static inline int ulog__cursor_take(ulog__cursor *c, ulog__rec *r, int64_t *offset, int64_t *timestamp)
 {
     while (c->left > 0) {
-        if (ulog__rec_decode(c->rp, c->bend, r) != 0 || r->offset_delta <= c->prev_delta ||
-            r->offset_delta > c->bh.last_offset_delta ||
+        if (ulog__rec_decode(c->rp, c->bend, r) != 0 || r->offset_delta != c->prev_delta + 1 ||
             (c->left == 1 && (r->end != c->bend || r->offset_delta != c->bh.last_offset_delta)))
             return ULOG_ECORRUPT;
         c->prev_delta = r->offset_delta;

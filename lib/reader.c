@@ -105,6 +105,7 @@ static int start_at(ulog__cursor *c, int64_t offset, const ulog__index_entry *hi
     c->in_batch = false;
     if (hint && batch_at(c, hint->segment, hint->pos, hint->offset)) {
         c->pos = hint->pos;
+        c->expect = hint->offset;
         return 0;
     }
     int64_t seg;
@@ -114,6 +115,7 @@ static int start_at(ulog__cursor *c, int64_t offset, const ulog__index_entry *hi
     if ((err = map_segment(c, seg)) != 0)
         return err;
     c->pos = 0;
+    c->expect = seg;
     return 0;
 }
 
@@ -128,23 +130,16 @@ int ulog__cursor_seek(ulog__cursor *c, int64_t offset)
 }
 
 /*
- * Makes sure `need` bytes of the current segment are readable. While the
- * writer is still in this segment, the committed batch at c->pos is in it
- * and was written before `committed` moved (the caller loaded that first),
- * so its bytes exist: no fstat. That matters for a subscriber that keeps up
- * with its writer -- an fstat per batch costs the reader a system call, and
- * on kernels with fine-grained timestamps makes the writer's next write
- * update the inode. Elsewhere (the segment was rolled), the size is read.
+ * Makes sure `need` bytes of the current segment are readable: the size is
+ * read again (lseek, not fstat: asking for the size only does not make the
+ * writer's next write update the inode's timestamps on kernels with
+ * fine-grained ones). Trusting the head's write end instead would save the
+ * system call, but a file truncated behind the head's back would then be
+ * read past its end: SIGBUS instead of ULOG_ECORRUPT.
  */
 static int ensure(ulog__cursor *c, int64_t need)
 {
-    ulog__head *h = c->p->h;
-    /* Bytes below wend.pos were written before it moved. A length that
-     * claims more (a corrupt batch) or a roll in between: read the size. */
-    if (__atomic_load_n(&h->wend.segment, __ATOMIC_ACQUIRE) == c->map.base &&
-        need <= __atomic_load_n(&h->wend.pos, __ATOMIC_ACQUIRE) &&
-        __atomic_load_n(&h->wend.segment, __ATOMIC_ACQUIRE) == c->map.base)
-        return ulog__map_grow(&c->map, need);
+    (void)need;
     return ulog__map_refresh(&c->map);
 }
 
@@ -173,12 +168,27 @@ static int open_batch(ulog__cursor *c)
         }
         if (c->pos >= c->map.size) {
             /* The committed record is not in this segment: a later one
-             * was rolled, and exists (it was created durably first). */
+             * was rolled, and exists (it was created durably first).
+             * Segments are contiguous, so it is named by the next offset:
+             * open it by name, and list the directory (O(segments) per
+             * boundary, quadratic over a long read) only when there is
+             * no such file. */
+            uint32_t gen = __atomic_load_n(&c->p->h->gen, __ATOMIC_ACQUIRE);
+            if (c->expect > c->map.base &&
+                ulog__map_open(c->p->dirfd, c->expect, ulog__part_map_reserve(c->p),
+                               &c->map) == 0) {
+                c->gen = gen;
+                c->pos = 0;
+                continue;
+            }
             int64_t seg;
             int err = ulog__seg_next(c->p->dirfd, c->map.base, &seg);
             if (err)
                 return fail(c, err == ULOG_ENOENT ? ULOG_ECORRUPT : err,
                             "committed records missing: no next segment");
+            /* The next segment must start where this one ended. */
+            if (seg != c->expect)
+                return fail(c, ULOG_ECORRUPT, "records missing between segments");
             if ((err = map_segment(c, seg)) != 0)
                 return err;
             c->pos = 0;
@@ -203,13 +213,17 @@ static int open_batch(ulog__cursor *c)
         int err = ulog__batch_check(b, frame, &c->bh);
         if (err)
             return fail(c, err, err == ULOG_ENOTSUP ? "compressed batch" : "batch failed verification");
+        /* baseOffset is outside the CRC: each batch must start where the
+         * one before it ended (or where the segment's name or a verified
+         * index entry says), or a flipped bit would renumber records. */
+        if (c->bh.base_offset != c->expect)
+            return fail(c, ULOG_ECORRUPT, "batch offsets do not follow on");
         int64_t last = c->bh.base_offset + c->bh.last_offset_delta;
+        c->expect = last + 1;
         if (last < c->next) {           /* before the position: skip */
             c->pos += (int64_t)frame;
             continue;
         }
-        if (c->bh.base_offset > c->next)
-            return fail(c, ULOG_ECORRUPT, "offsets jump forward");
         c->in_batch = true;
         c->bpos = c->pos;
         c->rp = b + ULOG__BATCH_HEADER_SIZE;
@@ -294,6 +308,7 @@ int ulog__cursor_seek_time(ulog__cursor *c, int64_t ts, int64_t *found)
             /* Reopen this batch so that `off` is delivered next. */
             c->in_batch = false;
             c->pos = c->bpos;
+            c->expect = c->bh.base_offset;
             c->next = off;
             *found = off;
             return 0;

@@ -254,27 +254,16 @@ int ulog__map_open(int dirfd, int64_t base, size_t reserve, ulog__map *m)
 
 int ulog__map_refresh(ulog__map *m)
 {
-    struct stat st;
-    if (fstat(m->fd, &st) != 0)
+    /* lseek, not fstat: see ensure() in reader.c. */
+    off_t size = lseek(m->fd, 0, SEEK_END);
+    if (size < 0)
         return ulog__errno_to_err(errno);
-    if ((size_t)st.st_size > m->len) {
-        int err = map_at(m, page_round(st.st_size) * 2);
-        if (err)
-            return err;
-    }
-    m->size = st.st_size;
-    return 0;
-}
-
-int ulog__map_grow(ulog__map *m, int64_t size)
-{
     if ((size_t)size > m->len) {
         int err = map_at(m, page_round(size) * 2);
         if (err)
             return err;
     }
-    if (size > m->size)
-        m->size = size;
+    m->size = size;
     return 0;
 }
 

@@ -89,11 +89,12 @@ static int start_offset(ulog_sub *s, const ulog__sub_cfg *sc, int32_t k, int64_t
 int ulog_subscribe(ulog *log, const char *topic, const char *group, const ulog_config *cfg,
                    ulog_sub **out)
 {
+    if (out)
+        *out = NULL;
     if (!log)
         return ULOG_EINVAL;
     if (!topic || !out)
         return ulog__fail(log, ULOG_EINVAL, "subscribe: NULL topic or out");
-    *out = NULL;
     if (group && !ulog__name_valid(group))
         return ulog__fail(log, ULOG_EINVAL, "invalid group name");
     ulog__sub_cfg sc;

@@ -853,7 +853,9 @@ Test(batch, offset_deltas)
     static const uint8_t neg[] = TWO(0x01, 0x02);       /* -1, 1 */
 #undef TWO
     cr_expect_eq(verify_recs(inc, sizeof inc, 2, 1), 0);
-    cr_expect_eq(verify_recs(gap, sizeof gap, 2, 3), 0, "gaps are allowed (compaction)");
+    /* No gaps inside a batch while there is no compaction: recordCount
+     * must be lastOffsetDelta + 1 and the deltas consecutive. */
+    cr_expect_eq(verify_recs(gap, sizeof gap, 2, 3), ULOG_ECORRUPT, "a gap");
     cr_expect_eq(verify_recs(gap, sizeof gap, 2, 1), ULOG_ECORRUPT);
     cr_expect_eq(verify_recs(same, sizeof same, 2, 1), ULOG_ECORRUPT);
     cr_expect_eq(verify_recs(dec, sizeof dec, 2, 1), ULOG_ECORRUPT);
@@ -923,15 +925,16 @@ static int check_with32(size_t off, uint32_t v)
     return golden_with32(ulog__batch_check, off, v);
 }
 
-/* Damage to the record structure behind a good CRC: check does not walk the
- * records, so it passes; verify does, and fails. */
+/* Damage to the record structure behind a good CRC. check compares
+ * recordCount with lastOffsetDelta (ulog writes no gaps); only verify walks
+ * the records. */
 Test(batch, check_vs_verify)
 {
-    /* Header fields that only the record walk can contradict. */
-    cr_expect_eq(check_with32(57, 1), 0, "count 1 of 2");
-    cr_expect_eq(check_with32(57, 3), 0, "count 3 of 2");
-    cr_expect_eq(check_with32(23, 0), 0, "lastOffsetDelta 0");
-    cr_expect_eq(check_with32(23, 7), 0, "lastOffsetDelta 7");
+    cr_expect_eq(check_with32(57, 1), ULOG_ECORRUPT, "count 1 of 2");
+    cr_expect_eq(check_with32(57, 3), ULOG_ECORRUPT, "count 3 of 2");
+    cr_expect_eq(check_with32(23, 0), ULOG_ECORRUPT, "lastOffsetDelta 0");
+    cr_expect_eq(check_with32(23, 7), ULOG_ECORRUPT, "lastOffsetDelta 7");
+    cr_expect_eq(check_with32(57, 0), ULOG_ECORRUPT, "count 0");
     cr_expect_eq(verify_with32(57, 3), ULOG_ECORRUPT);
     cr_expect_eq(verify_with32(23, 7), ULOG_ECORRUPT);
     /* And those it checks itself. */
