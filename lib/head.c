@@ -34,9 +34,21 @@ int ulog__boot_id(char out[40])
     memset(out, 0, 40);
 #ifdef __linux__
     int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+    /* Only where the file cannot be there at all does the stand-in below
+     * take its place. A passing failure (out of descriptors, say) must not:
+     * the stand-in differs from every other process's boot id, so each head
+     * would look stale, be rebuilt from a scan under its users' feet, and
+     * lose its durable end and poisoned flag. */
+    if (fd < 0 && errno != ENOENT && errno != EACCES && errno != EPERM)
+        return ulog__errno_to_err(errno);
     if (fd >= 0) {
-        ssize_t n = read(fd, out, 39);
+        ssize_t n;
+        while ((n = read(fd, out, 39)) < 0 && errno == EINTR)
+            ;
+        int e = errno;
         close(fd);
+        if (n < 0)
+            return ulog__errno_to_err(e);
         if (n > 0) {
             while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' '))
                 out[--n] = 0;
@@ -69,7 +81,14 @@ int ulog__head_map(int dirfd, int file_mode, ulog__head **out, int *fd_out)
             err = ulog__errno_to_err(errno);
     if (!err && fstat(fd, &st) != 0)
         err = ulog__errno_to_err(errno);
-    else if (!err && st.st_size != ULOG__HEAD_SIZE && ftruncate(fd, ULOG__HEAD_SIZE) != 0)
+    /* A page of a shared mapping that is a hole when the filesystem is
+     * full faults (SIGBUS) at first touch instead of failing: allocate the
+     * blocks first, so that a full disk is ULOG_ENOSPC here. */
+    else if (!err && st.st_size <= ULOG__HEAD_SIZE && fallocate(fd, 0, 0, ULOG__HEAD_SIZE) != 0 &&
+             errno != EOPNOTSUPP && errno != ENOSYS)
+        err = ulog__errno_to_err(errno);
+    else if (!err && st.st_size != ULOG__HEAD_SIZE && fstat(fd, &st) == 0 &&
+             st.st_size != ULOG__HEAD_SIZE && ftruncate(fd, ULOG__HEAD_SIZE) != 0)
         err = ulog__errno_to_err(errno);
     void *a = MAP_FAILED;
     if (!err) {

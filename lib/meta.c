@@ -66,6 +66,7 @@ struct ulog__meta {
     ino_t       ino;
     pid_t       pid;        /* a child after fork must open its own */
     int         refs;
+    int         lockfd;     /* lock.mdb, open as long as env: see alloc_lockfile */
 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -191,21 +192,26 @@ static int txn_end(MDB_txn *txn, int rc)
 
 /* ---------------------------------------------------------------- open */
 
-/* Creates <root>/meta; a new directory entry is only durable once its
- * parent directory is synced. */
-static int make_dir(const char *root, const char *path, int dir_mode)
+static int sync_dir(const char *path)
 {
     int fd, rc = 0;
 
-    if (mkdir(path, (mode_t)dir_mode) != 0)
-        return errno == EEXIST ? 0 : ulog__errno_to_err(errno);
-    fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return ulog__errno_to_err(errno);
     if (fsync(fd) != 0)
         rc = ulog__errno_to_err(errno);
     close(fd);
     return rc;
+}
+
+/* Creates <root>/meta; a new directory entry is only durable once its
+ * parent directory is synced. */
+static int make_dir(const char *root, const char *path, int dir_mode)
+{
+    if (mkdir(path, (mode_t)dir_mode) != 0)
+        return errno == EEXIST ? 0 : ulog__errno_to_err(errno);
+    return sync_dir(root);
 }
 
 static int open_dbs(ulog__meta *m)
@@ -222,6 +228,48 @@ static int open_dbs(ulog__meta *m)
     for (size_t i = 0; rc == 0 && i < sizeof dbs / sizeof dbs[0]; i++)
         rc = meta_err(mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi));
     return rc ? rc : txn_end(txn, 0);
+}
+
+/*
+ * LMDB maps its lock file shared and writes through the mapping: a page
+ * that is a hole when the filesystem is full faults (SIGBUS) instead of
+ * failing. Allocating the blocks first makes a full disk ULOG_ENOSPC.
+ * Before mdb_env_open (whole false): the first page, LMDB's header, which it
+ * writes while it opens (it then extends the file itself for the reader
+ * table); after it: the whole file, the reader slots a later transaction
+ * may touch. That second descriptor stays open (in *keep) until the
+ * environment is closed: closing any descriptor of lock.mdb drops every
+ * fcntl lock the process holds on it, LMDB's own included (lmdb.h's
+ * caveats), and the next process to open the environment would then take
+ * itself for the only user and reinitialise the lock file -- the writer
+ * mutex, the reader table -- under the live ones (two writers at once
+ * corrupted data.mdb within seconds in the kill torture).
+ */
+static int alloc_lockfile(const char *dir, int file_mode, bool whole, int *keep)
+{
+    char *lock = malloc(strlen(dir) + sizeof "/lock.mdb");
+    if (!lock)
+        return ULOG_ENOMEM;
+    sprintf(lock, "%s/lock.mdb", dir);
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, (mode_t)file_mode);
+    free(lock);
+    if (fd < 0)
+        return ulog__errno_to_err(errno);
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0) {
+        rc = ulog__errno_to_err(errno);
+    } else {
+        off_t len = whole ? st.st_size : 4096;
+        if ((whole || st.st_size < 4096) && len > 0 && fallocate(fd, 0, 0, len) != 0 &&
+            errno != EOPNOTSUPP && errno != ENOSYS)
+            rc = ulog__errno_to_err(errno);
+    }
+    if (keep && rc == 0)
+        *keep = fd;
+    else
+        close(fd);
+    return rc;
 }
 
 int ulog__meta_open(const char *root, int file_mode, int dir_mode, ulog__meta **out)
@@ -264,6 +312,7 @@ int ulog__meta_open(const char *root, int file_mode, int dir_mode, ulog__meta **
     m->ino = st.st_ino;
     m->pid = getpid();
     m->refs = 1;
+    m->lockfd = -1;
     rc = meta_err(mdb_env_create(&m->env));
     if (rc == 0)
         rc = meta_err(mdb_env_set_maxdbs(m->env, 16));
@@ -272,15 +321,30 @@ int ulog__meta_open(const char *root, int file_mode, int dir_mode, ulog__meta **
     if (rc == 0)
         rc = meta_err(mdb_env_set_maxreaders(m->env, 1024));
     if (rc == 0)
+        rc = alloc_lockfile(path, file_mode, false, NULL);
+    if (rc == 0)
         rc = meta_err(mdb_env_open(m->env, path, MDB_NOTLS, (mdb_mode_t)file_mode));
-    free(path);
+    if (rc == 0)
+        rc = alloc_lockfile(path, file_mode, true, &m->lockfd);
     if (rc == 0) {
         ulog__meta_reader_check(m);
         rc = open_dbs(m);
     }
+    /* LMDB creates data.mdb without syncing its directory: until meta/ is
+     * synced, a power cut can take the whole file -- the catalog, groups,
+     * checkpoints -- however durable its commits were. Every process syncs
+     * it once per environment it opens, after open_dbs committed (so the
+     * entry never becomes durable before the file's first meta pages), and
+     * before anything it commits can be acknowledged: also a process that
+     * found a data.mdb another process created and may not have synced yet. */
+    if (rc == 0)
+        rc = sync_dir(path);
+    free(path);
     if (rc) {
         if (m->env)
             mdb_env_close(m->env);
+        if (m->lockfd >= 0)
+            close(m->lockfd);
         free(m);
     } else {
         m->next = registry;
@@ -307,6 +371,8 @@ void ulog__meta_close(ulog__meta *m)
         }
     pthread_mutex_unlock(&registry_lock);
     mdb_env_close(m->env);
+    if (m->lockfd >= 0)
+        close(m->lockfd);
     free(m);
 }
 
@@ -465,8 +531,10 @@ int ulog__meta_topic_list(ulog__meta *m, ulog_strlist **out)
         else {
             memcpy(name, k.mv_data, k.mv_size);
             name[k.mv_size] = '\0';
-            rc = ulog__name_valid(name) ? ulog__strlist_set(list, n++, name)
-                                        : ULOG_ECORRUPT;
+            /* A NUL inside the key would pass for the shorter name before it. */
+            rc = strlen(name) == k.mv_size && ulog__name_valid(name)
+                     ? ulog__strlist_set(list, n++, name)
+                     : ULOG_ECORRUPT;
         }
     }
     if (cur)

@@ -220,8 +220,11 @@ static int cut_to(ulog__part *p, const ulog__pos *to)
 static void publish_cut(ulog__head *h, int64_t offset, int err)
 {
     uint32_t e = __atomic_load_n(&h->fail_epoch, __ATOMIC_ACQUIRE);
-    h->fail_at[(e + 1) % ULOG__FAIL_RING] = offset;
-    h->fail_err[(e + 1) % ULOG__FAIL_RING] = err;
+    /* Atomic: waiters read the ring without a lock (lost_since). Release,
+     * so that a waiter that reads a slot's new value also sees the epoch
+     * that reused the slot. */
+    __atomic_store_n(&h->fail_at[(e + 1) % ULOG__FAIL_RING], offset, __ATOMIC_RELEASE);
+    __atomic_store_n(&h->fail_err[(e + 1) % ULOG__FAIL_RING], err, __ATOMIC_RELEASE);
     __atomic_store_n(&h->fail_epoch, e + 1, __ATOMIC_RELEASE);
 }
 
@@ -292,6 +295,19 @@ static int part_write_locked(ulog__part *p, uint8_t *buf, size_t size, uint32_t 
                              int64_t max_ts, int64_t *base_out, uint32_t *epoch_out);
 static bool gathered(ulog__head *h);
 
+/* The roll's trim and the undo's cut fsync a segment outside the sync path
+ * (under wlock). When one fails, bytes written before the mark and not yet
+ * synced are undefined, as after a failed sync, and a later fdatasync may
+ * "succeed" without them: poisoned, the durable end stays put (sync_locked)
+ * and the next open rewrites from it (section 4). With nothing unsynced
+ * below the mark nothing can be lost, and the next holder's repair retries
+ * the cut as before. */
+static void poison_if_unsynced(ulog__head *h)
+{
+    if (ulog__head_synced(h).offset < h->mark.offset)
+        __atomic_store_n(&h->poisoned, 1, __ATOMIC_RELEASE);
+}
+
 int ulog__part_write(ulog__part *p, uint8_t *buf, size_t size, uint32_t nrec,
                      int64_t max_ts, int64_t *base_out, uint32_t *epoch_out)
 {
@@ -327,8 +343,8 @@ static int part_write_locked(ulog__part *p, uint8_t *buf, size_t size, uint32_t 
          * generation makes readers read that size again. */
         int fd;
         err = seg_fd(p, &p->wfd, &p->wfd_seg, &p->wfd_gen, h->wend.segment);
-        if (!err)
-            err = ulog__seg_trim(p->wfd, h->wend.pos);
+        if (!err && (err = ulog__seg_trim(p->wfd, h->wend.pos)) != 0)
+            poison_if_unsynced(h);
         if (!err)
             err = ulog__seg_create(p->dirfd, h->wend.offset, p->topic->log->cfg.file_mode,
                                    c->preallocate ? c->segment_bytes : 0, &fd);
@@ -379,6 +395,8 @@ undo:
      * cut leaves `marked` set, so the next holder tries again. */
     if (cut_to(p, &h->mark) == 0)
         __atomic_store_n(&h->marked, 0, __ATOMIC_RELEASE);
+    else
+        poison_if_unsynced(h);
     ulog__mutex_unlock(&h->wlock);
     return part_fail(p, err, "write");
 }
@@ -390,11 +408,27 @@ static int lost_since(const ulog__head *h, int64_t target, uint32_t epoch)
     uint32_t now = __atomic_load_n(&h->fail_epoch, __ATOMIC_ACQUIRE);
     if (now == epoch)
         return 0;
-    if (now - epoch > ULOG__FAIL_RING)
-        return ULOG_EIO;    /* too many failures to tell: report it lost */
-    /* The first cut after the write decides: it kept offsets below it. */
+    /* Slot k is reused by the cut FAIL_RING after it, whose leader finds
+     * fail_epoch at epoch + FAIL_RING and writes the slot before it
+     * publishes: from then on the slot cannot be trusted. */
     uint32_t k = (epoch + 1) % ULOG__FAIL_RING;
-    return target > h->fail_at[k] ? (h->fail_err[k] ? h->fail_err[k] : ULOG_EIO) : 0;
+    int64_t at = 0;
+    int32_t err = 0;
+    if (now - epoch < ULOG__FAIL_RING) {
+        /* Acquire, pairing with publish_cut's release stores: a value
+         * from a reused slot shows as an epoch that has moved on. */
+        at = __atomic_load_n(&h->fail_at[k], __ATOMIC_ACQUIRE);
+        err = __atomic_load_n(&h->fail_err[k], __ATOMIC_ACQUIRE);
+        now = __atomic_load_n(&h->fail_epoch, __ATOMIC_ACQUIRE);
+    }
+    if (now - epoch >= ULOG__FAIL_RING) {
+        /* Too many failures to tell: report it lost, with the latest
+         * failure's error (all of them ENOSPC on a full disk). */
+        int e = __atomic_load_n(&h->fail_err[now % ULOG__FAIL_RING], __ATOMIC_RELAXED);
+        return e ? e : ULOG_EIO;
+    }
+    /* The first cut after the write decides: it kept offsets below it. */
+    return target > at ? (err ? err : ULOG_EIO) : 0;
 }
 
 /* A leader died after making bytes durable but maybe before moving
@@ -548,6 +582,12 @@ static int sync_locked(ulog__part *p, bool always, int64_t *synced_to)
     ulog__pos from = ulog__head_synced(h);
     if (to.offset == from.offset && to.segment == from.segment && to.pos == from.pos)
         return 0;
+    /* Poisoned: an fsync failed, and a later one may "succeed" with the
+     * failed pages dropped. The durable end stays where it was, so that
+     * the repair at the next open rewrites from there (section 4). Looked
+     * at again after the sync: the poisoning may have come meanwhile. */
+    if (__atomic_load_n(&h->poisoned, __ATOMIC_ACQUIRE))
+        return part_fail(p, ULOG_EPOISONED, "sync");
     err = sync_range(p, &from, &to);
     if (err) {
         if (always)
@@ -555,6 +595,8 @@ static int sync_locked(ulog__part *p, bool always, int64_t *synced_to)
         __atomic_store_n(&h->poisoned, 1, __ATOMIC_RELEASE);
         return part_fail(p, err, "background fdatasync failed; partition poisoned");
     }
+    if (__atomic_load_n(&h->poisoned, __ATOMIC_ACQUIRE))
+        return part_fail(p, ULOG_EPOISONED, "sync");
     ulog__head_set_synced(h, &to);
     if (always) {
         /* Appenders now busy: this sync's batches and those since. */

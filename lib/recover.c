@@ -150,10 +150,11 @@ int ulog__recover_scan(int dirfd, const ulog__pos *from, int file_mode, ulog__sc
             int64_t start = pos;
             whole = scan_segment(a, st.st_size, i + 1 == n, &pos, &next, &out->max_timestamp);
             munmap(a, (size_t)st.st_size);
-            if (!whole && at_checkpoint && pos == start) {
-                /* The checkpoint does not name a batch boundary here (LMDB
-                 * is a hint, not the truth): verify the segment from its
-                 * start instead of cutting durable data. */
+            if (at_checkpoint && pos == start && (!whole || start > 0 || next != v[i])) {
+                /* The checkpoint does not name a batch boundary here, or
+                 * no batch follows it to confirm its offset (LMDB is a
+                 * hint, not the truth): verify the segment from its start
+                 * instead of cutting durable data. */
                 close(fd);
                 at_checkpoint = false;
                 pos = 0;
@@ -161,9 +162,11 @@ int ulog__recover_scan(int dirfd, const ulog__pos *from, int file_mode, ulog__sc
                 continue;
             }
             at_checkpoint = false;
-        } else if (st.st_size < pos) {
-            /* A checkpoint past the end of its file: trust nothing of it
-             * and verify the segment from its start. */
+        } else if (st.st_size < pos || (at_checkpoint && (pos > 0 || next != v[i]))) {
+            /* A checkpoint past the end of its file, or at its end, where
+             * no batch follows to confirm the offset it claims (at a
+             * segment's start only the segment's base can be right):
+             * trust nothing of it and verify the segment from its start. */
             close(fd);
             at_checkpoint = false;
             pos = 0;
@@ -181,6 +184,20 @@ int ulog__recover_scan(int dirfd, const ulog__pos *from, int file_mode, ulog__sc
         if (last) {
             out->end = (ulog__pos){ next, v[i], pos };
             break;
+        }
+        if (pos < st.st_size) {
+            /* Zeros ended this segment's data before its end (a
+             * preallocated tail a crash left untrimmed): cut them, as the
+             * roll would have, since readers walk a segment to its size. */
+            int wfd;
+            err = ulog__seg_open(dirfd, v[i], true, &wfd);
+            if (!err) {
+                err = ulog__seg_trim(wfd, pos);
+                close(wfd);
+            }
+            if (err)
+                break;
+            out->cut_bytes += st.st_size - pos;
         }
         i++;
         pos = 0;
