@@ -102,7 +102,7 @@ int ulog__batch_frame_size(const uint8_t *buf, size_t avail, size_t *frame) ULOG
 /* Parses and fully verifies the batch at buf (the whole frame must be in
  * [buf, buf+avail)): length bounds, magic 2, CRC-32C, compression codec 0
  * (else ULOG_ENOTSUP), and every record decodes, fits exactly, count matches,
- * offset deltas strictly increase and the last equals lastOffsetDelta.
+ * offset deltas run 0, 1, 2, ... to lastOffsetDelta = recordCount - 1 and the last equals lastOffsetDelta.
  * Returns 0 or ULOG_ECORRUPT / ULOG_ENOTSUP. Fills *h. */
 int ulog__batch_verify(const uint8_t *buf, size_t avail, ulog__batch_hdr *h) ULOG__HIDDEN;
 /* Verifies what readers need before decoding records lazily: frame within
