@@ -561,6 +561,7 @@ struct ulog {
     char             errmsg[512];
     /* The flusher: index entries, checkpoints, background syncs. */
     pthread_t        flusher;
+    pthread_mutex_t  fpass;                 /* one ulog__flush_pass at a time */
     pthread_mutex_t  flock;
     pthread_cond_t   fcond;
     bool             stop;

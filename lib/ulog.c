@@ -100,7 +100,19 @@ size_t ulog_errmsg(ulog *log, char *buf, size_t buf_len)
 
 /* One pass: take every open partition's index entries and durable end,
  * write them in one LMDB transaction, and run due background syncs. */
+static int flush_pass_locked(ulog *log, bool final);
+
+/* The flusher and ulog_close (and tests) may run passes: one at a time,
+ * since a pass owns the partitions' checkpoint and sync bookkeeping. */
 int ulog__flush_pass(ulog *log, bool final)
+{
+    pthread_mutex_lock(&log->fpass);
+    int err = flush_pass_locked(log, final);
+    pthread_mutex_unlock(&log->fpass);
+    return err;
+}
+
+static int flush_pass_locked(ulog *log, bool final)
 {
     size_t cap = FLUSH_BATCH, ne = 0, ncp = 0, cpcap = 16;
     ulog__index_entry *e = malloc(cap * sizeof *e);
@@ -242,6 +254,7 @@ int ulog_open(const char *dir, const ulog_config *cfg, ulog **out)
     log->rootfd = log->topicsfd = -1;
     log->pid = getpid();
     pthread_mutex_init(&log->errlock, NULL);
+    pthread_mutex_init(&log->fpass, NULL);
     pthread_mutex_init(&log->flock, NULL);
     /* A step of the wall clock must not stall index flushes and syncs. */
     pthread_condattr_t ca;
@@ -308,6 +321,7 @@ void ulog_close(ulog *log)
     pthread_rwlock_destroy(&log->tlock);
     pthread_cond_destroy(&log->fcond);
     pthread_mutex_destroy(&log->flock);
+    pthread_mutex_destroy(&log->fpass);
     pthread_mutex_destroy(&log->errlock);
     free(log);
 }

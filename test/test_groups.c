@@ -229,11 +229,18 @@ static void check_msg(track *t, const ulog_msg *m)
 }
 
 /* Polls exactly count records, all already committed. */
+/* The call a commit callback runs inside (see commit_async_callbacks). */
+
+/* The call a commit callback runs inside (see commit_async_callbacks). */
+static const char *in_call;
+
 static void poll_expect(ulog_sub *s, track *t, long count)
 {
     for (long i = 0; i < count; i++) {
         ulog_msg m;
+        in_call = "ulog_poll";
         int rc = ulog_poll(s, 1000, &m);
+        in_call = NULL;
         cr_assert_eq(rc, 0, "poll %ld of %ld: %s", i + 1, count, ulog_errname(rc));
         check_msg(t, &m);
     }
@@ -245,7 +252,9 @@ static long drain(ulog_sub *s, track *t)
     long n = 0;
     for (;;) {
         ulog_msg m;
+        in_call = "ulog_poll";
         int rc = ulog_poll(s, 0, &m);
+        in_call = NULL;
         if (rc == ULOG_ETIMEDOUT)
             return n;
         cr_assert_eq(rc, 0, "poll: %s", ulog_errname(rc));
@@ -375,9 +384,6 @@ static void assert_groups(ulog *log, const char *want)
 }
 
 /* ------------------------------------------------ callbacks */
-
-/* The ulog call the test is inside when a callback runs (NULL: none). */
-static const char *in_call;
 
 typedef struct cb_call {
     ulog_sub   *sub;

@@ -76,8 +76,13 @@ Test(wait, honours_the_timeout_and_stays_idle)
         int64_t el = mono_ns() - t0, cpu = cpu_ns() - c0;
         cr_assert_geq(el, 1000000000LL);
         cr_assert_lt(el, 1100000000LL, "%s overslept: %lld ns", names[i], (long long)el);
-        /* Under 1% of a core. */
-        cr_assert_lt(cpu, 10000000LL, "%s used %lld ns of CPU in a 1 s wait", names[i],
+        /* Under 1% of a core (ThreadSanitizer's own work gets 2%). */
+#if defined(__SANITIZE_THREAD__)
+        const int64_t budget = 20000000LL;
+#else
+        const int64_t budget = 10000000LL;
+#endif
+        cr_assert_lt(cpu, budget, "%s used %lld ns of CPU in a 1 s wait", names[i],
                      (long long)cpu);
     }
 }
