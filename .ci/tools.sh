@@ -17,7 +17,7 @@ start=$SECONDS
 
 step() {
     printf '\n-------------------------------------------------------------\n'
-    printf '-- %s   (%ds into tools)\n' "$*" $((SECONDS - start))
+    printf -- '-- %s   (%ds into tools)\n' "$*" $((SECONDS - start))
     printf -- '-------------------------------------------------------------\n'
 }
 
