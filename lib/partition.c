@@ -193,14 +193,6 @@ static void index_truncate(ulog__part *p, int64_t from)
     pthread_mutex_unlock(&p->ilock);
 }
 
-/* Readers load wend.segment without the lock (reader.c): store it whole. */
-static void set_wend(ulog__head *h, const ulog__pos *to)
-{
-    h->wend.offset = to->offset;
-    __atomic_store_n(&h->wend.pos, to->pos, __ATOMIC_RELEASE);
-    __atomic_store_n(&h->wend.segment, to->segment, __ATOMIC_RELEASE);
-}
-
 /* Cuts the partition back to `to` (under wlock): files, write end, and a
  * new generation so every process reopens its descriptors. */
 static int cut_to(ulog__part *p, const ulog__pos *to)
@@ -209,7 +201,7 @@ static int cut_to(ulog__part *p, const ulog__pos *to)
     int err = ulog__recover_cut(p->dirfd, to);
     if (err)
         return err;
-    set_wend(h, to);
+    h->wend = *to;
     h->index_pos = -1;
     __atomic_add_fetch(&h->gen, 1, __ATOMIC_RELEASE);
     index_truncate(p, to->offset);
@@ -356,8 +348,8 @@ static int part_write_locked(ulog__part *p, uint8_t *buf, size_t size, uint32_t 
         p->wfd = fd;
         p->wfd_seg = h->wend.offset;
         p->wfd_gen = __atomic_load_n(&h->gen, __ATOMIC_ACQUIRE);
-        __atomic_store_n(&h->wend.pos, 0, __ATOMIC_RELEASE);
-        __atomic_store_n(&h->wend.segment, h->wend.offset, __ATOMIC_RELEASE);
+        h->wend.segment = h->wend.offset;
+        h->wend.pos = 0;
         h->index_pos = -1;
     }
     err = seg_fd(p, &p->wfd, &p->wfd_seg, &p->wfd_gen, h->wend.segment);
@@ -370,7 +362,7 @@ static int part_write_locked(ulog__part *p, uint8_t *buf, size_t size, uint32_t 
         goto undo;
     int64_t pos = h->wend.pos;
     h->wend.offset = base + nrec;
-    __atomic_store_n(&h->wend.pos, h->wend.pos + (int64_t)size, __ATOMIC_RELEASE);
+    h->wend.pos += (int64_t)size;
     if (max_ts > h->max_ts)
         __atomic_store_n(&h->max_ts, max_ts, __ATOMIC_RELAXED);  /* the flusher reads it */
     index_note(p, base, h->wend.segment, pos);
@@ -769,7 +761,7 @@ static int unpoison(ulog__part *p)
                            "topic %s partition %d: offsets %lld..%lld lost to a failed fsync",
                            p->topic->name, (int)p->id, (long long)scan.end.offset,
                            (long long)c - 1);
-            set_wend(h, &scan.end);
+            h->wend = scan.end;
             h->index_pos = -1;
             __atomic_add_fetch(&h->gen, 1, __ATOMIC_RELEASE);
             index_truncate(p, scan.end.offset);

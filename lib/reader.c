@@ -129,20 +129,6 @@ int ulog__cursor_seek(ulog__cursor *c, int64_t offset)
     return err;
 }
 
-/*
- * Makes sure `need` bytes of the current segment are readable: the size is
- * read again (lseek, not fstat: asking for the size only does not make the
- * writer's next write update the inode's timestamps on kernels with
- * fine-grained ones). Trusting the head's write end instead would save the
- * system call, but a file truncated behind the head's back would then be
- * read past its end: SIGBUS instead of ULOG_ECORRUPT.
- */
-static int ensure(ulog__cursor *c, int64_t need)
-{
-    (void)need;
-    return ulog__map_refresh(&c->map);
-}
-
 /* Opens the batch at c->pos, moving to the next segment at the end of
  * this one. Caller checked that c->next is below the committed end. */
 static int open_batch(ulog__cursor *c)
@@ -162,7 +148,7 @@ static int open_batch(ulog__cursor *c)
                 return err;
         }
         if (c->pos + ULOG__BATCH_LOG_OVERHEAD > c->map.size) {
-            int err = ensure(c, c->pos + ULOG__BATCH_LOG_OVERHEAD);
+            int err = ulog__map_refresh(&c->map);
             if (err)
                 return fail(c, err, "reading segment size");
         }
@@ -200,7 +186,7 @@ static int open_batch(ulog__cursor *c)
         if (ulog__batch_frame_size(b, avail, &frame) != 0)
             return fail(c, ULOG_ECORRUPT, "bad batch length");
         if (frame > avail) {
-            int err = ensure(c, c->pos + (int64_t)frame);
+            int err = ulog__map_refresh(&c->map);
             if (err)
                 return fail(c, err, "reading segment size");
             b = c->map.addr + c->pos;

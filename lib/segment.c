@@ -254,7 +254,11 @@ int ulog__map_open(int dirfd, int64_t base, size_t reserve, ulog__map *m)
 
 int ulog__map_refresh(ulog__map *m)
 {
-    /* lseek, not fstat: see ensure() in reader.c. */
+    /* lseek, not fstat: asking for the size alone does not make the
+     * writer's next write update the inode's timestamps (kernels with
+     * fine-grained ones). Readers ask on every batch past the known size,
+     * rather than trust the head's write end, so a file truncated behind
+     * the head's back gives ULOG_ECORRUPT, never SIGBUS. */
     off_t size = lseek(m->fd, 0, SEEK_END);
     if (size < 0)
         return ulog__errno_to_err(errno);

@@ -1457,39 +1457,6 @@ static void write_file(const char *path, const uint8_t *b, size_t len)
     close(fd);
 }
 
-static void copy_file(const char *src, const char *dst)
-{
-    size_t len;
-    uint8_t *b = slurp(src, &len);
-    int fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0640);
-    cr_assert_geq(fd, 0, "%s: %s", dst, strerror(errno));
-    cr_assert_eq(write(fd, b, len), (ssize_t)len);
-    close(fd);
-    free(b);
-}
-
-static void copy_tree(const char *src, const char *dst)
-{
-    cr_assert_eq(mkdir(dst, 0750), 0, "mkdir %s: %s", dst, strerror(errno));
-    DIR *d = opendir(src);
-    cr_assert_not_null(d);
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        char s[600], t[600];
-        snprintf(s, sizeof s, "%s/%s", src, de->d_name);
-        snprintf(t, sizeof t, "%s/%s", dst, de->d_name);
-        struct stat st;
-        cr_assert_eq(lstat(s, &st), 0);
-        if (S_ISDIR(st.st_mode))
-            copy_tree(s, t);
-        else if (S_ISREG(st.st_mode))
-            copy_file(s, t);
-    }
-    closedir(d);
-}
-
 /* ---------------------------------------------------------------- layout */
 
 typedef struct bloc {

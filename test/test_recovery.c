@@ -125,43 +125,6 @@ static int64_t file_size(const char *path)
     return st.st_size;
 }
 
-static void copy_file(const char *src, const char *dst)
-{
-    int in = open(src, O_RDONLY);
-    cr_assert_geq(in, 0, "%s: %s", src, strerror(errno));
-    int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0640);
-    cr_assert_geq(out, 0, "%s: %s", dst, strerror(errno));
-    char buf[65536];
-    ssize_t n;
-    while ((n = read(in, buf, sizeof buf)) > 0)
-        cr_assert_eq(write(out, buf, (size_t)n), n);
-    cr_assert_eq(n, 0);
-    close(in);
-    close(out);
-}
-
-static void copy_tree(const char *src, const char *dst)
-{
-    cr_assert_eq(mkdir(dst, 0750), 0, "mkdir %s: %s", dst, strerror(errno));
-    DIR *d = opendir(src);
-    cr_assert_not_null(d);
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        char s[600], t[600];
-        snprintf(s, sizeof s, "%s/%s", src, de->d_name);
-        snprintf(t, sizeof t, "%s/%s", dst, de->d_name);
-        struct stat st;
-        cr_assert_eq(lstat(s, &st), 0);
-        if (S_ISDIR(st.st_mode))
-            copy_tree(s, t);
-        else if (S_ISREG(st.st_mode))
-            copy_file(s, t);
-    }
-    closedir(d);
-}
-
 /* Reads the whole file. Caller frees. */
 static uint8_t *slurp(const char *path, size_t *len)
 {
