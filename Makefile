@@ -95,6 +95,8 @@ LIB_SRCS     := $(sort $(wildcard lib/*.c))
 LIB_OBJS     := $(LIB_SRCS:lib/%.c=$(BUILD)/obj/%.o)
 TEST_SRCS    := $(sort $(wildcard test/test_*.c))
 TEST_BINS    := $(TEST_SRCS:test/%.c=$(BUILD)/test/%)
+# Linked into every test binary (see test/leakcheck.c).
+TEST_SUPPORT := $(BUILD)/test/leakcheck.o
 EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
 EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 BENCH_SRCS   := $(sort $(wildcard bench/*.c))
@@ -156,10 +158,14 @@ $(BUILD)/libulog.so: $(BUILD)/$(SONAME)
 
 # ------------------------------------------------------------------ programs
 
-$(BUILD)/test/%: test/%.c $(STATIC_LIB) $(FLAGS_STAMP)
+$(TEST_SUPPORT): test/leakcheck.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(TEST_CFLAGS) -c -o $@ $<
+
+$(BUILD)/test/%: test/%.c $(TEST_SUPPORT) $(STATIC_LIB) $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(say) CC $<
-	$(Q)$(CC) $(TEST_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(STATIC_LIB) -lcriterion $(LIBS)
+	$(Q)$(CC) $(TEST_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(TEST_SUPPORT) $(STATIC_LIB) -lcriterion $(LIBS)
 
 $(BUILD)/examples/%: examples/%.c $(STATIC_LIB) $(FLAGS_STAMP)
 	@mkdir -p $(@D)
@@ -227,6 +233,7 @@ check-all: all $(TEST_BINS) $(EXAMPLE_BINS) $(HEADER_OK)
 	$(run-check-man)
 	$(run-check-tests)
 	$(run-check-examples)
+	$(run-check-python)
 	$(run-check-install)
 	@echo "make check: all checks passed ($(BUILD), version $(VERSION))"
 
@@ -295,7 +302,7 @@ define run-check-tests
 	@mkdir -p $(SCRATCH)
 	$(Q)for t in $(TEST_BINS); do \
 	    echo "== $$t"; \
-	    TMPDIR=$(abspath $(SCRATCH)) LSAN_OPTIONS=suppressions=$(abspath test/lsan.supp) \
+	    TMPDIR=$(abspath $(SCRATCH)) ASAN_OPTIONS=abort_on_error=1 \
 	        timeout $(TEST_TIMEOUT) $$t -j2 \
 	        || { echo "FAIL: $$t (exit $$?)" >&2; exit 1; }; \
 	done

@@ -53,7 +53,11 @@ extern "C" {
 
 /* ---------------------------------------------------------------- errors */
 
-/* Error codes: negative, distinct, never renumbered or reused. */
+/* Every value #defined in this header is part of the ABI and never changes:
+ * a binding that cannot read macros may copy the numbers. */
+
+/* Error codes: negative, consecutive from -1, never renumbered or reused
+ * (ulog_errname() names each, and gives "ULOG_UNKNOWN" past the last). */
 #define ULOG_OK          0
 #define ULOG_EINVAL     (-1)  /* bad argument, name or config value */
 #define ULOG_ENOENT     (-2)  /* no such topic, partition or log root */
@@ -89,6 +93,8 @@ ULOG_API int ulog_version_number(void);
 typedef struct ulog        ulog;         /* an open log root; thread-safe */
 typedef struct ulog_sub    ulog_sub;     /* a subscription; one thread at a time */
 typedef struct ulog_config ulog_config;  /* settings by name */
+/* A list of strings. Caller owns; free with ulog_strlist_free(). */
+typedef struct ulog_strlist ulog_strlist;
 
 /*
  * Settings by name, Kafka's names where one exists. Each name belongs to the
@@ -139,10 +145,14 @@ ULOG_API int ulog_config_set(ulog_config *cfg, const char *name,
 /* Typed setter for integer settings; same rules as ulog_config_set(). */
 ULOG_API int ulog_config_set_int(ulog_config *cfg, const char *name,
                                  int64_t value, char *errbuf, size_t errbuf_len);
-/* Copies the value of `name` into buf (NUL-terminated). ULOG_ENOENT if not
- * set, ULOG_EINVAL if buf is too small or arguments are NULL. Since 0.1. */
+/* Copies the value of `name` into buf (NUL-terminated; 32 bytes hold any
+ * value). ULOG_ENOENT if not set, ULOG_EINVAL if buf is too small or
+ * arguments are NULL. Since 0.1. */
 ULOG_API int ulog_config_get(const ulog_config *cfg, const char *name,
                              char *buf, size_t buf_len);
+/* Names of the settings cfg holds, in a fixed order. Caller owns *out.
+ * Errors: ULOG_EINVAL (NULL), ULOG_ENOMEM. Since 0.2. */
+ULOG_API int ulog_config_names(const ulog_config *cfg, ulog_strlist **out);
 /* Frees cfg. NULL is a no-op. Since 0.1. */
 ULOG_API void ulog_config_free(ulog_config *cfg);
 
@@ -161,10 +171,14 @@ ULOG_API int  ulog_open(const char *dir, const ulog_config *cfg, ulog **out);
  * every subscription first. NULL is a no-op. Since 0.1. */
 ULOG_API void ulog_close(ulog *log);
 
-/* Copies the detail of the last failure on this handle (path, topic, offset)
- * into buf, NUL-terminated and truncated to buf_len. Returns the length of the
- * full message. The handle keeps one message, shared by its threads.
- * Since 0.1. */
+/* Copies the detail (path, topic, offset) of the calling thread's last
+ * failed call on `log` or on one of its subscriptions into buf,
+ * NUL-terminated and truncated to buf_len; "" when that failure was on
+ * another handle, or gave no detail. Returns the length of the full message.
+ * log NULL: the calling thread's last failure on any handle, which is how to
+ * read why ulog_open() failed. Each thread keeps its own message, like
+ * errno: other threads' failures never overwrite it. Since 0.1 (per thread:
+ * 0.2). */
 ULOG_API size_t ulog_errmsg(ulog *log, char *buf, size_t buf_len);
 
 /* ---------------------------------------------------------------- topics */
@@ -179,8 +193,7 @@ ULOG_API size_t ulog_errmsg(ulog *log, char *buf, size_t buf_len);
 ULOG_API int  ulog_topic_create(ulog *log, const char *topic, int32_t partitions,
                                 const ulog_config *cfg);
 
-/* A list of strings. Caller owns; free with ulog_strlist_free(). */
-typedef struct ulog_strlist ulog_strlist;
+/* A list of strings (declared above). */
 ULOG_API size_t      ulog_strlist_count(const ulog_strlist *list);
 /* Borrowed; valid until ulog_strlist_free(). NULL when i is out of range. */
 ULOG_API const char *ulog_strlist_get(const ulog_strlist *list, size_t i);
@@ -215,6 +228,43 @@ typedef struct ulog_partition_info {
 /* Describes one partition. Errors: ULOG_EINVAL, ULOG_ENOENT. Since 0.1. */
 ULOG_API int ulog_partition_describe(ulog *log, const char *topic,
                                      int32_t partition, ulog_partition_info *info);
+
+/* What ulog_verify() has checked, and what it found. */
+typedef struct ulog_verify_info {
+    size_t      struct_size;     /* set by the caller: sizeof(ulog_verify_info) */
+    const char *topic;           /* the partition being checked (borrowed, */
+    int32_t     partition;       /*   valid during the callback only) */
+    int64_t     partitions_done; /* partitions finished */
+    int64_t     records_done;    /* records checked (or passed over) so far */
+    int64_t     records_total;   /* records to check: the sum of high - low */
+    int64_t     corrupt;         /* problems found so far */
+    /* Set only in the callback that reports a problem (error 0: progress): */
+    int         error;           /* ULOG_ECORRUPT, ULOG_ENOTSUP or ULOG_EIO */
+    int64_t     offset;          /* the first offset that could not be read */
+    int64_t     resume;          /* where the check went on (the next segment's
+                                    first offset, or the high watermark):
+                                    [offset, resume) is not verified */
+    const char *detail;          /* what failed, and where (segment file, position) */
+} ulog_verify_info;
+
+/* Called with progress (at every partition and every 65536 records), with
+ * each problem found, and once at the end; a non-zero return stops the
+ * check, and ulog_verify() returns that value. */
+typedef int ulog_verify_cb(const ulog_verify_info *info, void *arg);
+
+/*
+ * Reads every committed record of `topic` (NULL: of every topic) as a
+ * subscriber would -- batch frames, CRC-32C, offset continuity, record
+ * bounds -- up to the high watermarks at the start of the call, and reports
+ * what fails through cb (may be NULL). After a corrupt batch it goes on at
+ * the next segment. Never changes the log. *out (may be NULL; struct_size
+ * set by the caller) gets the totals.
+ * Returns 0 when everything verified, ULOG_ECORRUPT when a problem was
+ * found, or ULOG_EINVAL, ULOG_ENOENT, ULOG_ENOMEM, ULOG_EIO. Thread-safe.
+ * Since 0.2.
+ */
+ULOG_API int ulog_verify(ulog *log, const char *topic, ulog_verify_cb *cb, void *arg,
+                         ulog_verify_info *out);
 
 /* ---------------------------------------------------------------- append */
 

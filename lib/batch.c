@@ -12,7 +12,11 @@
  *   off size field                 value ulog writes
  *    0   8  baseOffset  int64      offset of the first record; patched last
  *    8   4  batchLength int32      bytes that follow this field (frame - 12)
- *   12   4  partitionLeaderEpoch   -1
+ *   12   4  partitionLeaderEpoch   the partition's failure epoch when the
+ *                                  batch was written (patched last, like
+ *                                  baseOffset); Kafka's leader epoch, with
+ *                                  the same job: a batch written after a
+ *                                  truncation carries a higher one
  *   16   1  magic       int8       2
  *   17   4  crc         uint32     CRC-32C of bytes 21 .. end of frame
  *   21   2  attributes  int16      bits 0-2 compression codec (0 = none; the
@@ -491,6 +495,11 @@ void ulog__batch_encode(uint8_t *buf, size_t size, const ulog__batch_src *src,
 void ulog__batch_set_base_offset(uint8_t *buf, int64_t base_offset)
 {
     put64(buf + OFF_BASE_OFFSET, (uint64_t)base_offset);
+}
+
+void ulog__batch_set_leader_epoch(uint8_t *buf, uint32_t epoch)
+{
+    put32(buf + OFF_EPOCH, epoch);
 }
 
 /* ---------------------------------------------------------------- decode */

@@ -238,6 +238,27 @@ int ulog_config_get(const ulog_config *cfg, const char *name, char *buf, size_t 
     return 0;
 }
 
+int ulog_config_names(const ulog_config *cfg, ulog_strlist **out)
+{
+    if (!cfg || !out)
+        return ULOG_EINVAL;
+    *out = NULL;
+    size_t n = 0;
+    for (int i = 0; i < NSET; i++)
+        n += (cfg->set >> i) & 1;
+    ulog_strlist *l;
+    int err = ulog__strlist_new(n, &l);
+    for (int i = 0, k = 0; !err && i < NSET; i++)
+        if (cfg->set & (1u << i))
+            err = ulog__strlist_set(l, (size_t)k++, settings[i].name);
+    if (err) {
+        ulog_strlist_free(l);
+        return err;
+    }
+    *out = l;
+    return 0;
+}
+
 /* ---------------------------------------------------------------- scopes */
 
 typedef void (*apply_fn)(void *out, int id, int64_t v);

@@ -92,8 +92,10 @@ size_t ulog__batch_size(const ulog__batch_src *src, int64_t now_ms) ULOG__HIDDEN
 void ulog__batch_encode(uint8_t *buf, size_t size, const ulog__batch_src *src,
                         int64_t now_ms, bool log_append_time,
                         int64_t *max_ts) ULOG__HIDDEN;
-/* Patches baseOffset (not covered by the CRC). */
+/* Patch baseOffset and partitionLeaderEpoch (neither is covered by the
+ * CRC), under the writer lock. */
 void ulog__batch_set_base_offset(uint8_t *buf, int64_t base_offset) ULOG__HIDDEN;
+void ulog__batch_set_leader_epoch(uint8_t *buf, uint32_t epoch) ULOG__HIDDEN;
 
 /* Reads the 12-byte log overhead at buf: returns the whole frame size
  * (12 + batchLength) in *frame, or ULOG_ECORRUPT when batchLength is outside
@@ -515,16 +517,24 @@ struct ulog__topic {
  * is not valid for this boot. */
 int  ulog__part_open(ulog__topic *t, int32_t id, ulog__part *p) ULOG__HIDDEN;
 void ulog__part_close(ulog__part *p) ULOG__HIDDEN;
-/* Writes one encoded batch (baseOffset is patched here) of nrec records and
- * publishes it; *base gets its first offset, *epoch the failure epoch it was
- * written in. With flush.policy always the batch is not committed yet:
- * call ulog__part_sync. */
+/* Where ulog__part_write put a batch. A batch written at the same place
+ * after an fsync-failure cut carries a later epoch (its
+ * partitionLeaderEpoch), so these fields identify it for good. */
+typedef struct ulog__written {
+    int64_t  base, end;         /* its offsets: [base, end) */
+    int64_t  segment, pos;      /* its segment and position in it */
+    uint32_t epoch;             /* the failure epoch it was written in */
+} ulog__written;
+
+/* Writes one encoded batch (baseOffset and partitionLeaderEpoch are patched
+ * here) of nrec records and publishes it; *out says where it went. With
+ * flush.policy always the batch is not committed yet: call
+ * ulog__part_sync. */
 int  ulog__part_write(ulog__part *p, uint8_t *buf, size_t size, uint32_t nrec,
-                      int64_t max_ts, int64_t *base, uint32_t *epoch) ULOG__HIDDEN;
-/* Group commit: returns once offsets below `target` are durable and
- * committed (one fdatasync serves every waiter), or the error that lost
- * them. */
-int  ulog__part_sync(ulog__part *p, int64_t target, uint32_t epoch) ULOG__HIDDEN;
+                      int64_t max_ts, ulog__written *out) ULOG__HIDDEN;
+/* Group commit: returns once the batch `w` is durable and committed (one
+ * fdatasync serves every waiter), or the error that lost it. */
+int  ulog__part_sync(ulog__part *p, const ulog__written *w) ULOG__HIDDEN;
 /* Background sync for none/interval topics; a failure poisons. */
 int  ulog__part_sync_background(ulog__part *p) ULOG__HIDDEN;
 /* The durable end, read consistently; false when a sync leader is busy. */
@@ -557,8 +567,7 @@ struct ulog {
     char             boot_id[40];
     pthread_rwlock_t tlock;                 /* the topic table */
     ulog__topic     *buckets[ULOG__TOPIC_BUCKETS];
-    pthread_mutex_t  errlock;
-    char             errmsg[512];
+    uint64_t         serial;                /* names it in ulog__fail's records */
     /* The flusher: index entries, checkpoints, background syncs. */
     pthread_t        flusher;
     pthread_mutex_t  fpass;                 /* one ulog__flush_pass at a time */
@@ -569,7 +578,8 @@ struct ulog {
     pid_t            pid;                   /* the process that opened it */
 };
 
-/* Records the detail of a failure for ulog_errmsg(); returns err. */
+/* Records the detail of a failure for ulog_errmsg() in the calling thread
+ * (log may be NULL); returns err. */
 int  ulog__fail(ulog *log, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4))) ULOG__HIDDEN;
 /* Wakes the flusher early (index buffer filling up). */

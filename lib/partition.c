@@ -284,7 +284,7 @@ static void index_note(ulog__part *p, int64_t offset, int64_t seg, int64_t pos)
 }
 
 static int part_write_locked(ulog__part *p, uint8_t *buf, size_t size, uint32_t nrec,
-                             int64_t max_ts, int64_t *base_out, uint32_t *epoch_out);
+                             int64_t max_ts, ulog__written *out);
 static bool gathered(ulog__head *h);
 
 /* The roll's trim and the undo's cut fsync a segment outside the sync path
@@ -301,10 +301,10 @@ static void poison_if_unsynced(ulog__head *h)
 }
 
 int ulog__part_write(ulog__part *p, uint8_t *buf, size_t size, uint32_t nrec,
-                     int64_t max_ts, int64_t *base_out, uint32_t *epoch_out)
+                     int64_t max_ts, ulog__written *out)
 {
     ulog__head *h = p->h;
-    int err = part_write_locked(p, buf, size, nrec, max_ts, base_out, epoch_out);
+    int err = part_write_locked(p, buf, size, nrec, max_ts, out);
     if (p->topic->cfg.flush_policy == ULOG__FLUSH_ALWAYS) {
         __atomic_add_fetch(&h->arrivals, 1, __ATOMIC_SEQ_CST);
         if (__atomic_load_n(&h->gathering, __ATOMIC_SEQ_CST) && gathered(h))
@@ -314,7 +314,7 @@ int ulog__part_write(ulog__part *p, uint8_t *buf, size_t size, uint32_t nrec,
 }
 
 static int part_write_locked(ulog__part *p, uint8_t *buf, size_t size, uint32_t nrec,
-                             int64_t max_ts, int64_t *base_out, uint32_t *epoch_out)
+                             int64_t max_ts, ulog__written *out)
 {
     ulog__head *h = p->h;
     const ulog__topic_cfg *c = &p->topic->cfg;
@@ -355,8 +355,11 @@ static int part_write_locked(ulog__part *p, uint8_t *buf, size_t size, uint32_t 
     err = seg_fd(p, &p->wfd, &p->wfd_seg, &p->wfd_gen, h->wend.segment);
     if (err)
         goto undo;
+    /* fail_epoch moves only under wlock. */
+    uint32_t epoch = __atomic_load_n(&h->fail_epoch, __ATOMIC_ACQUIRE);
     int64_t base = h->wend.offset;
     ulog__batch_set_base_offset(buf, base);
+    ulog__batch_set_leader_epoch(buf, epoch);
     err = ulog__pwrite_all(p->wfd, buf, size, h->wend.pos);
     if (err)
         goto undo;
@@ -373,13 +376,13 @@ static int part_write_locked(ulog__part *p, uint8_t *buf, size_t size, uint32_t 
     bool publish = c->flush_policy != ULOG__FLUSH_ALWAYS;
     if (publish)
         __atomic_store_n(&h->committed, h->wend.offset, __ATOMIC_RELEASE);
-    *epoch_out = __atomic_load_n(&h->fail_epoch, __ATOMIC_ACQUIRE);
+    *out = (ulog__written){ .base = base, .end = h->wend.offset,
+                            .segment = h->wend.segment, .pos = pos, .epoch = epoch };
     ulog__mutex_unlock(&h->wlock);
     /* After the unlock: the wake (a system call when someone sleeps) need
      * not hold up the next writer. */
     if (publish)
         ulog__bell_ring(p->bell);
-    *base_out = base;
     return 0;
 
 undo:
@@ -393,34 +396,62 @@ undo:
     return part_fail(p, err, "write");
 }
 
-/* Whether the batch ending at `target`, written in failure epoch `epoch`,
- * was cut by an fsync failure since: 0, or the failure's error. */
-static int lost_since(const ulog__head *h, int64_t target, uint32_t epoch)
+/* Whether batch w, now committed, is still the one at its place: a batch
+ * written there after a cut has another base or a later epoch. 0 if it is,
+ * else the error that lost it (`err`, or the read's). */
+static int still_there(ulog__part *p, const ulog__written *w, int err)
 {
+    uint8_t hdr[ULOG__BATCH_HEADER_SIZE];
+    int fd;
+    int rerr = ulog__seg_open(p->dirfd, w->segment, false, &fd);
+    if (rerr)
+        return rerr == ULOG_ENOENT ? err : rerr;
+    ssize_t n = pread(fd, hdr, sizeof hdr, w->pos);
+    close(fd);
+    if (n < 0)
+        return ulog__errno_to_err(errno);
+    ulog__batch_hdr bh;
+    if (n != (ssize_t)sizeof hdr || ulog__batch_parse_header(hdr, sizeof hdr, &bh) != 0)
+        return err;
+    return bh.base_offset == w->base && (uint32_t)bh.leader_epoch == w->epoch ? 0 : err;
+}
+
+/* Whether batch w was cut by an fsync failure since it was written: 0, or
+ * the failure's error. */
+static int lost_since(ulog__part *p, const ulog__written *w)
+{
+    const ulog__head *h = p->h;
     uint32_t now = __atomic_load_n(&h->fail_epoch, __ATOMIC_ACQUIRE);
-    if (now == epoch)
+    if (now == w->epoch)
         return 0;
     /* Slot k is reused by the cut FAIL_RING after it, whose leader finds
      * fail_epoch at epoch + FAIL_RING and writes the slot before it
      * publishes: from then on the slot cannot be trusted. */
-    uint32_t k = (epoch + 1) % ULOG__FAIL_RING;
+    uint32_t k = (w->epoch + 1) % ULOG__FAIL_RING;
     int64_t at = 0;
     int32_t err = 0;
-    if (now - epoch < ULOG__FAIL_RING) {
+    if (now - w->epoch < ULOG__FAIL_RING) {
         /* Acquire, pairing with publish_cut's release stores: a value
          * from a reused slot shows as an epoch that has moved on. */
         at = __atomic_load_n(&h->fail_at[k], __ATOMIC_ACQUIRE);
         err = __atomic_load_n(&h->fail_err[k], __ATOMIC_ACQUIRE);
         now = __atomic_load_n(&h->fail_epoch, __ATOMIC_ACQUIRE);
     }
-    if (now - epoch >= ULOG__FAIL_RING) {
-        /* Too many failures to tell: report it lost, with the latest
-         * failure's error (all of them ENOSPC on a full disk). */
+    if (now - w->epoch >= ULOG__FAIL_RING) {
+        /* The ring has lapped (this appender slept through FAIL_RING cuts).
+         * Every cut is at the durable end, so if the first one after the
+         * write kept the batch, it was durable and is committed now (the
+         * failed leaders since repaired `committed` if one died); then the
+         * batch at its place tells by its epoch. */
         int e = __atomic_load_n(&h->fail_err[now % ULOG__FAIL_RING], __ATOMIC_RELAXED);
-        return e ? e : ULOG_EIO;
+        if (!e)
+            e = ULOG_EIO;
+        if (__atomic_load_n(&h->committed, __ATOMIC_ACQUIRE) < w->end)
+            return e;
+        return still_there(p, w, e);
     }
     /* The first cut after the write decides: it kept offsets below it. */
-    return target > at ? (err ? err : ULOG_EIO) : 0;
+    return w->end > at ? (err ? err : ULOG_EIO) : 0;
 }
 
 /* A leader died after making bytes durable but maybe before moving
@@ -614,14 +645,14 @@ static int sync_locked(ulog__part *p, bool always, int64_t *synced_to)
  * because a leader that dies never bumps sync_seq (its successor repairs
  * through EOWNERDEAD).
  */
-int ulog__part_sync(ulog__part *p, int64_t target, uint32_t epoch)
+int ulog__part_sync(ulog__part *p, const ulog__written *w)
 {
     ulog__head *h = p->h;
     for (;;) {
-        int lost = lost_since(h, target, epoch);
+        int lost = lost_since(p, w);
         if (lost)
             return part_fail(p, lost, "batch lost to an fdatasync failure");
-        if (__atomic_load_n(&h->committed, __ATOMIC_ACQUIRE) >= target)
+        if (__atomic_load_n(&h->committed, __ATOMIC_ACQUIRE) >= w->end)
             return 0;
         uint32_t seen = __atomic_load_n(&h->sync_seq, __ATOMIC_SEQ_CST);
         bool died;
@@ -638,18 +669,18 @@ int ulog__part_sync(ulog__part *p, int64_t target, uint32_t epoch)
             slock_repair(p);
         /* The leader before us may have covered this batch already. */
         int64_t synced_to = INT64_MAX;
-        if (!lost_since(h, target, epoch) &&
-            __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE) < target)
+        if (!lost_since(p, w) &&
+            __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE) < w->end)
             err = sync_locked(p, true, &synced_to);
         sunlock(p);
         /* Our batch was written before we got here: a write end below it
          * means it was cut, however that happened. */
-        if (!err && synced_to < target)
+        if (!err && synced_to < w->end)
             return part_fail(p, ULOG_EIO, "batch cut before it was synced");
         /* A failed sync may still have left this batch durable: it is lost
          * only if the cut was below it. */
-        if (err && (lost_since(h, target, epoch) ||
-                    __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE) < target))
+        if (err && (lost_since(p, w) ||
+                    __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE) < w->end))
             return err;
     }
 }

@@ -255,8 +255,7 @@ typedef struct group {
     int32_t  part;
     size_t   first, n;      /* range in scratch->idx */
     size_t   size;          /* encoded batch */
-    int64_t  base;          /* first offset, once written */
-    uint32_t epoch;         /* failure epoch it was written in */
+    ulog__written at;       /* where it went, once written */
 } group;
 
 /* Per-thread scratch space, so that appends do not allocate once warm. */
@@ -402,16 +401,13 @@ int ulog_append(ulog *log, const char *topic, ulog_record *records, size_t count
         int64_t max_ts;
         ulog__batch_encode(s->buf, gr->size, &src, now, t->cfg.log_append_time, &max_ts);
         err = ulog__part_write(&t->parts[gr->part], s->buf, gr->size, (uint32_t)gr->n, max_ts,
-                               &gr->base, &gr->epoch);
+                               &gr->at);
         if (err)
             break;
     }
     bool always = t->cfg.flush_policy == ULOG__FLUSH_ALWAYS;
     for (size_t g = 0; g < written; g++) {
-        int serr = always ? ulog__part_sync(&t->parts[groups[g].part],
-                                            groups[g].base + (int64_t)groups[g].n,
-                                            groups[g].epoch)
-                          : 0;
+        int serr = always ? ulog__part_sync(&t->parts[groups[g].part], &groups[g].at) : 0;
         if (serr) {
             if (!err)
                 err = serr;
@@ -420,7 +416,7 @@ int ulog_append(ulog *log, const char *topic, ulog_record *records, size_t count
         for (size_t k = 0; k < groups[g].n; k++) {
             size_t i = single ? k : s->idx[groups[g].first + k];
             records[i].partition = groups[g].part;
-            records[i].offset = groups[g].base + (int64_t)k;
+            records[i].offset = groups[g].at.base + (int64_t)k;
         }
     }
     return err;

@@ -66,32 +66,33 @@ bool ulog__fs_is_network(int64_t f_type)
     return false;
 }
 
+/* The detail of the last failure, per thread like errno: another thread's
+ * failure never overwrites it, and it outlives a handle that failed to open.
+ * `serial` names the handle it belongs to (0: none); addresses are reused,
+ * serials are not. */
+static __thread struct {
+    uint64_t serial;
+    char     msg[512];
+} last_failure;
+
+static uint64_t next_serial;
+
 int ulog__fail(ulog *log, int err, const char *fmt, ...)
 {
-    if (!log)
-        return err;
-    pthread_mutex_lock(&log->errlock);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(log->errmsg, sizeof log->errmsg, fmt, ap);
+    vsnprintf(last_failure.msg, sizeof last_failure.msg, fmt, ap);
     va_end(ap);
-    pthread_mutex_unlock(&log->errlock);
+    last_failure.serial = log ? log->serial : 0;
     return err;
 }
 
 size_t ulog_errmsg(ulog *log, char *buf, size_t buf_len)
 {
-    if (!log) {
-        if (buf && buf_len)
-            buf[0] = 0;
-        return 0;
-    }
-    pthread_mutex_lock(&log->errlock);
-    size_t n = strlen(log->errmsg);
+    const char *msg = !log || log->serial == last_failure.serial ? last_failure.msg : "";
     if (buf && buf_len)
-        snprintf(buf, buf_len, "%s", log->errmsg);
-    pthread_mutex_unlock(&log->errlock);
-    return n;
+        snprintf(buf, buf_len, "%s", msg);
+    return strlen(msg);
 }
 
 /* ---------------------------------------------------------------- flusher */
@@ -253,7 +254,7 @@ int ulog_open(const char *dir, const ulog_config *cfg, ulog **out)
         return ULOG_ENOMEM;
     log->rootfd = log->topicsfd = -1;
     log->pid = getpid();
-    pthread_mutex_init(&log->errlock, NULL);
+    log->serial = __atomic_add_fetch(&next_serial, 1, __ATOMIC_RELAXED);
     pthread_mutex_init(&log->fpass, NULL);
     pthread_mutex_init(&log->flock, NULL);
     /* A step of the wall clock must not stall index flushes and syncs. */
@@ -322,6 +323,5 @@ void ulog_close(ulog *log)
     pthread_cond_destroy(&log->fcond);
     pthread_mutex_destroy(&log->flock);
     pthread_mutex_destroy(&log->fpass);
-    pthread_mutex_destroy(&log->errlock);
     free(log);
 }

@@ -18,16 +18,16 @@ ALLOC_WRAP  := malloc calloc realloc strdup free pthread_create fdopendir \
 
 faults_wrap_flags = $(foreach f,$(1),-Wl,--wrap=$(f))
 
-$(BUILD)/test/test_faults: test/test_faults.c $(STATIC_LIB) $(FLAGS_STAMP) mk/faults.mk
+$(BUILD)/test/test_faults: test/test_faults.c $(TEST_SUPPORT) $(STATIC_LIB) $(FLAGS_STAMP) mk/faults.mk
 	@mkdir -p $(@D)
 	$(say) CC "$< (--wrap: $(FAULTS_WRAP))"
-	$(Q)$(CC) $(TEST_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< \
+	$(Q)$(CC) $(TEST_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(TEST_SUPPORT) \
 	    $(call faults_wrap_flags,$(FAULTS_WRAP)) $(STATIC_LIB) -lcriterion $(LIBS)
 
-$(BUILD)/test/test_alloc: test/test_alloc.c $(STATIC_LIB) $(FLAGS_STAMP) mk/faults.mk
+$(BUILD)/test/test_alloc: test/test_alloc.c $(TEST_SUPPORT) $(STATIC_LIB) $(FLAGS_STAMP) mk/faults.mk
 	@mkdir -p $(@D)
 	$(say) CC "$< (--wrap: $(ALLOC_WRAP))"
-	$(Q)$(CC) $(TEST_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< \
+	$(Q)$(CC) $(TEST_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(TEST_SUPPORT) \
 	    $(call faults_wrap_flags,$(ALLOC_WRAP)) $(STATIC_LIB) -lcriterion $(LIBS)
 
 # Just these two, from the repository root like check-tests does.
@@ -36,7 +36,7 @@ check-faults: $(BUILD)/test/test_faults $(BUILD)/test/test_alloc
 	@mkdir -p $(SCRATCH)
 	$(Q)for t in $^; do \
 	    echo "== $$t"; \
-	    TMPDIR=$(abspath $(SCRATCH)) LSAN_OPTIONS=suppressions=$(abspath test/lsan.supp) \
+	    TMPDIR=$(abspath $(SCRATCH)) ASAN_OPTIONS=abort_on_error=1 \
 	        timeout $(TEST_TIMEOUT) $$t -j2 \
 	        || { echo "FAIL: $$t (exit $$?)" >&2; exit 1; }; \
 	done

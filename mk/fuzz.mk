@@ -55,8 +55,7 @@ FUZZ_MAX_LEN_recover := 8192
 FUZZ_MAX_LEN_meta    := 4096
 FUZZ_MAX_LEN_config  := 1024
 
-FUZZ_ENV = LSAN_OPTIONS=suppressions=$(abspath test/lsan.supp) \
-           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+FUZZ_ENV = UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 ifneq ($(filter-out $(FUZZ_ALL),$(FUZZ_TARGETS)),)
 $(error FUZZ_TARGETS: unknown target(s) $(filter-out $(FUZZ_ALL),$(FUZZ_TARGETS)); known: $(FUZZ_ALL))

@@ -50,7 +50,7 @@ powercut-build: $(POWERCUT_SHIM) $(POWERCUT_DRIVER)
 
 define run-powercut
 	@mkdir -p $(SCRATCH)
-	$(Q)TMPDIR=$(abspath $(SCRATCH)) LSAN_OPTIONS=suppressions=$(abspath test/lsan.supp) \
+	$(Q)TMPDIR=$(abspath $(SCRATCH)) \
 	    nice -n $(POWERCUT_NICE) timeout $(POWERCUT_TIMEOUT) $(POWERCUT_DRIVER) \
 	    --shim $(POWERCUT_SHIM) --scratch $(abspath $(SCRATCH)) --images $(1) \
 	    $(if $(POWERCUT_SEED),--seed $(POWERCUT_SEED)) $(POWERCUT_ARGS)

@@ -172,7 +172,7 @@ endif
 
 # --track-origins=yes is not on by default: it makes every mapping of a
 # segment (a reservation of segment.bytes, 1 GiB by default) costly, and
-# fanout went from 4 s to over 60 s under it. To find where an uninitialised
+# signup-fanout went from about 2 s to about 40 s under it. To find where an uninitialised
 # value came from: make check-valgrind VALGRIND_EXTRA=--track-origins=yes
 VALGRIND_EXTRA ?=
 VALGRIND_FLAGS := --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,possible \

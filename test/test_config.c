@@ -453,3 +453,34 @@ Test(config, preallocate)
                  "a topic setting does not apply to a subscription");
     ulog_config_free(c);
 }
+
+Test(config, names_lists_what_is_set)
+{
+    ulog_strlist *l = (ulog_strlist *)1;
+    cr_assert_eq(ulog_config_names(NULL, &l), ULOG_EINVAL);
+    cr_assert_eq(ulog_config_names(cfg, NULL), ULOG_EINVAL);
+    cr_assert_eq(ulog_config_names(cfg, &l), 0);
+    cr_assert_eq(ulog_strlist_count(l), 0);
+    ulog_strlist_free(l);
+    cr_assert_eq(ulog_config_set(cfg, "poll.spin.us", "5", err, sizeof err), 0);
+    cr_assert_eq(ulog_config_set(cfg, "segment.bytes", "4096", err, sizeof err), 0);
+    cr_assert_eq(ulog_config_names(cfg, &l), 0);
+    cr_assert_eq(ulog_strlist_count(l), 2);
+    cr_assert_str_eq(ulog_strlist_get(l, 0), "segment.bytes");
+    cr_assert_str_eq(ulog_strlist_get(l, 1), "poll.spin.us");
+    ulog_strlist_free(l);
+
+    /* A topic's effective config names every topic setting, each readable. */
+    ulog__topic_cfg tc;
+    ulog_config *all = NULL;
+    cr_assert_eq(ulog__config_topic(NULL, &tc, err, sizeof err), 0);
+    cr_assert_eq(ulog__topic_cfg_export(&tc, &all), 0);
+    cr_assert_eq(ulog_config_names(all, &l), 0);
+    cr_assert_eq(ulog_strlist_count(l), 7);
+    for (size_t i = 0; i < ulog_strlist_count(l); i++) {
+        char v[32];
+        cr_assert_eq(ulog_config_get(all, ulog_strlist_get(l, i), v, sizeof v), 0);
+    }
+    ulog_strlist_free(l);
+    ulog_config_free(all);
+}

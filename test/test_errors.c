@@ -137,7 +137,7 @@ Test(errors, null_handles_and_pointers)
     cr_assert_eq(ulog_open(NULL, NULL, &l), ULOG_EINVAL);
     cr_assert_eq(ulog_open("", NULL, &l), ULOG_EINVAL);
     cr_assert_eq(ulog_open(root, NULL, NULL), ULOG_EINVAL);
-    cr_assert_eq(ulog_errmsg(NULL, buf, sizeof buf), 0);
+    (void)buf;
 
     cr_assert_eq(ulog_topic_create(NULL, "x", 1, NULL), ULOG_EINVAL);
     cr_assert_eq(ulog_topic_create(log_, NULL, 1, NULL), ULOG_EINVAL);
@@ -610,4 +610,44 @@ Test(errors, network_filesystems)
     };
     for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++)
         cr_assert_eq(ulog__fs_is_network(fs[i].magic), fs[i].network, "%s", fs[i].name);
+}
+
+/* The detail of a failure is the calling thread's, like errno: a failed
+ * ulog_open leaves it for ulog_errmsg(NULL), another thread's failure on
+ * the same handle does not overwrite it, and another handle sees none. */
+static void *fail_in_thread(void *arg)
+{
+    (void)arg;
+    ulog_record r = { .value = "v", .value_len = 1, .timestamp = 1, .partition = 99 };
+    return (void *)(intptr_t)ulog_append(log_, "t", &r, 1);
+}
+
+Test(errors, messages_are_per_thread)
+{
+    char file[320], buf[512];
+    snprintf(file, sizeof file, "%s/plain-file", base);
+    int fd = open(file, O_CREAT | O_WRONLY, 0600);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    ulog *l = (ulog *)1;
+    cr_assert_neq(ulog_open(file, NULL, &l), 0);
+    cr_assert_null(l);
+    size_t n = ulog_errmsg(NULL, buf, sizeof buf);
+    cr_assert_gt(n, 0, "a failed ulog_open leaves its detail");
+    cr_assert_not_null(strstr(buf, "plain-file"), "detail: %s", buf);
+
+    ulog_record r = { .value = "v", .value_len = 1, .timestamp = 1, .partition = 0 };
+    cr_assert_eq(ulog_append(log_, "nosuch", &r, 1), ULOG_ENOENT);
+    cr_assert_not_null(strstr(last_msg(), "nosuch"), "detail: %s", last_msg());
+    pthread_t t;
+    void *rv;
+    cr_assert_eq(pthread_create(&t, NULL, fail_in_thread, NULL), 0);
+    cr_assert_eq(pthread_join(t, &rv), 0);
+    cr_assert_eq((int)(intptr_t)rv, ULOG_EINVAL);
+    cr_assert_not_null(strstr(last_msg(), "nosuch"),
+                       "another thread's failure overwrote this one's: %s", last_msg());
+
+    ulog *other = open_at(root, NULL);
+    cr_assert_eq(ulog_errmsg(other, buf, sizeof buf), 0, "another handle's message: %s", buf);
+    ulog_close(other);
 }

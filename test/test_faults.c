@@ -1931,24 +1931,21 @@ Test(faults, full_ext4_loop)
     unmount(mnt);
 }
 
-/* ================================================================ a known defect */
+/* ================================================================ the ring laps */
 
 /*
  * The failure ring in the head holds the last ULOG__FAIL_RING (16) cuts. An
  * appender that is not scheduled while more than 16 syncs fail finds the
- * slot of the first cut after its write reused, and reports its batch lost
- * (lost_since) -- even when that batch was committed, before those failures,
- * by a sync another appender led. The record is then readable although its
- * append failed (G1a), and a client that retries writes it twice.
+ * slot of the first cut after its write reused. It once reported its batch
+ * lost even when a sync another appender led had committed it before those
+ * failures: the record was readable although its append failed (G1a), and
+ * a client that retried wrote it twice. Now it finds its batch by place and
+ * epoch (partitionLeaderEpoch) and returns 0.
  *
  * Made deterministic: a child appends while the parent leads a sync that is
  * held open, so the child waits as a follower; the child is stopped
  * (SIGSTOP); the parent's next sync commits the child's batch; 17 syncs
- * fail; the child goes on. It fails with the defect (ULOG_EIO, or the
- * latest failure's error); a fix lets it return 0. A fix needs the batch's
- * identity in ulog__part_sync (its CRC, say, checked against the batch at
- * its offset once the ring has lapped) or a larger ring (a head layout
- * change). Skipped unless ULOG_KNOWN_DEFECTS=1.
+ * fail; the child goes on.
  */
 typedef struct lap_shared {
     int go, rc;
@@ -1962,13 +1959,13 @@ static void *lap_leader(void *arg)
     return (void *)(intptr_t)ulog_append(arg, "r", &r, 1);
 }
 
-Test(faults, committed_batch_reported_lost_after_the_ring_laps)
+/* The scenario above; with `committed` false the parent's first failed sync
+ * cuts the child's batch instead, and a later append puts another batch at
+ * its place (same base offset, later epoch): the child must report it lost. */
+static void ring_lap(const char *name, bool committed)
 {
-    if (!getenv("ULOG_KNOWN_DEFECTS"))
-        SKIP("a known defect (an appender asleep through more than 16 failed syncs reports "
-             "its committed batch lost): set ULOG_KNOWN_DEFECTS=1 to run it");
     char dir[320];
-    snprintf(dir, sizeof dir, "%s/lap", root);
+    snprintf(dir, sizeof dir, "%s/%s", root, name);
     ulog *log = open_with_topic(dir, NULL, "r", 1, cfg_of("flush.policy", "always", NULL));
     ulog_close(log);
     lap_shared *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
@@ -2013,16 +2010,18 @@ Test(faults, committed_batch_reported_lost_after_the_ring_laps)
     cr_assert_eq(waitpid(kid, &st, WUNTRACED), kid);
     cr_assert(WIFSTOPPED(st));
     /* 3. The held sync ends (it covers the parent's batch only); the next
-     *    one commits the child's. */
+     *    one commits the child's, or fails and cuts it. */
     __atomic_store_n(&F->release, 1, __ATOMIC_SEQ_CST);
     void *rv;
     pthread_join(t, &rv);
     cr_assert_eq((int)(intptr_t)rv, 0);
     ulog_record r = { .value = "p2", .value_len = 2, .timestamp = ULOG_TIMESTAMP_NOW,
                       .partition = 0 };
-    append_ok(log, "r", &r, 1);
-    watermarks(log, "r", 0, &lo, &hi);
-    cr_assert_eq(hi, 3, "the child's batch is committed");
+    if (committed) {
+        append_ok(log, "r", &r, 1);
+        watermarks(log, "r", 0, &lo, &hi);
+        cr_assert_eq(hi, 3, "the child's batch is committed");
+    }
     /* 4. 17 syncs fail, more than the ring holds. */
     arm(F_FDATASYNC, M_FAIL, EIO, 0, LONG_MAX);
     for (int i = 0; i < ULOG__FAIL_RING + 1; i++) {
@@ -2030,6 +2029,14 @@ Test(faults, committed_batch_reported_lost_after_the_ring_laps)
         cr_assert_eq(ulog_append(log, "r", &r, 1), ULOG_EIO);
     }
     disarm();
+    if (!committed) {
+        /* Another batch takes the child's place, at its base offset. */
+        append_ok(log, "r", &r, 1);
+        cr_assert_eq(r.offset, 1);
+        append_ok(log, "r", &r, 1);
+        watermarks(log, "r", 0, &lo, &hi);
+        cr_assert_eq(hi, 3);
+    }
     /* 5. The child goes on. */
     cr_assert_eq(kill(kid, SIGCONT), 0);
     cr_assert_eq(waitpid(kid, &st, 0), kid);
@@ -2040,11 +2047,28 @@ Test(faults, committed_batch_reported_lost_after_the_ring_laps)
     while (ulog_poll(s, 0, &m) == 0)
         child_visible = child_visible || (m.value_len == 1 && *(const char *)m.value == 'c');
     ulog_sub_close(s);
-    cr_assert(child_visible, "the child's record is in the log");
-    cr_assert_eq(sh->rc, 0, "the child's append returned %s though its record is committed "
-                 "and readable at offset 1 (G1a)", ulog_errname(sh->rc));
-    cr_assert_eq(sh->offset, 1);
+    if (committed) {
+        cr_assert(child_visible, "the child's record is in the log");
+        cr_assert_eq(sh->rc, 0, "the child's append returned %s though its record is "
+                     "committed and readable at offset 1 (G1a)", ulog_errname(sh->rc));
+        cr_assert_eq(sh->offset, 1);
+    } else {
+        cr_assert(!child_visible, "the child's cut record is readable");
+        cr_assert_eq(sh->rc, ULOG_EIO, "the child's append of a cut batch returned %s",
+                     ulog_errname(sh->rc));
+        cr_assert_eq(sh->offset, -1);
+    }
     head_unmap(h);
     munmap(sh, sizeof *sh);
     ulog_close(log);
+}
+
+Test(faults, committed_batch_found_after_the_ring_laps)
+{
+    ring_lap("lap-kept", true);
+}
+
+Test(faults, cut_batch_reported_lost_after_the_ring_laps)
+{
+    ring_lap("lap-cut", false);
 }

@@ -1,0 +1,356 @@
+"""test_ulog.py -- tests of the ctypes binding (examples/python/ulog.py).
+
+Run from this directory:  ULOG_LIBRARY=../../build/libulog.so python3 -m unittest -v
+(`make check-python` does exactly that). Standard library only.
+"""
+import glob
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+# Run straight from a source tree: default to the library `make` built.
+if "ULOG_LIBRARY" not in os.environ and os.path.exists(os.path.join(ROOT, "build/libulog.so")):
+    os.environ["ULOG_LIBRARY"] = os.path.join(ROOT, "build/libulog.so")
+sys.path.insert(0, HERE)
+import ulog  # noqa: E402
+
+# Every kind of record the format distinguishes: null vs empty key and
+# value, binary bytes with NULs, str, headers with null and empty values,
+# repeated header keys, explicit timestamps.
+RECORDS = [
+    {"key": b"k1", "value": b"v1", "headers": [("h1", b"x"), ("h2", None)], "timestamp": 1000},
+    {"key": None, "value": b"no key", "timestamp": 2000},
+    {"key": b"tombstone", "value": None, "timestamp": 3000},
+    {"key": b"", "value": b"", "headers": [(b"", b"")], "timestamp": 4000},
+    {"key": b"\x00bin\xff", "value": bytes(range(256)), "timestamp": 5000},
+    {"key": "str key", "value": "caf\u00e9", "headers": [("dup", "a"), ("dup", "b")],
+     "timestamp": 6000},
+    b"plain value",
+]
+
+
+def as_bytes(v):
+    return v.encode() if isinstance(v, str) else v
+
+
+def expected(rec):
+    """What poll must return for one of RECORDS: (key, value, headers)."""
+    if not isinstance(rec, dict):
+        return None, rec, []
+    return (as_bytes(rec.get("key")), as_bytes(rec.get("value")),
+            [(as_bytes(k), as_bytes(v)) for k, v in rec.get("headers", [])])
+
+
+class LogTest(unittest.TestCase):
+    """Each test gets a fresh log root in its own temporary directory."""
+
+    def setUp(self):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.dir = tmp.name
+        self.log = ulog.Log(self.dir)
+        self.addCleanup(self.log.close)
+
+    def filled(self, topic="t", partitions=1, n=10, **config):
+        """A topic with n records per partition, timestamps 1000, 2000, ..."""
+        self.log.create_topic(topic, partitions, config=config)
+        for p in range(partitions):
+            self.log.append(topic, [{"value": b"p%d-%d" % (p, i), "partition": p,
+                                     "timestamp": 1000 * (i + 1)} for i in range(n)])
+        return topic
+
+    def drain(self, sub):
+        return [(m.partition, m.offset, m.value) for m in sub]
+
+
+class RoundTrip(LogTest):
+    def test_append_and_poll_back_exactly(self):
+        self.log.create_topic("t")
+        results = self.log.append("t", RECORDS)
+        self.assertEqual(results, [(0, i) for i in range(len(RECORDS))])
+        self.assertEqual(self.log.watermarks("t", 0), (0, len(RECORDS)))
+        with self.log.subscribe("t", auto_offset_reset="earliest") as sub:
+            for i, rec in enumerate(RECORDS):
+                msg = sub.poll(1000)
+                self.assertIsNotNone(msg, "record %d missing" % i)
+                self.assertEqual((msg.topic, msg.partition, msg.offset), ("t", 0, i))
+                self.assertEqual((msg.key, msg.value, msg.headers), expected(rec))
+                if isinstance(rec, dict):
+                    self.assertEqual(msg.timestamp, rec["timestamp"])
+            now_ms = time.time() * 1000
+            self.assertLess(abs(msg.timestamp - now_ms), 60000)   # TIMESTAMP_NOW
+            self.assertIsNone(sub.poll(0))
+
+    def test_partitions_keys_and_iteration(self):
+        self.log.create_topic("t", 4)
+        res = self.log.append("t", [{"key": "same", "value": str(i)} for i in range(5)]
+                              + [{"value": b"pinned", "partition": 3}])
+        self.assertEqual(len({p for p, _ in res[:5]}), 1)      # one key, one partition
+        self.assertEqual([o for _, o in res[:5]], [0, 1, 2, 3, 4])
+        self.assertEqual(res[5][0], 3)
+        with self.log.subscribe("t", auto_offset_reset="earliest") as sub:
+            got = sorted(self.drain(sub))
+        self.assertEqual(got, sorted((p, o, b"pinned" if i == 5 else str(i).encode())
+                                     for i, (p, o) in enumerate(res)))
+
+    def test_latest_sees_only_new_records(self):
+        self.filled(n=3)
+        with self.log.subscribe("t") as sub:                  # default: latest
+            self.assertEqual(sub.position(0), 3)
+            self.assertIsNone(sub.poll(0))
+            self.log.append("t", [b"new"])
+            self.assertEqual(self.drain(sub), [(0, 3, b"new")])
+
+    def test_topics_and_describe(self):
+        self.log.create_topic("b", 2, config={"segment.bytes": 4096}, flush_policy="none")
+        self.log.create_topic("a")
+        self.assertEqual(self.log.topics(), ["a", "b"])
+        info = self.log.describe_topic("b")
+        self.assertEqual((info.name, info.partitions), ("b", 2))
+        self.assertEqual(info.config["segment.bytes"], 4096)
+        self.assertEqual(info.config["flush.policy"], "none")
+        self.assertEqual(info.config["max.message.bytes"], 1048588)
+        self.assertEqual(set(info.config), {
+            "segment.bytes", "max.message.bytes", "flush.policy", "flush.ms",
+            "index.interval.bytes", "message.timestamp.type", "preallocate"})
+        self.log.append("b", [{"value": b"x" * 100, "partition": 0}] * 3
+                        + [{"value": b"y", "partition": 1}])
+        part = self.log.describe_partition("b", 0)
+        self.assertEqual((part.low, part.high, part.write_end, part.segments), (0, 3, 3, 1))
+        self.assertGreater(part.bytes, 300)
+        self.assertRegex(ulog.version(), r"^\d+\.\d+\.\d+$")
+        header = os.path.join(ROOT, "include/ulog.h")
+        if os.path.exists(header):                            # the library we test
+            with open(header) as f:
+                self.assertIn('#define ULOG_VERSION_STRING "%s"' % ulog.version(), f.read())
+
+
+class Seeking(LogTest):
+    def test_verify_finds_a_flipped_byte(self):
+        self.log.create_topic("v", 1, segment_bytes=4096)
+        for i in range(300):               # a batch each: several segments
+            self.log.append("v", [b"r%03d" % i * 10])
+        clean = self.log.verify()
+        self.assertEqual((clean.records, clean.partitions, clean.problems), (300, 1, []))
+        seg = sorted(glob.glob(os.path.join(self.dir, "topics", "v", "0", "*.log")))[1]
+        with open(seg, "r+b") as f:        # a byte in the first batch's records
+            f.seek(80)
+            b = f.read(1)
+            f.seek(80)
+            f.write(bytes([b[0] ^ 0x20]))
+        bad = self.log.verify("v")
+        self.assertEqual(len(bad.problems), 1)
+        p = bad.problems[0]
+        self.assertEqual((p.topic, p.partition, p.error), ("v", 0, "ULOG_ECORRUPT"))
+        self.assertEqual(p.offset, int(os.path.basename(seg)[:20]))
+        self.assertIn("segment", p.detail)
+        self.assertRaises(ulog.ULOG_ENOENT, self.log.verify, "nosuch")
+
+    def test_seek_and_position(self):
+        self.filled(partitions=2, n=10)
+        with self.log.subscribe("t", auto_offset_reset="earliest") as sub:
+            sub.seek(1, 7)
+            self.assertEqual((sub.position(0), sub.position(1)), (0, 7))
+            sub.seek(0, 10)                                   # the high watermark
+            self.assertEqual(self.drain(sub), [(1, 7, b"p1-7"), (1, 8, b"p1-8"), (1, 9, b"p1-9")])
+            sub.seek(None, 4)                                 # every partition
+            got = self.drain(sub)
+            self.assertEqual(sorted(got), [(p, o, b"p%d-%d" % (p, o))
+                                           for p in (0, 1) for o in range(4, 10)])
+
+    def test_seek_time(self):
+        self.filled(n=10)                                     # timestamps 1000..10000
+        with self.log.subscribe("t", auto_offset_reset="earliest") as sub:
+            sub.seek_time(0, 2500)
+            self.assertEqual(sub.poll(0).timestamp, 3000)
+            sub.seek_time(None, 7000)
+            self.assertEqual(sub.position(0), 6)
+            sub.seek_time(0, 99999)                           # none that late: the end
+            self.assertEqual(sub.position(0), 10)
+            self.assertIsNone(sub.poll(0))
+            sub.seek_time(0, 0)
+            self.assertEqual(len(self.drain(sub)), 10)
+
+
+class Groups(LogTest):
+    def test_commit_then_resume(self):
+        self.filled(n=5)
+        with self.log.subscribe("t", "g", auto_offset_reset="earliest") as sub:
+            self.assertEqual([sub.poll(0).offset for _ in range(3)], [0, 1, 2])
+            sub.commit()
+            sub.poll(0)                                       # polled, not committed
+        self.assertEqual(self.log.groups(), ["g"])
+        lag = self.log.describe_group("g")
+        self.assertEqual([(e.topic, e.partition, e.committed, e.high, e.lag) for e in lag],
+                         [("t", 0, 3, 5, 2)])
+        # A new subscription of the group, in a new handle, resumes at 3.
+        with ulog.Log(self.dir) as other, other.subscribe("t", "g") as sub:
+            self.assertEqual(self.drain(sub), [(0, 3, b"p0-3"), (0, 4, b"p0-4")])
+
+    def test_commit_offsets(self):
+        self.filled(partitions=2, n=5)
+        with self.log.subscribe("t", "g", auto_offset_reset="earliest") as sub:
+            sub.commit_offsets({0: 4, 1: 1})
+            self.assertEqual((sub.position(0), sub.position(1)), (0, 0))   # not moved
+            with self.assertRaises(ulog.ULOG_EOFFSET):
+                sub.commit_offsets({0: 2, 1: 6})                           # 6 > high
+        self.assertEqual([e.committed for e in self.log.describe_group("g")], [4, 1])
+        with self.log.subscribe("t", "g") as sub:
+            self.assertEqual((sub.position(0), sub.position(1)), (4, 1))
+
+    def test_commit_async_calls_back(self):
+        self.filled(n=3)
+        outcomes = []
+        with self.log.subscribe("t", "g", auto_offset_reset="earliest") as sub:
+            self.drain(sub)
+            sub.commit_async(outcomes.append)
+        self.assertEqual(outcomes, [None])                    # ran by close at the latest
+        self.assertEqual(self.log.describe_group("g")[0].committed, 3)
+
+    def test_reset_and_delete(self):
+        self.filled(partitions=2, n=4)
+        self.log.reset_group("g", "t", "latest")
+        self.assertEqual([e.committed for e in self.log.describe_group("g")], [4, 4])
+        self.log.reset_group("g", "t", "offset", 2, partition=1)
+        self.log.reset_group("g", "t", "time", 2000, partition=0)
+        self.assertEqual([e.committed for e in self.log.describe_group("g")], [1, 2])
+        self.log.delete_group("g")
+        self.assertEqual(self.log.groups(), [])
+        with self.assertRaises(ulog.ULOG_ENOENT):
+            self.log.delete_group("g")
+
+
+class Errors(LogTest):
+    def test_classes_come_from_errname(self):
+        self.assertTrue(issubclass(ulog.ULOG_ENOENT, ulog.UlogError))
+        for name in ("ULOG_EINVAL", "ULOG_ENOENT", "ULOG_EEXIST", "ULOG_ETIMEDOUT",
+                     "ULOG_EOFFSET", "ULOG_ELIMIT"):
+            cls = getattr(ulog, name)
+            self.assertEqual(cls.__name__, name)
+            self.assertEqual(ulog._lib.ulog_errname(ulog._CODE[name]).decode(), name)
+        self.assertEqual(ulog._CODE["ULOG_EINVAL"], -1)
+        self.assertEqual(ulog._CODE["ULOG_EOFFSET"], -5)
+
+    def test_every_exported_function_is_declared(self):
+        path = os.path.join(ROOT, "test/exported-symbols.txt")
+        if not os.path.exists(path):
+            self.skipTest("not in a source tree")
+        with open(path) as f:
+            exported = set(f.read().split())
+        self.assertEqual(exported, set(ulog._SIGNATURES))
+        for name in exported:
+            self.assertIsNotNone(getattr(ulog._lib, name).argtypes, name)
+
+    def test_unknown_topic(self):
+        with self.assertRaises(ulog.ULOG_ENOENT) as cm:
+            self.log.append("nope", [b"x"])
+        e = cm.exception
+        self.assertEqual((e.code, e.name), (-2, "ULOG_ENOENT"))
+        self.assertIn("nope", str(e))                         # detail from ulog_errmsg
+        self.assertEqual(e.results, [(-1, -1)])
+        for call in (lambda: self.log.subscribe("nope"), lambda: self.log.watermarks("nope", 0),
+                     lambda: self.log.describe_topic("nope")):
+            self.assertRaises(ulog.ULOG_ENOENT, call)
+        self.assertEqual(self.log.topics(), [])
+
+    def test_bad_partition_changes_nothing(self):
+        self.filled(partitions=2, n=3)
+        for p in (2, -2, 1 << 31):
+            with self.assertRaises(ulog.ULOG_EINVAL):
+                self.log.append("t", [{"value": b"ok", "partition": 0},
+                                      {"value": b"bad", "partition": p}])
+        self.assertEqual([self.log.watermarks("t", p) for p in (0, 1)], [(0, 3), (0, 3)])
+        self.assertRaises(ulog.ULOG_EINVAL, self.log.watermarks, "t", 2)
+        self.assertRaises(ulog.ULOG_EINVAL, self.log.append, "t", [{"value": b"x",
+                                                                      "timestamp": -5}])
+
+    def test_seek_out_of_range_changes_nothing(self):
+        self.filled(n=5)
+        with self.log.subscribe("t", auto_offset_reset="earliest") as sub:
+            sub.seek(0, 2)
+            for off in (6, -1):
+                with self.assertRaises(ulog.ULOG_EOFFSET) as cm:
+                    sub.seek(0, off)
+                self.assertIn("outside [0, 5]", cm.exception.message)
+            self.assertEqual(sub.position(0), 2)
+            self.assertRaises(ulog.ULOG_EINVAL, sub.seek, 1, 0)
+            self.assertRaises(ulog.ULOG_EINVAL, sub.position, 1)
+            self.assertRaises(ulog.ULOG_EINVAL, sub.commit)   # no group
+            self.assertEqual(sub.poll(0).offset, 2)
+
+    def test_bad_config_changes_nothing(self):
+        with self.assertRaises(ulog.ULOG_EINVAL) as cm:
+            self.log.create_topic("t", config={"segment.bytes": 100})
+        self.assertIn("segment.bytes", cm.exception.message)  # from the config errbuf
+        self.assertRaises(ulog.ULOG_EINVAL, self.log.create_topic, "t", flush_policy="sometimes")
+        self.assertRaises(ulog.ULOG_EINVAL, self.log.create_topic, "t", no_such_setting=1)
+        self.assertRaises(ulog.ULOG_EINVAL, self.log.create_topic, "t", auto_offset_reset="latest")
+        self.assertRaises(ulog.ULOG_EINVAL, self.log.create_topic, "t", 0)
+        self.assertRaises(ulog.ULOG_EINVAL, self.log.create_topic, "bad/name")
+        self.assertEqual(self.log.topics(), [])
+        self.log.create_topic("t", 2)
+        self.assertRaises(ulog.ULOG_EEXIST, self.log.create_topic, "t", 3)
+        self.assertEqual(self.log.describe_topic("t").partitions, 2)
+        self.assertRaises(ulog.ULOG_EINVAL, self.log.subscribe, "t", "bad group")
+        self.assertRaises(ulog.ULOG_EINVAL, ulog.Log, self.dir, index_flush_ms=0)
+        # A failed open has no handle: its detail comes from ulog_errmsg(NULL).
+        with self.assertRaises(ulog.ULOG_EINVAL) as cm:
+            ulog.Log(self.dir, segment_bytes=4096)
+        self.assertIn("segment.bytes", cm.exception.message)
+
+    def test_none_reset_without_commit(self):
+        self.filled(n=2)
+        with self.assertRaises(ulog.ULOG_EOFFSET):
+            self.log.subscribe("t", "g", auto_offset_reset="none")
+
+
+CHILD = """
+import sys, time, ulog
+time.sleep(0.3)          # let the parent block in select() first
+with ulog.Log(sys.argv[1]) as log:
+    print(log.append("t", [{"key": "from", "value": "child"}]))
+"""
+
+
+class Wakeup(LogTest):
+    def test_fileno_select_wakes_on_append_by_another_process(self):
+        self.log.create_topic("t")
+        with self.log.subscribe("t") as sub:
+            fd = sub.fileno()
+            self.assertEqual(sub.fileno(), fd)
+            self.assertIsNone(sub.poll(0))                    # drained: wait on fd now
+            self.assertEqual(select.select([fd], [], [], 0.1)[0], [])
+            env = dict(os.environ, PYTHONPATH=HERE)
+            child = subprocess.Popen([sys.executable, "-c", CHILD, self.dir], env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            self.addCleanup(child.wait)
+            start = time.monotonic()
+            ready = select.select([sub], [], [], 30)[0]       # select() calls fileno()
+            waited = time.monotonic() - start
+            out, err = child.communicate(timeout=30)
+            self.assertEqual(child.returncode, 0, err.decode())
+            self.assertEqual(out.decode().strip(), "[(0, 0)]")
+            self.assertEqual(ready, [sub])
+            self.assertGreater(waited, 0.1)                   # it really waited
+            msg = sub.poll(0)
+            self.assertEqual((msg.offset, msg.key, msg.value), (0, b"from", b"child"))
+            self.assertIsNone(sub.poll(0))
+
+
+class Lifetime(LogTest):
+    def test_close_closes_subscriptions(self):
+        self.filled(n=1)
+        sub = self.log.subscribe("t", auto_offset_reset="earliest")
+        self.log.close()
+        self.assertRaises(ValueError, sub.poll, 0)
+        self.assertRaises(ValueError, self.log.topics)
+
+
+if __name__ == "__main__":
+    unittest.main()
