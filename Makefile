@@ -234,6 +234,7 @@ check-all: all $(TEST_BINS) $(EXAMPLE_BINS) $(HEADER_OK)
 	$(run-check-tests)
 	$(run-check-examples)
 	$(run-check-python)
+	$(run-check-cli)
 	$(run-check-install)
 	@echo "make check: all checks passed ($(BUILD), version $(VERSION))"
 
@@ -335,7 +336,8 @@ define run-check-install
 	+$(Q)$(MAKE) --no-print-directory -s install DESTDIR=$(abspath $(STAGE)) >/dev/null
 	$(Q)for f in $(INCLUDEDIR)/ulog.h $(LIBDIR)/libulog.a $(LIBDIR)/libulog.so.$(VERSION) \
 	             $(LIBDIR)/$(SONAME) $(LIBDIR)/libulog.so $(PKGCONFIGDIR)/ulog.pc \
-	             $(MANDIR)/man7/ulog.7 $(MANDIR)/man3/ulog_open.3 $(MANDIR)/man3/ulog_close.3; do \
+	             $(MANDIR)/man7/ulog.7 $(MANDIR)/man3/ulog_open.3 $(MANDIR)/man3/ulog_close.3 \
+	             $(BINDIR)/ulog $(MANDIR)/man1/ulog.1; do \
 	    test -e $(STAGE)$$f || { echo "FAIL: install did not create $$f" >&2; exit 1; }; \
 	done
 	$(Q)export PKG_CONFIG_PATH=$(abspath $(STAGE))$(PKGCONFIGDIR) \

@@ -1,0 +1,308 @@
+#!/bin/sh
+# test_cli.sh -- end-to-end test of the `ulog` command-line tool.
+#
+#   sh test/cli/test_cli.sh path/to/ulog
+#
+# Every command runs against a fresh log root under $TMPDIR and its output
+# is compared with what it must be, exactly where the output is
+# deterministic. Prints one line per failed check and a summary; exit
+# status 1 if any check failed. (make check-cli runs it.)
+
+set -u
+U=${1:?usage: test_cli.sh path/to/ulog}
+T=$(mktemp -d "${TMPDIR:-/tmp}/cli.XXXXXX") || exit 1
+trap 'rm -rf "$T"' EXIT
+export ULOG_DIR="$T/root"
+checks=0
+fails=0
+
+fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
+
+# run CMD...: stdout to $T/out, stderr to $T/err, exit status in $rc.
+run() { "$@" >"$T/out" 2>"$T/err"; rc=$?; }
+
+# expect NAME STATUS: the last run exited with STATUS.
+expect() {
+    checks=$((checks + 1))
+    if [ "$rc" != "$2" ]; then
+        fail "$1: exit status $rc, want $2"
+        sed 's/^/    stderr: /' "$T/err" >&2
+        return 1
+    fi
+}
+
+# same NAME: the last run's stdout is exactly $T/exp.
+same() {
+    checks=$((checks + 1))
+    if ! cmp -s "$T/out" "$T/exp"; then
+        fail "$1: output differs (- want, + got)"
+        diff -u "$T/exp" "$T/out" | sed 's/^/    /' >&2
+    fi
+}
+
+# has NAME FILE PATTERN: FILE has a line matching the basic regex PATTERN.
+has() {
+    checks=$((checks + 1))
+    grep -q -- "$3" "$2" || { fail "$1: no line matching '$3' in $(basename "$2"):"; sed 's/^/    /' "$2" >&2; }
+}
+
+# ok NAME CMD...: CMD succeeds (status 0).
+ok() { name=$1; shift; run "$@"; expect "$name" 0; }
+
+# ---------------------------------------------------------------- help, usage
+
+ok "--version" "$U" --version
+has "--version" "$T/out" '^ulog [0-9][0-9.]* (library [0-9.]*)$'
+for c in "" "topics" "topics create" "topics list" "topics describe" "produce" "consume" \
+         "groups" "groups list" "groups describe" "groups reset" "groups delete" "dump" \
+         "verify" "perf" "perf produce" "perf consume" "perf latency"; do
+    # shellcheck disable=SC2086
+    ok "ulog $c --help" "$U" $c --help
+    has "ulog $c --help" "$T/out" '^usage: ulog'
+done
+
+usage_error() {
+    name=$1; shift
+    run "$@"
+    expect "usage error: $name" 2 && has "usage error: $name" "$T/err" '^ulog.*: .*'
+}
+usage_error "no command" "$U"
+usage_error "unknown command" "$U" frobnicate
+usage_error "consume without topic" "$U" consume
+usage_error "unknown option" "$U" consume t -x
+usage_error "missing argument" "$U" consume t -o
+usage_error "bad -o" "$U" consume t -o sometime
+usage_error "bad -F" "$U" consume t -F '%q'
+usage_error "bad -p" "$U" produce t -p abc
+usage_error "bad -H" "$U" produce t -H novalue
+usage_error "bad --flush" "$U" produce t --flush sometimes
+usage_error "reset without --to" "$U" groups reset g t
+usage_error "two --to" "$U" groups reset g t --to-earliest --to-latest
+usage_error "bad config" "$U" topics create t -c segment.bytes=12
+usage_error "unknown config" "$U" topics create t -c no.such.setting=1
+usage_error "perf without --records" "$U" perf produce t --record-size 10
+usage_error "no log root" env -u ULOG_DIR "$U" topics list
+run "$U" -d "$T/nowhere" topics list
+expect "not a log root" 1 && has "not a log root" "$T/err" 'not a log root'
+checks=$((checks + 1)); [ ! -e "$T/nowhere" ] || fail "a mistyped -d made a directory"
+
+# ---------------------------------------------------------------- topics
+
+ok "topics create orders" "$U" topics create orders -p 3
+printf 'created topic orders with 3 partitions\n' > "$T/exp"; same "topics create orders"
+ok "topics create events" "$U" topics create events -c flush.policy=none -c segment.bytes=4096
+ok "topics create timed" "$U" -d "$ULOG_DIR" topics create timed
+run "$U" topics create orders
+expect "topics create existing" 1 && has "topics create existing" "$T/err" 'ULOG_EEXIST'
+ok "topics list" "$U" topics list
+printf 'events\norders\ntimed\n' > "$T/exp"; same "topics list"
+
+# ---------------------------------------------------------------- produce, consume
+
+printf 'k1:v1\nk2:v:with:colons\nno separator\n\nk3:\nlast:no newline' > "$T/in"
+ok "produce -K -H" sh -c '"$0" produce events -K : -H src=cli -H trace=7 <"$1"' "$U" "$T/in"
+[ -s "$T/out" ] && fail "produce printed on stdout without -v"
+ok "consume -F" "$U" consume events -F '%t %p %o k=%k(%K) v=%s(%S) h=%h\n'
+cat > "$T/exp" <<'EOF'
+events 0 0 k=k1(2) v=v1(2) h=src=cli,trace=7
+events 0 1 k=k2(2) v=v:with:colons(13) h=src=cli,trace=7
+events 0 2 k=(-1) v=no separator(12) h=src=cli,trace=7
+events 0 3 k=(-1) v=(0) h=src=cli,trace=7
+events 0 4 k=k3(2) v=(0) h=src=cli,trace=7
+events 0 5 k=last(4) v=no newline(10) h=src=cli,trace=7
+EOF
+same "consume -F"
+ok "consume default format" "$U" consume events -c 3
+printf 'v1\nv:with:colons\nno separator\n' > "$T/exp"; same "consume default format"
+ok "consume -F escapes" "$U" consume events -o 4 -F '%o\t%k\\%%\n'
+printf '4\tk3\\%%\n5\tlast\\%%\n' > "$T/exp"; same "consume -F escapes"
+
+# JSON in, JSON out: nulls, headers (null value, repeated key), a fixed
+# timestamp, a byte that is not UTF-8, UTF-8, escapes.
+cat > "$T/in" <<'EOF'
+{"key":"a","value":"x\"y\\z\n","headers":{"h":"1","n":null,"h":"2"},"timestamp":1000}
+{"key":null,"value":null,"timestamp":2000}
+{ "value" : "caf\u00c3\u00a9 \u00ff \u0001 é €", "timestamp" : 3000, "partition" : 0 }
+EOF
+ok "produce --json" sh -c '"$0" produce events --json <"$1"' "$U" "$T/in"
+ok "consume --json" "$U" consume events -o 6 --json
+cat > "$T/exp" <<'EOF'
+{"topic":"events","partition":0,"offset":6,"timestamp":1000,"key":"a","value":"x\"y\\z\n","headers":{"h":"1","n":null,"h":"2"}}
+{"topic":"events","partition":0,"offset":7,"timestamp":2000,"key":null,"value":null,"headers":{}}
+{"topic":"events","partition":0,"offset":8,"timestamp":3000,"key":null,"value":"café \u00ff \u0001 é €","headers":{}}
+EOF
+same "consume --json"
+ok "consume %h with null header" "$U" consume events -o 6 -c 1 -F '%h|%K|%S\n'
+printf 'h=1,n,h=2|1|6\n' > "$T/exp"; same "consume %h with null header"
+for bad in '{"key":1}' '{"key":"a",}' '{"key":"a"} x' '{"kex":"a"}' '{"key":"a","key":"b"}' \
+           '{"value":"\ud800"}' '{"timestamp":1.5}' '{"partition":3}' '["a"]'; do
+    run sh -c 'printf "%s\n" "$1" | "$0" produce events --json' "$U" "$bad"
+    expect "produce --json $bad" 1 && has "produce --json $bad" "$T/err" 'record 1: '
+done
+
+# -z: NUL-terminated records; an empty one in the middle, none after the last.
+ok "produce -z" sh -c 'printf "x\0line\nbreak\0\0z" | "$0" produce events -z' "$U"
+ok "consume -z records" "$U" consume events -o 9 -F '%o:%S:%s|'
+printf '9:1:x|10:10:line\nbreak|11:0:|12:1:z|' > "$T/exp"; same "consume -z records"
+
+# consume --json | produce --json copies every record exactly.
+ok "create copy" "$U" topics create copy
+ok "json round trip" sh -c '"$0" consume events --json | "$0" produce copy --json' "$U"
+"$U" consume events -F '%o %T %K %k %S %s %h\n' > "$T/exp"
+ok "consume copy" "$U" consume copy -F '%o %T %K %k %S %s %h\n'
+same "json round trip"
+
+# Keys spread over partitions as the Java client's murmur2 puts them.
+ok "produce by key" sh -c 'printf "a:1\nb:2\nc:3\nd:4\n" | "$0" produce orders -K :' "$U"
+ok "consume orders" "$U" consume orders -F '%k %p %o\n'
+sort "$T/out" > "$T/sorted"; mv "$T/sorted" "$T/out"
+printf 'a 1 0\nb 2 0\nc 1 1\nd 2 1\n' > "$T/exp"; same "partition by key"
+ok "consume -p" "$U" consume orders -p 1 -F '%k\n'
+printf 'a\nc\n' > "$T/exp"; same "consume -p"
+ok "produce -p" sh -c 'echo e:5 | "$0" produce orders -K : -p 2' "$U"
+ok "consume -p 2" "$U" consume orders -p 2 -F '%k %o\n'
+printf 'b 0\nd 1\ne 2\n' > "$T/exp"; same "produce -p"
+
+# Where to start: an offset, the last N, the end, a time.
+printf '%s\n' '{"value":"t1","timestamp":1000}' '{"value":"t2","timestamp":2000}' \
+              '{"value":"t3","timestamp":3000}' > "$T/in"
+ok "produce timed" sh -c '"$0" produce timed --json <"$1"' "$U" "$T/in"
+ok "consume -o 1" "$U" consume timed -o 1;     printf 't2\nt3\n' > "$T/exp"; same "consume -o 1"
+ok "consume -o -1" "$U" consume timed -o -1;   printf 't3\n' > "$T/exp";     same "consume -o -1"
+ok "consume -o -9" "$U" consume timed -o -9;   printf 't1\nt2\nt3\n' > "$T/exp"; same "consume -o -9"
+ok "consume -o end" "$U" consume timed -o end; : > "$T/exp"; same "consume -o end"
+ok "consume -o @2000" "$U" consume timed -o @2000; printf 't2\nt3\n' > "$T/exp"; same "consume -o @2000"
+ok "consume -o @2500" "$U" consume timed -o @2500 -F '%o %T %s\n'
+printf '2 3000 t3\n' > "$T/exp"; same "consume -o @2500"
+ok "consume -o @9999" "$U" consume timed -o @9999; : > "$T/exp"; same "consume -o @9999"
+ok "consume -o beginning -c 1" "$U" consume timed -o beginning -c 1; printf 't1\n' > "$T/exp"; same "-c 1"
+run "$U" consume timed -o 7
+expect "consume -o past the end" 1 && has "consume -o past the end" "$T/err" 'ULOG_EOFFSET'
+
+# A record never waits for the batch to fill: the first line is committed
+# while the producer still waits for the second.
+ok "produce does not hold records back" sh -c '
+    { echo first; sleep 1; "$0" consume timed -o -1 >"$1"; echo second; } | "$0" produce timed -b 100' \
+    "$U" "$T/mid"
+printf 'first\n' > "$T/exp"; cp "$T/mid" "$T/out"; same "produce does not hold records back"
+
+# --flush: a check of the topic's policy, never a silent downgrade.
+run sh -c 'echo x | "$0" produce events --flush always' "$U"
+expect "--flush always on a none topic" 1 && has "--flush always" "$T/err" 'flush.policy is none'
+ok "--flush interval on an always topic" sh -c 'echo x | "$0" produce timed --flush interval -v' "$U"
+has "produce -v" "$T/err" 'timed: 1 records .* in 1 appends, flush.policy always'
+
+# ---------------------------------------------------------------- groups
+
+ok "consume -G -c 3" "$U" consume timed -G billing -c 3
+printf 't1\nt2\nt3\n' > "$T/exp"; same "consume -G -c 3"
+ok "consume -G resumes" "$U" consume timed -G billing -c 1
+printf 'first\n' > "$T/exp"; same "consume -G resumes"
+ok "groups list" "$U" groups list
+printf 'billing\n' > "$T/exp"; same "groups list"
+ok "groups describe" "$U" groups describe billing
+has "groups describe header" "$T/out" '^GROUP  *TOPIC  *PARTITION  *COMMITTED  *LOW  *HIGH  *LAG  *COMMIT-TIME$'
+has "groups describe lag" "$T/out" '^billing  *timed  *0  *4  *0  *6  *2  *20[0-9-]*T[0-9:.]*Z$'
+ok "groups reset --to-earliest" "$U" groups reset billing timed --to-earliest
+has "groups reset --to-earliest" "$T/out" '^billing  *timed  *0  *0  *0  *6  *6 '
+ok "consume after reset" "$U" consume timed -G billing -c 1
+printf 't1\n' > "$T/exp"; same "consume after reset"
+ok "groups reset --to-offset" "$U" groups reset billing timed --to-offset 5 -p 0
+has "groups reset --to-offset" "$T/out" '^billing  *timed  *0  *5 '
+ok "groups reset --to-datetime" "$U" groups reset billing timed --to-datetime 2000
+has "groups reset --to-datetime" "$T/out" '^billing  *timed  *0  *1 '
+ok "groups reset --to-latest" "$U" groups reset billing timed --to-latest
+has "groups reset --to-latest" "$T/out" '^billing  *timed  *0  *6  *0  *6  *0 '
+run "$U" groups reset billing timed --to-offset 99
+expect "groups reset out of range" 1 && has "groups reset out of range" "$T/err" 'ULOG_EOFFSET'
+ok "groups delete" "$U" groups delete billing
+ok "groups list after delete" "$U" groups list
+: > "$T/exp"; same "groups list after delete"
+run "$U" groups describe billing
+expect "groups describe deleted" 1 && has "groups describe deleted" "$T/err" 'ULOG_ENOENT'
+
+# -p with -G commits only that partition.
+ok "consume -G -p" "$U" consume orders -G one -p 1
+ok "describe -G -p" "$U" groups describe one
+checks=$((checks + 1))
+[ "$(grep -c '^one ' "$T/out")" = 1 ] || fail "consume -G -p committed other partitions"
+has "describe -G -p" "$T/out" '^one  *orders  *1  *2 '
+
+# -f follows until SIGTERM, then commits and exits 0. The group starts at
+# the end (a reset), so "live" is the one record it prints however late
+# the consumer gets going.
+ok "groups reset a new group" "$U" groups reset tail timed --to-latest
+"$U" consume timed -f -G tail >"$T/follow" 2>"$T/follow.err" &
+pid=$!
+sleep 0.3
+echo live | "$U" produce timed
+i=0
+while ! grep -q live "$T/follow" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+kill -TERM $pid
+wait $pid
+rc=$?
+cp "$T/follow.err" "$T/err"
+expect "consume -f ends on SIGTERM" 0
+printf 'live\n' > "$T/exp"; cp "$T/follow" "$T/out"; same "consume -f"
+ok "consume -f committed" "$U" groups describe tail
+has "consume -f committed" "$T/out" '^tail  *timed  *0  *7  *0  *7  *0 '
+
+# ---------------------------------------------------------------- errors
+
+for c in "consume nosuch" "produce nosuch" "topics describe nosuch" "verify nosuch" \
+         "perf consume nosuch --records 1"; do
+    # shellcheck disable=SC2086
+    run "$U" $c </dev/null
+    expect "$c" 1 && has "$c" "$T/err" '^ulog: .*nosuch.*: .* (ULOG_ENOENT'
+done
+
+# ---------------------------------------------------------------- dump
+
+seg="$ULOG_DIR/topics/timed/0/00000000000000000000.log"
+ok "dump" "$U" dump "$seg"
+has "dump header" "$T/out" 'POSITION *BASE-OFFSET *LAST-OFFSET *COUNT'
+has "dump first batch" "$T/out" '^ *0  *0  *2  *3  *1000  *3000  *[0-9]*  *2 0x0000  ok$'
+has "dump summary" "$T/out" '^[0-9]* batches, 0 bad, 7 records (offsets 0\.\.6), clean end$'
+ok "dump --records" "$U" dump --records "$seg"
+has "dump --records" "$T/out" '^    offset 2  timestamp 3000  key -1  value 2  headers 0$'
+checks=$((checks + 1))
+[ "$(grep -c '^    offset ' "$T/out")" = 7 ] || fail "dump --records: not 7 record lines"
+cp "$seg" "$T/bad.log"
+printf 'X' | dd of="$T/bad.log" bs=1 seek=70 conv=notrunc 2>/dev/null
+run "$U" dump "$T/bad.log"
+expect "dump of a flipped byte" 1 && has "dump of a flipped byte" "$T/out" ' 0  *0  *2  *3 .*BAD (crc)$'
+has "dump of a flipped byte: summary" "$T/out" ' 1 bad,'
+size=$(wc -c < "$seg")
+head -c $((size - 5)) "$seg" > "$T/torn.log"
+run "$U" dump "$T/torn.log"
+expect "dump of a torn file" 1 && has "dump of a torn file" "$T/out" 'torn tail'
+run "$U" dump "$T/nonexistent.log"
+expect "dump of a missing file" 1
+
+# ---------------------------------------------------------------- verify
+
+ok "verify" "$U" verify
+has "verify" "$T/out" '^verified 6 partitions, [0-9]* records: 0 problems$'
+ok "verify TOPIC" "$U" verify timed
+printf 'verified 1 partition, 7 records: 0 problems\n' > "$T/exp"; same "verify TOPIC"
+cp -R "$ULOG_DIR" "$T/broken"
+printf 'X' | dd of="$T/broken/topics/timed/0/00000000000000000000.log" bs=1 seek=70 conv=notrunc 2>/dev/null
+run "$U" -d "$T/broken" verify
+expect "verify a corrupt copy" 1
+has "verify a corrupt copy: problem" "$T/out" '^problem: topic timed partition 0: offsets 0\.\.[0-9]* not verified: .*ULOG_ECORRUPT'
+has "verify a corrupt copy: summary" "$T/out" '^verified 6 partitions, [0-9]* records: 1 problem$'
+
+# ---------------------------------------------------------------- perf
+
+ok "create bench" "$U" topics create bench -p 2 -c flush.policy=none
+ok "perf produce" "$U" perf produce bench --records 2000 --record-size 64 --batch 10 --threads 2
+has "perf produce" "$T/out" '^2000 records of 64 bytes in 200 appends by 2 threads in .* records/s, .* MB/s$'
+has "perf produce latency" "$T/out" 'p50 [0-9.]* p95 [0-9.]* p99 [0-9.]* p99.9 [0-9.]* max [0-9.]*$'
+ok "perf consume" "$U" perf consume bench --records 1500
+has "perf consume" "$T/out" '^1500 records (96000 bytes of keys and values) in .* records/s, .* MB/s$'
+ok "perf latency" "$U" perf latency bench --records 200
+has "perf latency" "$T/out" '^end-to-end latency, append to poll (ms): p50 [0-9.]* .* max [0-9.]*$'
+ok "verify after perf" "$U" verify bench
+
+echo "test_cli.sh: $checks checks, $fails failed"
+[ "$fails" = 0 ]

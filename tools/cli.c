@@ -1,0 +1,231 @@
+/*
+ * cli.c -- helpers shared by the commands of the `ulog` tool.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+const char *cli_dir;
+int cli_verbose;
+
+/* ---------------------------------------------------------------- errors */
+
+int cli_fail(ulog *log, int err, const char *fmt, ...)
+{
+    char detail[512];
+    ulog_errmsg(log, detail, sizeof detail);
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ulog: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    /* The name as well as the text: it is what scripts and bug reports grep. */
+    fprintf(stderr, ": %s (%s%s%s)\n", ulog_strerror(err), ulog_errname(err),
+            detail[0] ? ": " : "", detail);
+    return 1;
+}
+
+int cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ulog: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "ulog%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'ulog%s%s --help'.\n", cmd ? " " : "", cmd ? cmd : "");
+    return EXIT_USAGE;
+}
+
+int cli_bad_option(const char *cmd, int c, char **argv)
+{
+    /* Option strings start with ':', so a missing argument comes back as
+     * ':' and an unknown option as '?'; optopt is 0 for long options. */
+    if (c == ':')
+        return cli_usage_error(cmd, "option %s needs an argument", argv[optind - 1]);
+    if (optopt)
+        return cli_usage_error(cmd, "unknown option -%c", optopt);
+    return cli_usage_error(cmd, "unknown option %s", argv[optind - 1]);
+}
+
+int cli_help(const char *usage)
+{
+    fputs(usage, stdout);
+    return 0;
+}
+
+int cli_subcommand(const char *name, const char *const *names)
+{
+    for (int i = 0; names[i]; i++)
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* ---------------------------------------------------------------- log */
+
+int cli_open(ulog **out, bool create)
+{
+    if (!cli_dir || !*cli_dir)
+        return cli_usage_error(NULL, "no log root: give -d DIR or set ULOG_DIR");
+    if (!create) {
+        /* ulog_open() would make a new log in any directory; a reader or
+         * writer of an existing log wants to hear about a typo instead. */
+        char meta[4096];
+        struct stat st;
+        snprintf(meta, sizeof meta, "%s/meta", cli_dir);
+        if (stat(meta, &st) != 0)
+            return cli_error("%s: not a log root (%s; 'ulog topics create' makes one)",
+                             cli_dir, strerror(errno));
+    }
+    int err = ulog_open(cli_dir, NULL, out);
+    if (err)
+        return cli_fail(NULL, err, "open %s", cli_dir);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- values */
+
+bool cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    if (!s || !*s || (*s != '-' && (*s < '0' || *s > '9')))
+        return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+int64_t cli_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t cli_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void cli_format_time(int64_t ms, char *buf, size_t len)
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    if (ms < 0 || !gmtime_r(&s, &tm)) {
+        snprintf(buf, len, "%lld", (long long)ms);
+        return;
+    }
+    char day[24];
+    strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, len, "%s.%03dZ", day, (int)(ms % 1000));
+}
+
+/* ---------------------------------------------------------------- memory */
+
+void *cli_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q) {
+        fputs("ulog: out of memory\n", stderr);
+        exit(1);
+    }
+    return q;
+}
+
+void *cli_xmalloc(size_t n)
+{
+    return cli_xrealloc(NULL, n);
+}
+
+void cli_buf_reserve(cli_buf *b, size_t more)
+{
+    if (b->cap - b->len >= more)
+        return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap - b->len < more)
+        cap *= 2;
+    b->p = cli_xrealloc(b->p, cap);
+    b->cap = cap;
+}
+
+void cli_buf_add(cli_buf *b, const void *p, size_t n)
+{
+    cli_buf_reserve(b, n);
+    if (n)
+        memcpy(b->p + b->len, p, n);
+    b->len += n;
+}
+
+void cli_buf_free(cli_buf *b)
+{
+    free(b->p);
+    *b = (cli_buf){ 0 };
+}
+
+/* ---------------------------------------------------------------- tables */
+
+void cli_table_init(cli_table *t, size_t ncols)
+{
+    *t = (cli_table){ .ncols = ncols };
+}
+
+void cli_table_add(cli_table *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s;
+    if (vasprintf(&s, fmt, ap) < 0) {
+        fputs("ulog: out of memory\n", stderr);
+        exit(1);
+    }
+    va_end(ap);
+    if (t->ncells == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 32;
+        t->cells = cli_xrealloc(t->cells, t->cap * sizeof *t->cells);
+    }
+    t->cells[t->ncells++] = s;
+}
+
+void cli_table_print(cli_table *t, FILE *f, const char *indent)
+{
+    size_t width[16] = { 0 };
+    for (size_t i = 0; i < t->ncells; i++) {
+        size_t n = strlen(t->cells[i]);
+        if (n > width[i % t->ncols])
+            width[i % t->ncols] = n;
+    }
+    for (size_t i = 0; i < t->ncells; i++) {
+        size_t col = i % t->ncols;
+        if (col == 0)
+            fputs(indent, f);
+        if (col + 1 == t->ncols || i + 1 == t->ncells)
+            fprintf(f, "%s\n", t->cells[i]);       /* no trailing blanks */
+        else
+            fprintf(f, "%-*s  ", (int)width[col], t->cells[i]);
+        free(t->cells[i]);
+    }
+    free(t->cells);
+    *t = (cli_table){ 0 };
+}
