@@ -295,6 +295,12 @@ define run-check-man
 	if [ -n "$$missing" ]; then \
 	    echo "FAIL: exported symbols named in no man page's NAME section:" $$missing >&2; exit 1; \
 	fi
+	@echo "== every section 3 page has NAME, SYNOPSIS, DESCRIPTION, RETURN VALUE, ERRORS, THREAD SAFETY, EXAMPLE, SEE ALSO"
+	$(Q)for f in $(filter %.3,$(MAN_PAGES)); do \
+	    for s in NAME SYNOPSIS DESCRIPTION "RETURN VALUE" ERRORS "THREAD SAFETY" EXAMPLE "SEE ALSO"; do \
+	        grep -qx "\.Sh $$s" $$f || { echo "FAIL: $$f has no $$s section" >&2; exit 1; }; \
+	    done; \
+	done
 endef
 
 # Each test binary in turn, from the repository root, two jobs each; the
