@@ -906,6 +906,35 @@ typedef struct outcome {
     int64_t zeroed;      /* bytes a power cut at the end zeroed */
 } outcome;
 
+/* The end of every sweep scenario, once the fault is gone: the reopened
+ * log holds exactly what was acknowledged and takes one more append, which
+ * a sync covers (none: the background one); then a power cut and recovery
+ * keep every acknowledged record, and no block is leaked. Closes log. */
+static void reopened_then_power_cut(ulog *log, const char *dir, const char *label, model *m,
+                                    outcome *out, long live0)
+{
+    char what[300];
+    snprintf(what, sizeof what, "%s, reopened", label);
+    check_exact(log, "t", m, what);
+    int rc = append_call(log, "t", m);
+    char msg[512];
+    errmsg_of(log, msg, sizeof msg);
+    cr_assert_eq(rc, 0, "%s: append: %s (%s)", what, ulog_errname(rc), msg);
+    check_exact(log, "t", m, what);
+    cr_assert_eq(ulog__flush_pass(log, true), 0);
+    ulog_close(log);
+
+    out->zeroed = power_cut(dir);
+    delete_heads(dir, "t", NP, true);
+    log = open_at(dir, NULL);
+    snprintf(what, sizeof what, "%s, after a power cut", label);
+    check_exact(log, "t", m, what);
+    ulog_close(log);
+    disk_reset(false);
+    cr_assert_eq(live_now(), live0, "%s: %ld blocks leaked", label, live_now() - live0);
+}
+
+
 /* rc of `call` under a fault that injects errno `err`. */
 static void expect_rc2(int rc, int err, int err2, bool topic_missing, const char *call,
                        ulog *log, const char *label, outcome *out)
@@ -1061,27 +1090,7 @@ static void run_case(const sweep_cfg *sc, const fault *fs, int nf, outcome *out)
     rc = ulog_topic_create(log, "t", NP, tc);
     ulog_config_free(tc);
     cr_assert(rc == 0 || rc == ULOG_EEXIST);
-    snprintf(what, sizeof what, "%s, reopened", label);
-    check_exact(log, "t", &m, what);
-    rc = append_call(log, "t", &m);
-    char msg[512];
-    errmsg_of(log, msg, sizeof msg);
-    cr_assert_eq(rc, 0, "%s: append: %s (%s)", what, ulog_errname(rc), msg);
-    check_exact(log, "t", &m, what);
-    /* Everything is synced now (none: by this background sync). */
-    cr_assert_eq(ulog__flush_pass(log, true), 0);
-    ulog_close(log);
-
-    /* D: a power cut, then recovery: every acknowledged record survives
-     * (none: those a sync covered, here all of them). */
-    out->zeroed = power_cut(dir);
-    delete_heads(dir, "t", NP, true);
-    log = open_at(dir, NULL);
-    snprintf(what, sizeof what, "%s, after a power cut", label);
-    check_exact(log, "t", &m, what);
-    ulog_close(log);
-    disk_reset(false);
-    cr_assert_eq(live_now(), live0, "%s: %ld blocks leaked", label, live_now() - live0);
+    reopened_then_power_cut(log, dir, label, &m, out, live0);
 }
 
 /* The faults swept, each at every call of its kind the workload makes. */
@@ -1310,7 +1319,7 @@ static long recovery_counts[F_NKINDS];
 
 static void recovery_case(const sweep_cfg *sc, int dmg, const fault *f, outcome *out)
 {
-    char dir[320], label[240], what[300];
+    char dir[320], label[240];
     snprintf(dir, sizeof dir, "%s/case", root);
     int k = snprintf(label, sizeof label, "[%s, %s] ", sc->name,
                      dmg == DMG_CRASH ? "recovering a crash" : "repairing a poisoned partition");
@@ -1348,24 +1357,7 @@ static void recovery_case(const sweep_cfg *sc, int dmg, const fault *f, outcome 
         recovery_counts[i] = calls_of(i);
 
     log = open_at(dir, NULL);
-    snprintf(what, sizeof what, "%s, reopened", label);
-    check_exact(log, "t", &m, what);
-    rc = append_call(log, "t", &m);
-    char msg[512];
-    errmsg_of(log, msg, sizeof msg);
-    cr_assert_eq(rc, 0, "%s: append: %s (%s)", what, ulog_errname(rc), msg);
-    check_exact(log, "t", &m, what);
-    cr_assert_eq(ulog__flush_pass(log, true), 0);
-    ulog_close(log);
-
-    out->zeroed = power_cut(dir);
-    delete_heads(dir, "t", NP, true);
-    log = open_at(dir, NULL);
-    snprintf(what, sizeof what, "%s, after a power cut", label);
-    check_exact(log, "t", &m, what);
-    ulog_close(log);
-    disk_reset(false);
-    cr_assert_eq(live_now(), live0, "%s: %ld blocks leaked", label, live_now() - live0);
+    reopened_then_power_cut(log, dir, label, &m, out, live0);
 }
 
 static void sweep_recovery(const sweep_cfg *sc, int dmg)
