@@ -203,6 +203,7 @@ Test(verify, truncated_middle_segment)
     cr_assert_gt(s.offset[0], seg[1]);
     cr_assert_lt(s.offset[0], seg[2], "found where the cut file ends");
     cr_assert_eq(s.resume[0], seg[2]);
+    cr_assert_eq(s.last_done, s.last_total, "the missing offsets count as passed over");
     ulog_close(log);
 }
 
@@ -223,5 +224,30 @@ Test(verify, bad_arguments)
     cr_assert_eq(ulog_verify(log, NULL, NULL, NULL, &small), ULOG_EINVAL);
     cr_assert_eq(ulog_verify(log, "nosuch", NULL, NULL, NULL), ULOG_ENOENT);
     cr_assert_eq(ulog_verify(log, "bad/name", NULL, NULL, NULL), ULOG_EINVAL);
+    ulog_close(log);
+}
+
+Test(verify, truncated_last_segment)
+{
+    ulog *log = filled("t", 1, 300);
+    int64_t seg[64];
+    size_t nseg = segments("t", 0, seg, 64);
+    cr_assert_geq(nseg, 2);
+    ulog_close(log);
+    char path[512];
+    seg_path(path, sizeof path, root, "t", 0, seg[nseg - 1]);
+    cr_assert_eq(truncate(path, 0), 0);
+
+    /* The head is still valid for this boot, so the open does not scan:
+     * committed records are missing, and verify says which. */
+    log = open_at(root, NULL);
+    seen s = { 0 };
+    ulog_verify_info in = { .struct_size = sizeof in };
+    cr_assert_eq(ulog_verify(log, "t", on_verify, &s, &in), ULOG_ECORRUPT);
+    cr_assert_eq(s.problems, 1);
+    cr_assert_eq(s.offset[0], seg[nseg - 1]);
+    cr_assert_eq(s.resume[0], 300);
+    cr_assert_not_null(strstr(s.detail[0], "committed records missing"), "detail: %s", s.detail[0]);
+    cr_assert_eq(in.records_done, 300);
     ulog_close(log);
 }
