@@ -348,7 +348,7 @@ typedef struct ulog__pos {
 } ulog__pos;
 
 #define ULOG__HEAD_MAGIC   0x44414548474f4c55ULL   /* "ULOGHEAD" */
-#define ULOG__HEAD_VERSION 1
+#define ULOG__HEAD_VERSION 2
 #define ULOG__HEAD_SIZE    4096
 #define ULOG__FAIL_RING    16
 
@@ -386,10 +386,8 @@ typedef struct ulog__head {
     uint32_t  sync_seq;       /* (a) futex word: bumped when a sync leader
                                  finishes, so followers sleep, not queue */
     uint32_t  sync_waiters;   /* (a) sleepers on sync_seq */
-    uint32_t  arrivals;       /* (a) futex word: bumped after each always-write */
-    uint32_t  gathering;      /* (a) a sync leader sleeps on `arrivals` */
     uint32_t  sync_busy;      /* (a) appenders busy when the last sync ended */
-    uint32_t  pad0;
+    uint32_t  gather_timer;   /* (a) an appender times the current gather */
     uint64_t  batches;        /* (a) batches written, ever (wraps) */
     uint64_t  sync_batches;   /* (a) `batches` when the last sync snapshotted */
     ulog__pos synced[2];      /* (s) durable end, double-buffered so a

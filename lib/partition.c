@@ -129,7 +129,7 @@ int ulog__part_open(ulog__topic *t, int32_t id, ulog__part *p)
     if (!err && ulog__head_unused(p->headfd)) {
         __atomic_store_n(&p->h->bell_waiters, 0, __ATOMIC_SEQ_CST);
         __atomic_store_n(&p->h->sync_waiters, 0, __ATOMIC_SEQ_CST);
-        __atomic_store_n(&p->h->gathering, 0, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&p->h->gather_timer, 0, __ATOMIC_SEQ_CST);
     }
     if (lockfd >= 0)
         close(lockfd);      /* releases the flock */
@@ -283,9 +283,6 @@ static void index_note(ulog__part *p, int64_t offset, int64_t seg, int64_t pos)
         ulog__flusher_kick(p->topic->log);
 }
 
-static int part_write_locked(ulog__part *p, uint8_t *buf, size_t size, uint32_t nrec,
-                             int64_t max_ts, ulog__written *out);
-static bool gathered(ulog__head *h);
 
 /* The roll's trim and the undo's cut fsync a segment outside the sync path
  * (under wlock). When one fails, bytes written before the mark and not yet
@@ -301,19 +298,6 @@ static void poison_if_unsynced(ulog__head *h)
 }
 
 int ulog__part_write(ulog__part *p, uint8_t *buf, size_t size, uint32_t nrec,
-                     int64_t max_ts, ulog__written *out)
-{
-    ulog__head *h = p->h;
-    int err = part_write_locked(p, buf, size, nrec, max_ts, out);
-    if (p->topic->cfg.flush_policy == ULOG__FLUSH_ALWAYS) {
-        __atomic_add_fetch(&h->arrivals, 1, __ATOMIC_SEQ_CST);
-        if (__atomic_load_n(&h->gathering, __ATOMIC_SEQ_CST) && gathered(h))
-            ulog__futex_wake_all(&h->arrivals);
-    }
-    return err;
-}
-
-static int part_write_locked(ulog__part *p, uint8_t *buf, size_t size, uint32_t nrec,
                              int64_t max_ts, ulog__written *out)
 {
     ulog__head *h = p->h;
@@ -553,17 +537,20 @@ static int fail_rule(ulog__part *p, int sync_err)
 
 /*
  * Appenders released by a sync come back within microseconds with their
- * next batch. A leader that snapshotted at once would cover only itself,
- * and the rest would wait a whole fdatasync more -- with several appenders
- * they settle into two groups taking turns, half a group per fdatasync.
- * So the leader first waits (on the `arrivals` futex) until as many batches
- * have landed since the last snapshot as there were appenders then: the
- * last sync's batches plus those written while it ran. A lone appender
- * never waits; one that stops appending costs one wait of MAX_GATHER_NS,
- * after which the count has dropped. Only batch counts are used, so a
- * process killed anywhere leaves nothing behind that skews them.
+ * next batch. Had the first of them synced at once it would cover only
+ * itself, and the rest would wait a whole fdatasync more -- with several
+ * appenders they settle into two groups taking turns, half a group per
+ * fdatasync. So an appender leads a sync only once as many batches have
+ * landed since the last snapshot as there were appenders then (the last
+ * sync's batches plus those written while it ran); until then it sleeps
+ * on sync_seq. The appender whose batch completes that count leads at
+ * once, so nobody has to be woken to start the sync. A lone appender never
+ * waits; one that stops appending costs the others one wait of
+ * MAX_GATHER_NS, after which the count has dropped. Only batch counts are
+ * used, so a process killed anywhere leaves nothing behind that skews them.
  */
 #define MAX_GATHER_NS 200000
+#define SYNC_WAIT_NS  50000000   /* sleep before looking at slock again */
 
 static bool gathered(ulog__head *h)
 {
@@ -572,35 +559,19 @@ static bool gathered(ulog__head *h)
            __atomic_load_n(&h->sync_busy, __ATOMIC_RELAXED);
 }
 
-static void gather_writers(ulog__head *h)
-{
-    if (__atomic_load_n(&h->sync_busy, __ATOMIC_RELAXED) < 2)
-        return;
-    __atomic_store_n(&h->gathering, 1, __ATOMIC_SEQ_CST);
-    int64_t t0 = ulog__mono_ns(), now = t0;
-    while (now - t0 < MAX_GATHER_NS) {
-        uint32_t seen = __atomic_load_n(&h->arrivals, __ATOMIC_SEQ_CST);
-        if (gathered(h))
-            break;
-        ulog__futex_wait_ns(&h->arrivals, seen, MAX_GATHER_NS - (now - t0));
-        now = ulog__mono_ns();
-    }
-    __atomic_store_n(&h->gathering, 0, __ATOMIC_SEQ_CST);
-}
-
 /* Makes everything written so far durable (caller holds slock). Returns
  * the sync error, after applying `on_fail`. */
 static int sync_locked(ulog__part *p, bool always, int64_t *synced_to)
 {
     ulog__head *h = p->h;
-    if (always)
-        gather_writers(h);
     int err = wlock(p);
     if (err)
         return err;
     ulog__pos to = h->wend;
     uint64_t batches = h->batches;
     ulog__mutex_unlock(&h->wlock);
+    /* The next gather has its own timer. */
+    __atomic_store_n(&h->gather_timer, 0, __ATOMIC_SEQ_CST);
     *synced_to = to.offset;
     ulog__pos from = ulog__head_synced(h);
     if (to.offset == from.offset && to.segment == from.segment && to.pos == from.pos)
@@ -638,16 +609,19 @@ static int sync_locked(ulog__part *p, bool always, int64_t *synced_to)
 }
 
 /*
- * Group commit. Whoever finds no sync running becomes the leader and syncs
- * everything written so far, for everyone; the others sleep on sync_seq
- * until that leader is done and look again -- they do not queue on slock
- * one by one just to learn they were covered. The sleep has a timeout
- * because a leader that dies never bumps sync_seq (its successor repairs
- * through EOWNERDEAD).
+ * Group commit. An appender whose batch is not yet durable leads a sync of
+ * everything written so far, for everyone, once the group has gathered (see
+ * above) and no sync is running; the others sleep on sync_seq until a
+ * leader is done and look again -- they do not queue on slock one by one
+ * just to learn they were covered. The sleep has a timeout because a leader
+ * that dies never bumps sync_seq (its successor repairs through
+ * EOWNERDEAD).
  */
 int ulog__part_sync(ulog__part *p, const ulog__written *w)
 {
     ulog__head *h = p->h;
+    int64_t t0 = ulog__mono_ns();
+    bool timer = false;     /* this appender times the gather */
     for (;;) {
         int lost = lost_since(p, w);
         if (lost)
@@ -655,11 +629,26 @@ int ulog__part_sync(ulog__part *p, const ulog__written *w)
         if (__atomic_load_n(&h->committed, __ATOMIC_ACQUIRE) >= w->end)
             return 0;
         uint32_t seen = __atomic_load_n(&h->sync_seq, __ATOMIC_SEQ_CST);
-        bool died;
-        int err = ulog__mutex_trylock(&h->slock, &died);
+        /* Until a sync ends; past SYNC_WAIT_NS the timer died, or a
+         * leader did: lead. */
+        int64_t wait_ns = SYNC_WAIT_NS, now = ulog__mono_ns();
+        bool lead = gathered(h) || now - t0 >= SYNC_WAIT_NS;
+        if (!lead && !timer)
+            timer = __atomic_exchange_n(&h->gather_timer, 1, __ATOMIC_SEQ_CST) == 0;
+        if (!lead && timer) {
+            wait_ns = t0 + MAX_GATHER_NS - now;
+            lead = wait_ns <= 0;
+        }
+        int err = ULOG_ETIMEDOUT;
+        bool died = false;
+        if (lead) {
+            err = ulog__mutex_trylock(&h->slock, &died);
+            wait_ns = SYNC_WAIT_NS;
+            timer = false;
+        }
         if (err == ULOG_ETIMEDOUT) {
             __atomic_add_fetch(&h->sync_waiters, 1, __ATOMIC_SEQ_CST);
-            ulog__futex_wait(&h->sync_seq, seen, 50);
+            ulog__futex_wait_ns(&h->sync_seq, seen, wait_ns);
             __atomic_sub_fetch(&h->sync_waiters, 1, __ATOMIC_SEQ_CST);
             continue;
         }

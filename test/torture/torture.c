@@ -24,7 +24,7 @@
  *     segment write with the write mark set and LMDB's page writes;
  *     fdatasync the group-commit leader (holding slock) and LMDB commits;
  *     fsync and openat the segment roll; flock the head's initialisation;
- *     futex waits and wakes, the leader's gathering wait under slock among
+ *     futex waits and wakes, the gathering appenders' sleeps on sync_seq among
  *     them. A plan whose call never comes ends with a random kill.
  *   - random: SIGKILL at a random time (one in eight during ulog_open);
  *   - holder (writers): after a random delay the driver watches the heads
@@ -910,7 +910,7 @@ static void kill_all_torn(void)
 /* Hunting, two kinds (s->sys). 0: kill s once it owns wlock with a write
  * in flight: for 200 ms only a big one caught half written (the slot is
  * told to write big records meanwhile), then any. 1: kill it once it owns
- * slock (the group-commit leader, in its gather or its fdatasync), or
+ * slock (the group-commit leader, in its fdatasync), or
  * after 300 ms with a write in flight. */
 static void hunt(slot *s, int64_t now)
 {
