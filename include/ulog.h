@@ -106,7 +106,7 @@ typedef struct ulog_strlist ulog_strlist;
  *   dir.mode             octal mode of directories      default 0750
  *   index.flush.ms       how often buffered index entries and recovery
  *                        checkpoints are written to LMDB; 1..60000, default 100
- * Topic (ulog_topic_create):
+ * Topic (ulog_topic_create, ulog_topic_alter):
  *   segment.bytes        segment roll size; 4096..2^30, default 2^30
  *   max.message.bytes    largest batch (all records of one partition in one
  *                        ulog_append); 64..2^30-1, default 1048588
@@ -214,6 +214,30 @@ typedef struct ulog_topic_info {
  * with ulog_config_free(). Errors: ULOG_EINVAL, ULOG_ENOENT. Since 0.1. */
 ULOG_API int ulog_topic_describe(ulog *log, const char *topic,
                                  ulog_topic_info *info, ulog_config **cfg_out);
+
+/*
+ * Changes the topic settings cfg holds; the others keep their values. Durable
+ * when it returns, and seen by every process with the topic open at its next
+ * ulog_append() (its background flushes within index.flush.ms): an append
+ * reads the settings once, so none runs under a mix. segment.bytes and
+ * preallocate apply from the next segment on. Checks every name and value
+ * before anything changes. Errors: ULOG_EINVAL (a name that is not a topic
+ * setting, a bad value, NULL), ULOG_ENOENT, ULOG_EIO, ULOG_ENOMEM.
+ * Thread-safe. Since 0.2.
+ */
+ULOG_API int ulog_topic_alter(ulog *log, const char *topic, const ulog_config *cfg);
+
+/*
+ * Deletes a topic: its records, indexes and every group's committed offsets
+ * for it. From the moment it starts, appends to it fail with ULOG_ENOENT in
+ * every process, and so does ulog_poll() on its subscriptions (close them);
+ * an append already past that point completes. Durable when it returns; the
+ * name can be created again at once, as a new topic whose offsets start at 0.
+ * A delete cut short by a crash is finished by the next process that opens
+ * the root or touches the topic. Errors: ULOG_EINVAL, ULOG_ENOENT, ULOG_EIO,
+ * ULOG_ENOMEM. Thread-safe. Since 0.2.
+ */
+ULOG_API int ulog_topic_delete(ulog *log, const char *topic);
 
 typedef struct ulog_partition_info {
     size_t  struct_size;    /* set by the caller: sizeof(ulog_partition_info) */

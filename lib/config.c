@@ -272,10 +272,12 @@ static const char *scope_noun(int scope)
 /* Defaults first, then cfg; a name of another scope is an error rather than
  * silently ignored, because it is almost always a config passed to the wrong
  * call. */
+/* Applies cfg's settings of `scope` to out, after the defaults when
+ * `defaults` (else over what out holds). */
 static int apply_scope(const ulog_config *cfg, int scope, void *out, apply_fn apply,
-                       char *errbuf, size_t len)
+                       bool defaults, char *errbuf, size_t len)
 {
-    for (int i = 0; i < NSET; i++)
+    for (int i = 0; defaults && i < NSET; i++)
         if (settings[i].scope == scope)
             apply(out, i, settings[i].def);
     for (int i = 0; cfg && i < NSET; i++) {
@@ -332,7 +334,7 @@ int ulog__config_log(const ulog_config *cfg, ulog__log_cfg *out, char *errbuf, s
 
     if (!out)
         return ULOG_EINVAL;
-    if ((rc = apply_scope(cfg, ULOG__SCOPE_LOG, &lc, apply_log, errbuf, len)) == 0)
+    if ((rc = apply_scope(cfg, ULOG__SCOPE_LOG, &lc, apply_log, true, errbuf, len)) == 0)
         *out = lc;
     return rc;
 }
@@ -344,7 +346,17 @@ int ulog__config_topic(const ulog_config *cfg, ulog__topic_cfg *out, char *errbu
 
     if (!out)
         return ULOG_EINVAL;
-    if ((rc = apply_scope(cfg, ULOG__SCOPE_TOPIC, &tc, apply_topic, errbuf, len)) == 0)
+    if ((rc = apply_scope(cfg, ULOG__SCOPE_TOPIC, &tc, apply_topic, true, errbuf, len)) == 0)
+        *out = tc;
+    return rc;
+}
+
+int ulog__config_topic_alter(const ulog__topic_cfg *base, const ulog_config *cfg,
+                             ulog__topic_cfg *out, char *errbuf, size_t len)
+{
+    ulog__topic_cfg tc = *base;
+    int rc = apply_scope(cfg, ULOG__SCOPE_TOPIC, &tc, apply_topic, false, errbuf, len);
+    if (rc == 0)
         *out = tc;
     return rc;
 }
@@ -356,7 +368,7 @@ int ulog__config_sub(const ulog_config *cfg, ulog__sub_cfg *out, char *errbuf, s
 
     if (!out)
         return ULOG_EINVAL;
-    if ((rc = apply_scope(cfg, ULOG__SCOPE_SUB, &sc, apply_sub, errbuf, len)) == 0)
+    if ((rc = apply_scope(cfg, ULOG__SCOPE_SUB, &sc, apply_sub, true, errbuf, len)) == 0)
         *out = sc;
     return rc;
 }
@@ -423,7 +435,7 @@ int ulog__topic_cfg_decode(const char *text, size_t len, ulog__topic_cfg *out)
 
     if (!out || (!text && len))
         return ULOG_EINVAL;
-    apply_scope(NULL, ULOG__SCOPE_TOPIC, &tc, apply_topic, NULL, 0);
+    apply_scope(NULL, ULOG__SCOPE_TOPIC, &tc, apply_topic, true, NULL, 0);
     while (i < len) {
         const char *line = text + i, *nl, *eq;
         char name[32], val[VALUE_MAX];

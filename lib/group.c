@@ -207,7 +207,7 @@ int ulog_group_reset(ulog *log, const char *group, const char *topic, int32_t pa
         offs[k - first].partition = k;
         err = reset_target(log, t, k, how, value, &offs[k - first].offset);
     }
-    if (!err && (err = ulog__meta_group_commit(log->meta, group, t->id, offs,
+    if (!err && (err = ulog__meta_group_commit(log->meta, group, t->name, t->id, offs,
                                                 (size_t)(end - first), ulog__now_ms())) != 0)
         ulog__fail(log, err, "group %s: storing the reset", group);
     free(offs);

@@ -171,6 +171,9 @@ int ulog__config_log(const ulog_config *cfg, ulog__log_cfg *out,
                      char *errbuf, size_t len) ULOG__HIDDEN;
 int ulog__config_topic(const ulog_config *cfg, ulog__topic_cfg *out,
                        char *errbuf, size_t len) ULOG__HIDDEN;
+/* The settings of base with those of cfg (topic scope only) applied. */
+int ulog__config_topic_alter(const ulog__topic_cfg *base, const ulog_config *cfg,
+                             ulog__topic_cfg *out, char *errbuf, size_t len) ULOG__HIDDEN;
 int ulog__config_sub(const ulog_config *cfg, ulog__sub_cfg *out,
                      char *errbuf, size_t len) ULOG__HIDDEN;
 /* Topic settings to and from the text stored in LMDB: "name=value\n" lines,
@@ -195,6 +198,7 @@ typedef struct ulog__meta ulog__meta;
 typedef struct ulog__topic_rec {
     uint32_t        id;
     int32_t         partitions;
+    uint32_t        cfg_version;    /* 0 until ulog_topic_alter */
     ulog__topic_cfg cfg;
 } ulog__topic_rec;
 
@@ -230,16 +234,35 @@ void ulog__meta_reader_check(ulog__meta *m) ULOG__HIDDEN;
 
 /* ULOG_ENOENT when absent. */
 int ulog__meta_topic_get(ulog__meta *m, const char *name, ulog__topic_rec *out) ULOG__HIDDEN;
-/* Adds a topic with a fresh id; ULOG_EEXIST if the name is taken. */
+/* A step run inside a catalog write transaction, which serialises it with
+ * every other catalog change in every process; non-zero aborts. */
+typedef int ulog__meta_step_fn(void *arg);
+/* Adds a topic with a fresh id; ULOG_EEXIST if the name is taken. prepare
+ * (may be NULL) runs once the name is known to be free, before the add. */
 int ulog__meta_topic_add(ulog__meta *m, const char *name, int32_t partitions,
-                         const ulog__topic_cfg *cfg, uint32_t *id_out) ULOG__HIDDEN;
+                         const ulog__topic_cfg *cfg, ulog__meta_step_fn *prepare,
+                         void *arg, uint32_t *id_out) ULOG__HIDDEN;
 int ulog__meta_topic_list(ulog__meta *m, ulog_strlist **out) ULOG__HIDDEN;
+/* Edits the settings of topic `name` in place, if its id is `id` (else
+ * ULOG_ENOENT), inside the write transaction; non-zero aborts.
+ * *version_out: the record's new settings version. */
+typedef int ulog__meta_cfg_fn(ulog__topic_cfg *cfg, void *arg);
+int ulog__meta_topic_set_cfg(ulog__meta *m, const char *name, uint32_t id,
+                             ulog__meta_cfg_fn *edit, void *arg,
+                             uint32_t *version_out) ULOG__HIDDEN;
+/* Removes topic `name` if its id is `id` (else ULOG_ENOENT), with its index
+ * entries, checkpoints and every group's committed offsets for it;
+ * unlink_dir (may be NULL) runs once the id is checked, before the removal. */
+int ulog__meta_topic_delete(ulog__meta *m, const char *name, uint32_t id,
+                            ulog__meta_step_fn *unlink_dir, void *arg) ULOG__HIDDEN;
 
 /* Writes index entries (offset index, and time index where max_timestamp
  * grows past the last stored entry of that partition) and checkpoints in one
  * write transaction. An entry with an existing key overwrites it. */
+typedef bool ulog__meta_keep_fn(uint32_t topic_id, void *arg);
 int ulog__meta_flush(ulog__meta *m, const ulog__index_entry *e, size_t ne,
-                     const ulog__checkpoint *cp, size_t ncp) ULOG__HIDDEN;
+                     const ulog__checkpoint *cp, size_t ncp,
+                     ulog__meta_keep_fn *keep, void *arg) ULOG__HIDDEN;
 /* The index entry with the greatest offset <= `offset`; ULOG_ENOENT if none. */
 int ulog__meta_index_floor(ulog__meta *m, uint32_t topic_id, int32_t partition,
                            int64_t offset, ulog__index_entry *out) ULOG__HIDDEN;
@@ -264,8 +287,10 @@ typedef struct ulog__group_entry {
     int64_t  time_ms;
 } ulog__group_entry;
 
-/* Stores offsets[i] for (group, topic, offsets[i].partition), all or none. */
-int ulog__meta_group_commit(ulog__meta *m, const char *group, uint32_t topic_id,
+/* Stores offsets[i] for (group, topic, offsets[i].partition), all or none;
+ * ULOG_ENOENT when the catalog no longer has the topic by that name and id. */
+int ulog__meta_group_commit(ulog__meta *m, const char *group, const char *topic,
+                            uint32_t topic_id,
                             const ulog_offset *offsets, size_t n, int64_t now_ms) ULOG__HIDDEN;
 /* offsets[i]: the committed offset of partition i, -1 for none. */
 int ulog__meta_group_get(ulog__meta *m, const char *group, uint32_t topic_id,
@@ -388,6 +413,10 @@ typedef struct ulog__head {
     uint32_t  sync_waiters;   /* (a) sleepers on sync_seq */
     uint32_t  sync_busy;      /* (a) appenders busy when the last sync ended */
     uint32_t  gather_timer;   /* (a) an appender times the current gather */
+    uint32_t  deleted;        /* (a) the topic was deleted: appends and polls
+                                 fail with ULOG_ENOENT (set under wlock) */
+    uint32_t  cfg_gen;        /* (a) the topic's settings version: bumped past
+                                 the catalog's by ulog_topic_alter */
     uint64_t  batches;        /* (a) batches written, ever (wraps) */
     uint64_t  sync_batches;   /* (a) `batches` when the last sync snapshotted */
     ulog__pos synced[2];      /* (s) durable end, double-buffered so a
@@ -500,16 +529,53 @@ typedef struct ulog__part {
     int64_t      last_sync_ms;
 } ulog__part;
 
+/* A topic's settings as one process last read them. ulog_topic_alter
+ * replaces them whole: threads that loaded the old pointer keep reading
+ * consistent settings, so nodes are freed only with the topic. */
+typedef struct ulog__cfg_node {
+    ulog__topic_cfg        cfg;
+    struct ulog__cfg_node *older;
+} ulog__cfg_node;
+
 struct ulog__topic {
-    ulog__topic     *hnext;       /* hash chain in the log handle */
+    ulog__topic     *hnext;       /* hash chain in the log handle (tlock) */
     ulog            *log;
     char             name[256];
     uint32_t         id;
     int32_t          partitions;
-    ulog__topic_cfg  cfg;
+    ulog__cfg_node  *cfg;         /* (a) current settings: use ulog__cfg() */
+    uint32_t         cfg_seen;    /* (cfg_lock) head cfg_gen when last read */
+    pthread_mutex_t  cfg_lock;
     uint32_t         rr;          /* (a) round-robin for null keys */
     ulog__part      *parts;
 };
+
+/* The topic's current settings; consistent as a whole. */
+static inline const ulog__topic_cfg *ulog__cfg(const ulog__topic *t)
+{
+    return &__atomic_load_n(&t->cfg, __ATOMIC_ACQUIRE)->cfg;
+}
+/* Whether the topic was deleted (by any process). */
+static inline bool ulog__topic_deleted(const ulog__topic *t)
+{
+    return __atomic_load_n(&t->parts[0].h->deleted, __ATOMIC_ACQUIRE) != 0;
+}
+/* Rereads the settings when another process (or thread) altered them. */
+void ulog__topic_refresh(ulog__topic *t) ULOG__HIDDEN;
+/* Frees a topic of the table and everything it holds. */
+void ulog__topic_free(ulog__topic *t) ULOG__HIDDEN;
+/* Takes t out of the table (it stays valid, for subscriptions that hold
+ * it, until ulog_close). Caller holds tlock for writing. */
+void ulog__topic_retire(ulog *log, ulog__topic *t) ULOG__HIDDEN;
+/* Marks a partition deleted under its writer lock and wakes its sleepers. */
+void ulog__part_mark_deleted(ulog__part *p) ULOG__HIDDEN;
+/* Raises the head's settings version to at least v. */
+void ulog__cfg_gen_raise(ulog__head *h, uint32_t v) ULOG__HIDDEN;
+/* Steps 2 and 3 of a delete (topic_admin.c), for topic `name` with id
+ * `id`; 0 also when it is already done. */
+int  ulog__topic_finish_delete(ulog *log, const char *name, uint32_t id) ULOG__HIDDEN;
+/* Finishes what deletes cut short by a crash left in topics/. */
+void ulog__topics_sweep(ulog *log) ULOG__HIDDEN;
 
 /* Opens partition `id` of t: maps its head, recovering first when the head
  * is not valid for this boot. */
@@ -525,11 +591,12 @@ typedef struct ulog__written {
 } ulog__written;
 
 /* Writes one encoded batch (baseOffset and partitionLeaderEpoch are patched
- * here) of nrec records and publishes it; *out says where it went. With
- * flush.policy always the batch is not committed yet: call
- * ulog__part_sync. */
-int  ulog__part_write(ulog__part *p, uint8_t *buf, size_t size, uint32_t nrec,
-                      int64_t max_ts, ulog__written *out) ULOG__HIDDEN;
+ * here) of nrec records and publishes it under the settings c (the caller's
+ * one reading of them); *out says where it went. With flush.policy always
+ * the batch is not committed yet: call ulog__part_sync. ULOG_ENOENT once
+ * the topic is deleted. */
+int  ulog__part_write(ulog__part *p, const ulog__topic_cfg *c, uint8_t *buf, size_t size,
+                      uint32_t nrec, int64_t max_ts, ulog__written *out) ULOG__HIDDEN;
 /* Group commit: returns once the batch `w` is durable and committed (one
  * fdatasync serves every waiter), or the error that lost it. */
 int  ulog__part_sync(ulog__part *p, const ulog__written *w) ULOG__HIDDEN;
@@ -565,6 +632,7 @@ struct ulog {
     char             boot_id[40];
     pthread_rwlock_t tlock;                 /* the topic table */
     ulog__topic     *buckets[ULOG__TOPIC_BUCKETS];
+    ulog__topic     *retired;               /* deleted topics (tlock) */
     uint64_t         serial;                /* names it in ulog__fail's records */
     /* The flusher: index entries, checkpoints, background syncs. */
     pthread_t        flusher;

@@ -15,7 +15,11 @@
  *
  *   topics        key   topic name, 1-249 bytes, no NUL
  *                 value u32 format version (1), u32 topic id, i32 partitions,
- *                       then the topic config text (config.c)
+ *                       then the topic config text (config.c); or format 2,
+ *                       once ulog_topic_alter has changed the settings:
+ *                       the same with u32 settings version (>= 1) before
+ *                       the text (never-altered topics stay readable by
+ *                       builds that know format 1 only)
  *   seq           key   "topic_id"
  *                 value u32 the next topic id (ids start at 1)
  *   offset_index  key   u32 topic id, u32 partition, u64 offset
@@ -46,7 +50,9 @@
 #include <unistd.h>
 
 #define TOPIC_FORMAT  1
+#define TOPIC_FORMAT2 2      /* with a settings version */
 #define TOPIC_HDR     12
+#define TOPIC_HDR2    16
 #define PKEY          8      /* topic id, partition */
 #define IKEY          16     /* topic id, partition, offset or timestamp */
 #define IVAL          24     /* three i64 */
@@ -395,15 +401,18 @@ static int topic_decode(const MDB_val *v, ulog__topic_rec *out)
 
     if (v->mv_size < 4)
         return ULOG_ECORRUPT;
-    if (get_le32(p) != TOPIC_FORMAT)
+    uint32_t format = get_le32(p);
+    if (format != TOPIC_FORMAT && format != TOPIC_FORMAT2)
         return ULOG_EVERSION;
-    if (v->mv_size < TOPIC_HDR)
+    size_t hdr = format == TOPIC_FORMAT ? TOPIC_HDR : TOPIC_HDR2;
+    if (v->mv_size < hdr)
         return ULOG_ECORRUPT;
     t.id = get_le32(p + 4);
     t.partitions = (int32_t)get_le32(p + 8);
+    t.cfg_version = format == TOPIC_FORMAT ? 0 : get_le32(p + 12);
     if (t.partitions < 1 || t.partitions > MAX_PARTITIONS ||
-        ulog__topic_cfg_decode((const char *)p + TOPIC_HDR, v->mv_size - TOPIC_HDR,
-                               &t.cfg) != 0)
+        (format == TOPIC_FORMAT2 && t.cfg_version == 0) ||
+        ulog__topic_cfg_decode((const char *)p + hdr, v->mv_size - hdr, &t.cfg) != 0)
         return ULOG_ECORRUPT;
     *out = t;
     return 0;
@@ -456,7 +465,8 @@ static int next_id(ulog__meta *m, MDB_txn *txn, uint32_t *id)
 }
 
 int ulog__meta_topic_add(ulog__meta *m, const char *name, int32_t partitions,
-                         const ulog__topic_cfg *cfg, uint32_t *id_out)
+                         const ulog__topic_cfg *cfg, ulog__meta_step_fn *prepare, void *arg,
+                         uint32_t *id_out)
 {
     MDB_txn *txn;
     MDB_val k, v;
@@ -474,10 +484,15 @@ int ulog__meta_topic_add(ulog__meta *m, const char *name, int32_t partitions,
         free(text);
         return rc;
     }
-    rc = next_id(m, txn, &id);
+    k.mv_size = strlen(name);
+    k.mv_data = (void *)name;
+    rc = meta_err(mdb_get(txn, m->topics, &k, &v));
+    rc = rc == 0 ? ULOG_EEXIST : rc == ULOG_ENOENT ? 0 : rc;
+    if (rc == 0)
+        rc = next_id(m, txn, &id);
+    if (rc == 0 && prepare)
+        rc = prepare(arg);
     if (rc == 0) {
-        k.mv_size = strlen(name);
-        k.mv_data = (void *)name;
         v.mv_size = TOPIC_HDR + tlen;
         rc = meta_err(mdb_put(txn, m->topics, &k, &v, MDB_NOOVERWRITE | MDB_RESERVE));
     }
@@ -546,6 +561,132 @@ int ulog__meta_topic_list(ulog__meta *m, ulog_strlist **out)
     }
     *out = list;
     return 0;
+}
+
+/* Reads topic `name` in txn and checks that its id is `id`. */
+static int topic_get_id(ulog__meta *m, MDB_txn *txn, const char *name, uint32_t id,
+                        ulog__topic_rec *out)
+{
+    MDB_val k = { strlen(name), (void *)name }, v;
+    int rc = meta_err(mdb_get(txn, m->topics, &k, &v));
+    if (rc == 0)
+        rc = topic_decode(&v, out);
+    return rc == 0 && out->id != id ? ULOG_ENOENT : rc;
+}
+
+int ulog__meta_topic_set_cfg(ulog__meta *m, const char *name, uint32_t id,
+                             ulog__meta_cfg_fn *edit, void *arg, uint32_t *version_out)
+{
+    ulog__topic_rec t;
+    MDB_txn *txn;
+    char *text = NULL;
+    size_t tlen = 0;
+    int rc;
+
+    if (!m || !edit || !ulog__name_valid(name))
+        return ULOG_EINVAL;
+    if ((rc = txn_begin(m, true, &txn)) != 0)
+        return rc;
+    /* Edited inside the transaction: concurrent alters of different
+     * settings both take effect. */
+    rc = topic_get_id(m, txn, name, id, &t);
+    if (rc == 0 && t.cfg_version == UINT32_MAX)
+        rc = ULOG_ELIMIT;
+    if (rc == 0)
+        rc = edit(&t.cfg, arg);
+    if (rc == 0)
+        rc = ulog__topic_cfg_encode(&t.cfg, &text, &tlen);
+    MDB_val k = { strlen(name), (void *)name }, v = { TOPIC_HDR2 + tlen, NULL };
+    if (rc == 0)
+        rc = meta_err(mdb_put(txn, m->topics, &k, &v, MDB_RESERVE));
+    if (rc == 0) {
+        uint8_t *p = v.mv_data;
+        put_le32(p, TOPIC_FORMAT2);
+        put_le32(p + 4, id);
+        put_le32(p + 8, (uint32_t)t.partitions);
+        put_le32(p + 12, t.cfg_version + 1);
+        memcpy(p + TOPIC_HDR2, text, tlen);
+    }
+    free(text);
+    if ((rc = txn_end(txn, rc)) == 0 && version_out)
+        *version_out = t.cfg_version + 1;
+    return rc;
+}
+
+/* Deletes every key of `dbi` that starts with the `plen` bytes of prefix.
+ * After mdb_cursor_del the cursor stands on the next key, which MDB_NEXT
+ * then returns (as in delete_from). */
+static int delete_prefix(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix, size_t plen)
+{
+    MDB_cursor *cur;
+    MDB_val k = { plen, (void *)prefix }, v;
+    int rc = mdb_cursor_open(txn, dbi, &cur);
+    if (rc)
+        return meta_err(rc);
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+            break;
+        if ((rc = mdb_cursor_del(cur, 0)) != 0)
+            break;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND || rc == 0 ? 0 : meta_err(rc);
+}
+
+static bool group_key_parse(const MDB_val *k, char name[ULOG__NAME_MAX + 1],
+                            uint32_t *topic, uint32_t *partition);
+
+int ulog__meta_topic_delete(ulog__meta *m, const char *name, uint32_t id,
+                            ulog__meta_step_fn *unlink_dir, void *arg)
+{
+    ulog__topic_rec t;
+    MDB_txn *txn;
+    MDB_cursor *cur = NULL;
+    int rc;
+
+    if (!m || !ulog__name_valid(name))
+        return ULOG_EINVAL;
+    if ((rc = txn_begin(m, true, &txn)) != 0)
+        return rc;
+    rc = topic_get_id(m, txn, name, id, &t);
+    if (rc == 0 && unlink_dir)
+        rc = unlink_dir(arg);
+    if (rc == 0) {
+        MDB_val k = { strlen(name), (void *)name };
+        rc = meta_err(mdb_del(txn, m->topics, &k, NULL));
+    }
+    uint8_t prefix[4];
+    put_be32(prefix, id);
+    if (rc == 0)
+        rc = delete_prefix(txn, m->offidx, prefix, 4);
+    if (rc == 0)
+        rc = delete_prefix(txn, m->timeidx, prefix, 4);
+    if (rc == 0)
+        rc = delete_prefix(txn, m->recovery, prefix, 4);
+    /* Group entries are keyed by group name first: walk them all. */
+    if (rc == 0)
+        rc = meta_err(mdb_cursor_open(txn, m->groups, &cur));
+    MDB_val k, v;
+    int mrc = rc ? MDB_NOTFOUND : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0 && mrc == 0) {
+        char g[ULOG__NAME_MAX + 1];
+        uint32_t topic, part;
+        if (!group_key_parse(&k, g, &topic, &part)) {
+            rc = ULOG_ECORRUPT;
+            break;
+        }
+        if (topic == id) {
+            if ((rc = meta_err(mdb_cursor_del(cur, 0))) != 0)
+                break;
+        }
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND)
+        rc = meta_err(mrc);
+    if (cur)
+        mdb_cursor_close(cur);
+    return txn_end(txn, rc);
 }
 
 /* ---------------------------------------------------------------- indexes */
@@ -620,7 +761,8 @@ static int flush_entry(ulog__meta *m, MDB_txn *txn, MDB_cursor *tcur,
 }
 
 int ulog__meta_flush(ulog__meta *m, const ulog__index_entry *e, size_t ne,
-                     const ulog__checkpoint *cp, size_t ncp)
+                     const ulog__checkpoint *cp, size_t ncp,
+                     ulog__meta_keep_fn *keep, void *arg)
 {
     MDB_cursor *tcur = NULL;
     MDB_txn *txn;
@@ -639,9 +781,15 @@ int ulog__meta_flush(ulog__meta *m, const ulog__index_entry *e, size_t ne,
     if ((rc = txn_begin(m, true, &txn)) != 0)
         return rc;
     rc = meta_err(mdb_cursor_open(txn, m->timeidx, &tcur));
+    /* keep() is asked inside the transaction: a topic deleted before it
+     * began is seen as deleted, and one deleted after it removes what this
+     * one writes. */
     for (size_t i = 0; rc == 0 && i < ne; i++)
-        rc = flush_entry(m, txn, tcur, &e[i]);
+        if (!keep || keep(e[i].topic_id, arg))
+            rc = flush_entry(m, txn, tcur, &e[i]);
     for (size_t i = 0; rc == 0 && i < ncp; i++) {
+        if (keep && !keep(cp[i].topic_id, arg))
+            continue;
         uint8_t key[PKEY], val[CPVAL];
         MDB_val k = { PKEY, key }, v = { CPVAL, val };
         put_be32(key, cp[i].topic_id);
@@ -857,13 +1005,17 @@ static bool group_val_parse(const MDB_val *v, int64_t *offset, int64_t *time_ms)
     return *offset >= 0;
 }
 
-int ulog__meta_group_commit(ulog__meta *m, const char *group, uint32_t topic_id,
-                            const ulog_offset *offs, size_t n, int64_t now_ms)
+int ulog__meta_group_commit(ulog__meta *m, const char *group, const char *topic,
+                            uint32_t topic_id, const ulog_offset *offs, size_t n,
+                            int64_t now_ms)
 {
     MDB_txn *txn;
+    ulog__topic_rec t;
     int rc = txn_begin(m, true, &txn);
     if (rc)
         return rc;
+    /* A deleted topic's offsets went with it; none may come back. */
+    rc = topic_get_id(m, txn, topic, topic_id, &t);
     for (size_t i = 0; i < n && !rc; i++) {
         uint8_t key[ULOG__NAME_MAX + 9], val[GVAL] = { 0 };
         MDB_val k = { group_key(key, group, topic_id, (uint32_t)offs[i].partition), key };

@@ -34,7 +34,7 @@
 
 size_t ulog__part_map_reserve(const ulog__part *p)
 {
-    const ulog__topic_cfg *c = &p->topic->cfg;
+    const ulog__topic_cfg *c = ulog__cfg(p->topic);
     return (size_t)(c->segment_bytes + c->max_message_bytes);
 }
 
@@ -256,7 +256,7 @@ static int wlock(ulog__part *p)
 static void index_note(ulog__part *p, int64_t offset, int64_t seg, int64_t pos)
 {
     ulog__head *h = p->h;
-    if (h->index_pos >= 0 && pos - h->index_pos < p->topic->cfg.index_interval_bytes)
+    if (h->index_pos >= 0 && pos - h->index_pos < ulog__cfg(p->topic)->index_interval_bytes)
         return;
     h->index_pos = pos;
     bool kick = false;
@@ -297,14 +297,17 @@ static void poison_if_unsynced(ulog__head *h)
         __atomic_store_n(&h->poisoned, 1, __ATOMIC_RELEASE);
 }
 
-int ulog__part_write(ulog__part *p, uint8_t *buf, size_t size, uint32_t nrec,
-                             int64_t max_ts, ulog__written *out)
+int ulog__part_write(ulog__part *p, const ulog__topic_cfg *c, uint8_t *buf, size_t size,
+                     uint32_t nrec, int64_t max_ts, ulog__written *out)
 {
     ulog__head *h = p->h;
-    const ulog__topic_cfg *c = &p->topic->cfg;
     int err = wlock(p);
     if (err)
         return err;
+    if (__atomic_load_n(&h->deleted, __ATOMIC_ACQUIRE)) {
+        ulog__mutex_unlock(&h->wlock);
+        return part_fail(p, ULOG_ENOENT, "append: the topic was deleted");
+    }
     if (__atomic_load_n(&h->poisoned, __ATOMIC_ACQUIRE)) {
         ulog__mutex_unlock(&h->wlock);
         return part_fail(p, ULOG_EPOISONED, "append");
@@ -438,13 +441,25 @@ static int lost_since(ulog__part *p, const ulog__written *w)
     return w->end > at ? (err ? err : ULOG_EIO) : 0;
 }
 
+void ulog__part_mark_deleted(ulog__part *p)
+{
+    bool died;
+    /* Under wlock: once it is set no write is in flight or to come. A
+     * dead holder's tail needs no repair; the files are going. */
+    int err = ulog__mutex_lock(&p->h->wlock, &died);
+    __atomic_store_n(&p->h->deleted, 1, __ATOMIC_RELEASE);
+    if (!err)
+        ulog__mutex_unlock(&p->h->wlock);
+    ulog__bell_ring(p->bell);
+}
+
 /* A leader died after making bytes durable but maybe before moving
  * `committed`: what synced[] says is durable may be committed. */
 static void slock_repair(ulog__part *p)
 {
     ulog__pos s = ulog__head_synced(p->h);
     int64_t c = __atomic_load_n(&p->h->committed, __ATOMIC_ACQUIRE);
-    if (s.offset > c && p->topic->cfg.flush_policy == ULOG__FLUSH_ALWAYS) {
+    if (s.offset > c && ulog__cfg(p->topic)->flush_policy == ULOG__FLUSH_ALWAYS) {
         __atomic_store_n(&p->h->committed, s.offset, __ATOMIC_RELEASE);
         ulog__bell_ring(p->bell);
     }
@@ -703,7 +718,7 @@ size_t ulog__part_take_index(ulog__part *p, ulog__index_entry *out, size_t cap,
 
 int ulog__part_flush_due(ulog__part *p, int64_t now_ms)
 {
-    const ulog__topic_cfg *c = &p->topic->cfg;
+    const ulog__topic_cfg *c = ulog__cfg(p->topic);
     if (c->flush_policy == ULOG__FLUSH_ALWAYS)
         return 0;
     int64_t every = c->flush_policy == ULOG__FLUSH_INTERVAL ? c->flush_ms : NONE_SYNC_MS;
@@ -765,7 +780,7 @@ static int unpoison(ulog__part *p)
         /* always: nothing past the durable end was acknowledged (waiters
          * were failed), so it goes. Otherwise readers may have seen it:
          * keep what verifies. */
-        if (p->topic->cfg.flush_policy == ULOG__FLUSH_ALWAYS &&
+        if (ulog__cfg(p->topic)->flush_policy == ULOG__FLUSH_ALWAYS &&
             (err = ulog__recover_cut(p->dirfd, &from)) != 0)
             goto out;
         err = ulog__recover_scan(p->dirfd, &from, p->topic->log->cfg.file_mode, &scan);

@@ -228,9 +228,14 @@ static void deliver_commits(ulog_sub *s);
 __attribute__((noinline))
 static int poll_slow(ulog_sub *s, int timeout_ms, ulog_msg *msg)
 {
+    /* A deleted topic's files go: nothing more is read from them, and a
+     * read that failed because they went reports the deletion. */
+    if (ulog__topic_deleted(s->t))
+        return sub_fail(s, ULOG_ENOENT, "the topic was deleted");
     int err = poll_once(s, msg);
     if (err != ULOG_ETIMEDOUT)
-        return err;
+        return err && ulog__topic_deleted(s->t)
+                   ? sub_fail(s, ULOG_ENOENT, "the topic was deleted") : err;
     ulog__head *bell = s->t->parts[0].h;
     int64_t deadline = timeout_ms > 0 ? ulog__mono_ns() + (int64_t)timeout_ms * 1000000 : 0;
     for (;;) {
@@ -253,6 +258,8 @@ static int poll_slow(ulog_sub *s, int timeout_ms, ulog_msg *msg)
         if (err == ULOG_ETIMEDOUT && left != 0)
             ulog__futex_wait_ns(&bell->bell, seen, left);
         __atomic_sub_fetch(&bell->bell_waiters, 1, __ATOMIC_SEQ_CST);
+        if (err != 0 && ulog__topic_deleted(s->t))
+            return sub_fail(s, ULOG_ENOENT, "the topic was deleted");
         if (err != ULOG_ETIMEDOUT || left == 0)
             return err;
     }
@@ -367,7 +374,7 @@ static void positions(ulog_sub *s, ulog_offset *offs)
 
 static int store(ulog_sub *s, const ulog_offset *offs, size_t n)
 {
-    int err = ulog__meta_group_commit(s->log->meta, s->group, s->t->id, offs, n,
+    int err = ulog__meta_group_commit(s->log->meta, s->group, s->t->name, s->t->id, offs, n,
                                       ulog__now_ms());
     if (err)
         sub_fail(s, err, "storing the group's committed offsets");

@@ -31,7 +31,7 @@ static ulog__topic *find(ulog *log, const char *name)
     return NULL;
 }
 
-static void topic_free(ulog__topic *t)
+void ulog__topic_free(ulog__topic *t)
 {
     if (!t)
         return;
@@ -39,7 +39,45 @@ static void topic_free(ulog__topic *t)
         for (int32_t i = 0; i < t->partitions; i++)
             ulog__part_close(&t->parts[i]);
     free(t->parts);
+    for (ulog__cfg_node *c = t->cfg, *o; c; c = o) {
+        o = c->older;
+        free(c);
+    }
+    pthread_mutex_destroy(&t->cfg_lock);
     free(t);
+}
+
+/* Raises the head's settings version to at least v (never lowers it: a
+ * process may have read an older catalog record than another). */
+void ulog__cfg_gen_raise(ulog__head *h, uint32_t v)
+{
+    uint32_t cur = __atomic_load_n(&h->cfg_gen, __ATOMIC_ACQUIRE);
+    while ((int32_t)(v - cur) > 0 &&
+           !__atomic_compare_exchange_n(&h->cfg_gen, &cur, v, false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE))
+        ;
+}
+
+void ulog__topic_refresh(ulog__topic *t)
+{
+    ulog__head *h = t->parts[0].h;
+    if (__atomic_load_n(&h->cfg_gen, __ATOMIC_ACQUIRE) ==
+        __atomic_load_n(&t->cfg_seen, __ATOMIC_RELAXED))
+        return;
+    pthread_mutex_lock(&t->cfg_lock);
+    uint32_t gen = __atomic_load_n(&h->cfg_gen, __ATOMIC_ACQUIRE);
+    ulog__topic_rec rec;
+    ulog__cfg_node *n;
+    /* A failed read keeps the old settings and tries again next time. */
+    if (gen != t->cfg_seen && ulog__meta_topic_get(t->log->meta, t->name, &rec) == 0 &&
+        rec.id == t->id && (n = malloc(sizeof *n)) != NULL) {
+        n->cfg = rec.cfg;
+        n->older = t->cfg;
+        __atomic_store_n(&t->cfg, n, __ATOMIC_RELEASE);
+        __atomic_store_n(&t->cfg_seen, gen, __ATOMIC_RELAXED);
+        ulog__cfg_gen_raise(h, rec.cfg_version);
+    }
+    pthread_mutex_unlock(&t->cfg_lock);
 }
 
 static int topic_open(ulog *log, const char *name, ulog__topic **out)
@@ -49,26 +87,46 @@ static int topic_open(ulog *log, const char *name, ulog__topic **out)
     if (err)
         return ulog__fail(log, err, "topic %s: %s", name, ulog_strerror(err));
     ulog__topic *t = calloc(1, sizeof *t);
-    if (!t || !(t->parts = calloc((size_t)rec.partitions, sizeof *t->parts))) {
+    if (!t || !(t->parts = calloc((size_t)rec.partitions, sizeof *t->parts)) ||
+        !(t->cfg = calloc(1, sizeof *t->cfg))) {
+        if (t)
+            free(t->parts);
         free(t);
         return ulog__fail(log, ULOG_ENOMEM, "topic %s: out of memory", name);
     }
+    pthread_mutex_init(&t->cfg_lock, NULL);
     t->log = log;
     snprintf(t->name, sizeof t->name, "%s", name);
     t->id = rec.id;
     t->partitions = rec.partitions;
-    t->cfg = rec.cfg;
+    t->cfg->cfg = rec.cfg;
+    t->cfg_seen = rec.cfg_version;
     for (int32_t i = 0; i < t->partitions; i++) {
         err = ulog__part_open(t, i, &t->parts[i]);
         if (err) {
             for (int32_t j = i; j < t->partitions; j++)
                 t->parts[j].dirfd = t->parts[j].wfd = t->parts[j].sfd = t->parts[j].headfd = -1;
-            topic_free(t);
+            ulog__topic_free(t);
             return err;
         }
     }
+    /* An alter whose process died before it bumped the heads is found
+     * here by the next process to open the topic. */
+    ulog__cfg_gen_raise(t->parts[0].h, rec.cfg_version);
     *out = t;
     return 0;
+}
+
+void ulog__topic_retire(ulog *log, ulog__topic *t)
+{
+    for (ulog__topic **pp = &log->buckets[bucket_of(t->name)]; *pp; pp = &(*pp)->hnext) {
+        if (*pp == t) {
+            *pp = t->hnext;
+            t->hnext = log->retired;
+            log->retired = t;
+            return;
+        }
+    }
 }
 
 int ulog__topic_get(ulog *log, const char *name, ulog__topic **out)
@@ -76,7 +134,8 @@ int ulog__topic_get(ulog *log, const char *name, ulog__topic **out)
     pthread_rwlock_rdlock(&log->tlock);
     ulog__topic *t = find(log, name);
     pthread_rwlock_unlock(&log->tlock);
-    if (t) {
+    if (t && !ulog__topic_deleted(t)) {
+        ulog__topic_refresh(t);
         *out = t;
         return 0;
     }
@@ -85,9 +144,22 @@ int ulog__topic_get(ulog *log, const char *name, ulog__topic **out)
     pthread_rwlock_wrlock(&log->tlock);
     int err = 0;
     t = find(log, name);
+    /* Deleted (here or by another process): the name may hold a new
+     * topic by now, which the catalog tells. */
+    if (t && ulog__topic_deleted(t)) {
+        ulog__topic_retire(log, t);
+        /* A deleter that died after marking left the rest to whoever
+         * comes next. */
+        ulog__topic_finish_delete(log, t->name, t->id);
+        t = NULL;
+    }
     if (!t) {
         err = topic_open(log, name, &t);
-        if (!err) {
+        if (!err && ulog__topic_deleted(t)) {
+            ulog__topic_finish_delete(log, name, t->id);
+            ulog__topic_free(t);
+            err = ulog__fail(log, ULOG_ENOENT, "topic %s: deleted", name);
+        } else if (!err) {
             unsigned b = bucket_of(name);
             t->hnext = log->buckets[b];
             log->buckets[b] = t;
@@ -99,17 +171,23 @@ int ulog__topic_get(ulog *log, const char *name, ulog__topic **out)
     return err;
 }
 
+static void free_chain(ulog__topic *t)
+{
+    while (t) {
+        ulog__topic *n = t->hnext;
+        ulog__topic_free(t);
+        t = n;
+    }
+}
+
 void ulog__topics_close(ulog *log)
 {
     for (unsigned b = 0; b < ULOG__TOPIC_BUCKETS; b++) {
-        ulog__topic *t = log->buckets[b];
-        while (t) {
-            ulog__topic *n = t->hnext;
-            topic_free(t);
-            t = n;
-        }
+        free_chain(log->buckets[b]);
         log->buckets[b] = NULL;
     }
+    free_chain(log->retired);
+    log->retired = NULL;
 }
 
 /* mkdir that tolerates an existing directory (a create that crashed, or a
@@ -154,6 +232,22 @@ static int make_dirs(ulog *log, const char *name, int32_t partitions, int64_t pr
     return err ? err : ulog__fsync_dir(log->topicsfd);
 }
 
+struct make_args {
+    ulog       *log;
+    const char *name;
+    int32_t     partitions;
+    int64_t     prealloc;
+    bool        dirs_failed;
+};
+
+static int make_step(void *arg)
+{
+    struct make_args *a = arg;
+    int err = make_dirs(a->log, a->name, a->partitions, a->prealloc);
+    a->dirs_failed = err != 0;
+    return err;
+}
+
 int ulog_topic_create(ulog *log, const char *topic, int32_t partitions, const ulog_config *cfg)
 {
     if (!log)
@@ -168,20 +262,18 @@ int ulog_topic_create(ulog *log, const char *topic, int32_t partitions, const ul
     int err = ulog__config_topic(cfg, &tc, msg, sizeof msg);
     if (err)
         return ulog__fail(log, err, "topic %s: %s", topic, msg);
-    ulog__topic_rec rec;
-    err = ulog__meta_topic_get(log->meta, topic, &rec);
-    if (err == 0)
-        return ulog__fail(log, ULOG_EEXIST, "topic %s exists", topic);
-    if (err != ULOG_ENOENT)
-        return ulog__fail(log, err, "topic %s: %s", topic, ulog_strerror(err));
-    err = make_dirs(log, topic, partitions, tc.preallocate ? tc.segment_bytes : 0);
-    if (err)
-        return ulog__fail(log, err, "topic %s: creating directories: %s", topic,
-                          ulog_strerror(err));
+    /* The directories are made inside the catalog transaction: a delete
+     * (which renames a topic's directory in its own) cannot move them away
+     * between their making and the topic's entry. */
+    struct make_args a = { log, topic, partitions, tc.preallocate ? tc.segment_bytes : 0,
+                           false };
     uint32_t id;
-    err = ulog__meta_topic_add(log->meta, topic, partitions, &tc, &id);
+    err = ulog__meta_topic_add(log->meta, topic, partitions, &tc, make_step, &a, &id);
+    if (err == ULOG_EEXIST)
+        return ulog__fail(log, err, "topic %s exists", topic);
     if (err)
-        return ulog__fail(log, err, "topic %s: %s", topic, ulog_strerror(err));
+        return ulog__fail(log, err, "topic %s: %s%s", topic,
+                          a.dirs_failed ? "creating directories: " : "", ulog_strerror(err));
     return 0;
 }
 
@@ -375,15 +467,17 @@ int ulog_append(ulog *log, const char *topic, ulog_record *records, size_t count
 
     /* Sizes first: a batch that is too big fails the call before anything
      * is written. */
+    /* One reading of the settings for the whole call. */
+    const ulog__topic_cfg *cfg = ulog__cfg(t);
     size_t maxsize = 0;
     for (size_t g = 0; g < ngroups; g++) {
         ulog__batch_src src = { records, single ? NULL : s->idx + groups[g].first, groups[g].n };
         groups[g].size = ulog__batch_size(&src, now);
-        if (groups[g].size == 0 || groups[g].size > (size_t)t->cfg.max_message_bytes)
+        if (groups[g].size == 0 || groups[g].size > (size_t)cfg->max_message_bytes)
             return ulog__fail(log, ULOG_ETOOBIG,
                               "topic %s partition %d: batch of %zu bytes exceeds "
                               "max.message.bytes %lld", t->name, (int)groups[g].part,
-                              groups[g].size, (long long)t->cfg.max_message_bytes);
+                              groups[g].size, (long long)cfg->max_message_bytes);
         if (groups[g].size > maxsize)
             maxsize = groups[g].size;
     }
@@ -399,13 +493,13 @@ int ulog_append(ulog *log, const char *topic, ulog_record *records, size_t count
         group *gr = &groups[written];
         ulog__batch_src src = { records, single ? NULL : s->idx + gr->first, gr->n };
         int64_t max_ts;
-        ulog__batch_encode(s->buf, gr->size, &src, now, t->cfg.log_append_time, &max_ts);
-        err = ulog__part_write(&t->parts[gr->part], s->buf, gr->size, (uint32_t)gr->n, max_ts,
-                               &gr->at);
+        ulog__batch_encode(s->buf, gr->size, &src, now, cfg->log_append_time, &max_ts);
+        err = ulog__part_write(&t->parts[gr->part], cfg, s->buf, gr->size, (uint32_t)gr->n,
+                               max_ts, &gr->at);
         if (err)
             break;
     }
-    bool always = t->cfg.flush_policy == ULOG__FLUSH_ALWAYS;
+    bool always = cfg->flush_policy == ULOG__FLUSH_ALWAYS;
     for (size_t g = 0; g < written; g++) {
         int serr = always ? ulog__part_sync(&t->parts[groups[g].part], &groups[g].at) : 0;
         if (serr) {

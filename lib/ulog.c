@@ -113,6 +113,26 @@ int ulog__flush_pass(ulog *log, bool final)
     return err;
 }
 
+/* The flush's keep(): entries of a topic deleted meanwhile are dropped.
+ * They come topic by topic, so the last answer is kept. */
+typedef struct live_cache {
+    ulog        *log;
+    ulog__topic *last;
+} live_cache;
+
+static bool topic_live(uint32_t topic_id, void *arg)
+{
+    live_cache *c = arg;
+    if (!c->last || c->last->id != topic_id) {
+        c->last = NULL;
+        for (unsigned b = 0; b < ULOG__TOPIC_BUCKETS && !c->last; b++)
+            for (ulog__topic *t = c->log->buckets[b]; t && !c->last; t = t->hnext)
+                if (t->id == topic_id)
+                    c->last = t;
+    }
+    return c->last && !ulog__topic_deleted(c->last);
+}
+
 static int flush_pass_locked(ulog *log, bool final)
 {
     size_t cap = FLUSH_BATCH, ne = 0, ncp = 0, cpcap = 16;
@@ -128,9 +148,12 @@ static int flush_pass_locked(ulog *log, bool final)
     pthread_rwlock_rdlock(&log->tlock);
     for (unsigned b = 0; b < ULOG__TOPIC_BUCKETS; b++) {
         for (ulog__topic *t = log->buckets[b]; t; t = t->hnext) {
+            if (ulog__topic_deleted(t))
+                continue;
+            ulog__topic_refresh(t);
             for (int32_t i = 0; i < t->partitions; i++) {
                 ulog__part *p = &t->parts[i];
-                if (final ? t->cfg.flush_policy != ULOG__FLUSH_ALWAYS
+                if (final ? ulog__cfg(t)->flush_policy != ULOG__FLUSH_ALWAYS
                           : ulog__part_flush_due(p, now))
                     ulog__part_sync_background(p);
                 int64_t cut;
@@ -169,9 +192,10 @@ static int flush_pass_locked(ulog *log, bool final)
             }
         }
     }
-    pthread_rwlock_unlock(&log->tlock);
     if (ne || ncp)
-        err = ulog__meta_flush(log->meta, e, ne, cp, ncp);
+        err = ulog__meta_flush(log->meta, e, ne, cp, ncp, topic_live,
+                               &(live_cache){ log, NULL });
+    pthread_rwlock_unlock(&log->tlock);
     free(e);
     free(cp);
     return err;
@@ -277,6 +301,8 @@ int ulog_open(const char *dir, const ulog_config *cfg, ulog **out)
     if (!err && (err = ulog__meta_open(dir, log->cfg.file_mode, log->cfg.dir_mode,
                                        &log->meta)) != 0)
         ulog__fail(log, err, "%s/meta: %s", dir, ulog_strerror(err));
+    if (!err)
+        ulog__topics_sweep(log);
     if (!err) {
         if (pthread_create(&log->flusher, NULL, flusher_main, log) != 0)
             err = ULOG_ENOMEM;

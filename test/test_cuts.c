@@ -581,7 +581,7 @@ Test(cuts, e3_hostile_offset_index_entry)
         /* A fresh handle: the partition opens after the entry is there. */
         ulog *log = open_at(root, NULL);
         ulog__index_entry e = { id, 0, 0, 0, bad_pos[i], INT64_MIN };
-        cr_assert_eq(ulog__meta_flush(log->meta, &e, 1, NULL, 0), 0);
+        cr_assert_eq(ulog__meta_flush(log->meta, &e, 1, NULL, 0, NULL, NULL), 0);
         /* At the high watermark (2): the entry for offset 0 is its floor. */
         NO_FAULT("ulog_subscribe with a hostile index entry",
                  g_rc = ulog_subscribe(log, TOPIC, NULL, NULL, &e3_sub));
@@ -609,7 +609,7 @@ Test(cuts, e3_hostile_time_index_entry)
     /* max_timestamp above every record's: a new time-index key, and the
      * floor for any seek to a later time. */
     ulog__index_entry e = { id, 0, 0, 0, -((int64_t)1 << 40), TS + 1000 };
-    cr_assert_eq(ulog__meta_flush(log->meta, &e, 1, NULL, 0), 0);
+    cr_assert_eq(ulog__meta_flush(log->meta, &e, 1, NULL, 0, NULL, NULL), 0);
     g_sub = s;
     NO_FAULT("ulog_seek_time with a hostile time index entry",
              g_rc = ulog_seek_time(g_sub, 0, TS + 5000));
@@ -647,7 +647,7 @@ Test(cuts, e3_hostile_checkpoint)
         /* Not opened in this handle: closing it writes no checkpoint. */
         ulog *log = open_at(root, NULL);
         ulog__checkpoint cp = { id, 0, bad[i].offset, 0, bad[i].pos, 0 };
-        cr_assert_eq(ulog__meta_flush(log->meta, NULL, 0, &cp, 1), 0);
+        cr_assert_eq(ulog__meta_flush(log->meta, NULL, 0, &cp, 1, NULL, NULL), 0);
         ulog_close(log);
         delete_heads(root, TOPIC, 1, false);    /* as after a reboot */
 
@@ -677,7 +677,7 @@ Test(cuts, e3_checkpoint_at_end_of_file_with_a_wrong_offset)
     for (size_t i = 0; i < sizeof bad_offset / sizeof bad_offset[0]; i++) {
         ulog *log = open_at(root, NULL);
         ulog__checkpoint cp = { id, 0, bad_offset[i], 0, b_end, 0 };
-        cr_assert_eq(ulog__meta_flush(log->meta, NULL, 0, &cp, 1), 0);
+        cr_assert_eq(ulog__meta_flush(log->meta, NULL, 0, &cp, 1, NULL, NULL), 0);
         ulog_close(log);
         delete_heads(root, TOPIC, 1, false);
 

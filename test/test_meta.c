@@ -85,11 +85,11 @@ Test(meta, topic_add_get)
     custom.flush_policy = ULOG__FLUSH_INTERVAL;
     custom.log_append_time = true;
     cr_expect_eq(ulog__meta_topic_get(m, "orders", &r), ULOG_ENOENT);
-    cr_assert_eq(ulog__meta_topic_add(m, "orders", 3, &custom, &id1), 0);
-    cr_assert_eq(ulog__meta_topic_add(m, "events", 1, &tc, &id2), 0);
+    cr_assert_eq(ulog__meta_topic_add(m, "orders", 3, &custom, NULL, NULL, &id1), 0);
+    cr_assert_eq(ulog__meta_topic_add(m, "events", 1, &tc, NULL, NULL, &id2), 0);
     cr_expect_neq(id1, id2);
     cr_expect_neq(id1, 0u);
-    cr_expect_eq(ulog__meta_topic_add(m, "orders", 5, &tc, &id3), ULOG_EEXIST);
+    cr_expect_eq(ulog__meta_topic_add(m, "orders", 5, &tc, NULL, NULL, &id3), ULOG_EEXIST);
     cr_expect_eq(id3, 0u, "id untouched on failure");
 
     reopen();
@@ -104,7 +104,7 @@ Test(meta, topic_add_get)
     cr_expect_eq(r.partitions, 1);
 
     /* A failed add does not burn an id; ids are never reused. */
-    cr_assert_eq(ulog__meta_topic_add(m, "third", 1, &tc, &id3), 0);
+    cr_assert_eq(ulog__meta_topic_add(m, "third", 1, &tc, NULL, NULL, &id3), 0);
     cr_expect(id3 != id1 && id3 != id2);
 }
 
@@ -115,7 +115,7 @@ Test(meta, topic_ids_unique)
 
     for (int i = 0; i < 50; i++) {
         snprintf(name, sizeof name, "t%d", i);
-        cr_assert_eq(ulog__meta_topic_add(m, name, 1, &tc, &ids[i]), 0);
+        cr_assert_eq(ulog__meta_topic_add(m, name, 1, &tc, NULL, NULL, &ids[i]), 0);
         for (int j = 0; j < i; j++)
             cr_assert_neq(ids[i], ids[j]);
         if (i == 25)
@@ -129,16 +129,16 @@ Test(meta, topic_add_invalid)
     ulog__topic_rec r;
     uint32_t id;
 
-    cr_expect_eq(ulog__meta_topic_add(m, "../x", 1, &tc, &id), ULOG_EINVAL);
-    cr_expect_eq(ulog__meta_topic_add(m, "", 1, &tc, &id), ULOG_EINVAL);
-    cr_expect_eq(ulog__meta_topic_add(m, NULL, 1, &tc, &id), ULOG_EINVAL);
-    cr_expect_eq(ulog__meta_topic_add(m, "a", 0, &tc, &id), ULOG_EINVAL);
-    cr_expect_eq(ulog__meta_topic_add(m, "a", 10001, &tc, &id), ULOG_EINVAL);
-    cr_expect_eq(ulog__meta_topic_add(m, "a", 10000, &tc, &id), 0);
-    cr_expect_eq(ulog__meta_topic_add(m, "b", 1, NULL, &id), ULOG_EINVAL);
+    cr_expect_eq(ulog__meta_topic_add(m, "../x", 1, &tc, NULL, NULL, &id), ULOG_EINVAL);
+    cr_expect_eq(ulog__meta_topic_add(m, "", 1, &tc, NULL, NULL, &id), ULOG_EINVAL);
+    cr_expect_eq(ulog__meta_topic_add(m, NULL, 1, &tc, NULL, NULL, &id), ULOG_EINVAL);
+    cr_expect_eq(ulog__meta_topic_add(m, "a", 0, &tc, NULL, NULL, &id), ULOG_EINVAL);
+    cr_expect_eq(ulog__meta_topic_add(m, "a", 10001, &tc, NULL, NULL, &id), ULOG_EINVAL);
+    cr_expect_eq(ulog__meta_topic_add(m, "a", 10000, &tc, NULL, NULL, &id), 0);
+    cr_expect_eq(ulog__meta_topic_add(m, "b", 1, NULL, NULL, NULL, &id), ULOG_EINVAL);
     bad.segment_bytes = 1;
-    cr_expect_eq(ulog__meta_topic_add(m, "b", 1, &bad, &id), ULOG_EINVAL);
-    cr_expect_eq(ulog__meta_topic_add(m, "c", 1, &tc, NULL), 0, "id_out optional");
+    cr_expect_eq(ulog__meta_topic_add(m, "b", 1, &bad, NULL, NULL, &id), ULOG_EINVAL);
+    cr_expect_eq(ulog__meta_topic_add(m, "c", 1, &tc, NULL, NULL, NULL), 0, "id_out optional");
     cr_expect_eq(ulog__meta_topic_get(m, "b", &r), ULOG_ENOENT);
     cr_expect_eq(ulog__meta_topic_get(m, "..", &r), ULOG_EINVAL);
     cr_expect_eq(ulog__meta_topic_get(m, "a", NULL), ULOG_EINVAL);
@@ -156,7 +156,7 @@ Test(meta, topic_list_sorted)
     ulog_strlist_free(l);
 
     for (size_t i = 0; i < 6; i++)
-        cr_assert_eq(ulog__meta_topic_add(m, names[i], 1, &tc, NULL), 0);
+        cr_assert_eq(ulog__meta_topic_add(m, names[i], 1, &tc, NULL, NULL, NULL), 0);
     cr_assert_eq(ulog__meta_topic_list(m, &l), 0);
     cr_assert_eq(ulog_strlist_count(l), 6u);
     for (size_t i = 0; i < 6; i++)
@@ -178,7 +178,7 @@ Test(meta, index_floor)
     };
     ulog__index_entry out;
 
-    cr_assert_eq(ulog__meta_flush(m, e, 6, NULL, 0), 0);
+    cr_assert_eq(ulog__meta_flush(m, e, 6, NULL, 0, NULL, NULL), 0);
     reopen();
 
     cr_assert_eq(ulog__meta_index_floor(m, 1, 0, 100, &out), 0, "exact");
@@ -216,13 +216,13 @@ Test(meta, index_overwrite_and_big_keys)
 {
     ulog__index_entry e = { UINT32_MAX, INT32_MAX, INT64_MAX, INT64_MAX, INT64_MAX, 1 }, out;
 
-    cr_assert_eq(ulog__meta_flush(m, &e, 1, NULL, 0), 0);
+    cr_assert_eq(ulog__meta_flush(m, &e, 1, NULL, 0, NULL, NULL), 0);
     cr_assert_eq(ulog__meta_index_floor(m, UINT32_MAX, INT32_MAX, INT64_MAX, &out), 0);
     cr_expect_eq(out.offset, INT64_MAX);
     cr_expect_eq(out.segment, INT64_MAX);
     cr_expect_eq(out.pos, INT64_MAX);
     e.pos = 7;
-    cr_assert_eq(ulog__meta_flush(m, &e, 1, NULL, 0), 0);
+    cr_assert_eq(ulog__meta_flush(m, &e, 1, NULL, 0, NULL, NULL), 0);
     cr_assert_eq(ulog__meta_index_floor(m, UINT32_MAX, INT32_MAX, INT64_MAX, &out), 0);
     cr_expect_eq(out.pos, 7);
 }
@@ -232,13 +232,13 @@ Test(meta, flush_invalid_is_atomic)
     ulog__index_entry e[] = { entry(1, 0, 10, 1), entry(1, -1, 20, 2) }, out;
     ulog__checkpoint cp = { 1, 0, -5, 0, 0, 0 };
 
-    cr_expect_eq(ulog__meta_flush(m, e, 2, NULL, 0), ULOG_EINVAL);
+    cr_expect_eq(ulog__meta_flush(m, e, 2, NULL, 0, NULL, NULL), ULOG_EINVAL);
     cr_expect_eq(ulog__meta_index_floor(m, 1, 0, 10, &out), ULOG_ENOENT);
-    cr_expect_eq(ulog__meta_flush(m, e, 1, &cp, 1), ULOG_EINVAL);
+    cr_expect_eq(ulog__meta_flush(m, e, 1, &cp, 1, NULL, NULL), ULOG_EINVAL);
     cr_expect_eq(ulog__meta_index_floor(m, 1, 0, 10, &out), ULOG_ENOENT);
-    cr_expect_eq(ulog__meta_flush(m, NULL, 1, NULL, 0), ULOG_EINVAL);
-    cr_expect_eq(ulog__meta_flush(m, NULL, 0, NULL, 0), 0);
-    cr_expect_eq(ulog__meta_flush(NULL, e, 1, NULL, 0), ULOG_EINVAL);
+    cr_expect_eq(ulog__meta_flush(m, NULL, 1, NULL, 0, NULL, NULL), ULOG_EINVAL);
+    cr_expect_eq(ulog__meta_flush(m, NULL, 0, NULL, 0, NULL, NULL), 0);
+    cr_expect_eq(ulog__meta_flush(NULL, e, 1, NULL, 0, NULL, NULL), ULOG_EINVAL);
 }
 
 /* ---------------------------------------------------------------- time index */
@@ -252,7 +252,7 @@ Test(meta, time_floor_signed)
     };
     ulog__index_entry out;
 
-    cr_assert_eq(ulog__meta_flush(m, e, 6, NULL, 0), 0);
+    cr_assert_eq(ulog__meta_flush(m, e, 6, NULL, 0, NULL, NULL), 0);
 
     cr_expect_eq(ulog__meta_time_floor(m, 1, 0, -1000, &out), ULOG_ENOENT, "strictly below");
     cr_expect_eq(ulog__meta_time_floor(m, 1, 0, INT64_MIN, &out), ULOG_ENOENT);
@@ -296,14 +296,14 @@ Test(meta, time_index_monotonic)
     ulog__index_entry b[] = { entry(1, 0, 50, 150), entry(1, 0, 60, 200), entry(1, 0, 70, 201) };
     ulog__index_entry out;
 
-    cr_assert_eq(ulog__meta_flush(m, a, 5, NULL, 0), 0);
+    cr_assert_eq(ulog__meta_flush(m, a, 5, NULL, 0, NULL, NULL), 0);
     cr_assert_eq(ulog__meta_time_floor(m, 1, 0, 101, &out), 0);
     cr_expect_eq(out.offset, 0, "the first entry with timestamp 100 stays");
     cr_assert_eq(ulog__meta_time_floor(m, 1, 0, 201, &out), 0);
     cr_expect_eq(out.offset, 40);
 
     reopen();
-    cr_assert_eq(ulog__meta_flush(m, b, 3, NULL, 0), 0);
+    cr_assert_eq(ulog__meta_flush(m, b, 3, NULL, 0, NULL, NULL), 0);
     cr_assert_eq(ulog__meta_time_floor(m, 1, 0, 201, &out), 0);
     cr_expect_eq(out.offset, 40, "150 and the repeated 200 were not stored");
     cr_assert_eq(ulog__meta_time_floor(m, 1, 0, 202, &out), 0);
@@ -316,7 +316,7 @@ Test(meta, time_index_monotonic)
 
     /* A higher partition's newer entries do not hide this one's last. */
     ulog__index_entry c = entry(1, 1, 0, 10);
-    cr_assert_eq(ulog__meta_flush(m, &c, 1, NULL, 0), 0);
+    cr_assert_eq(ulog__meta_flush(m, &c, 1, NULL, 0, NULL, NULL), 0);
     cr_assert_eq(ulog__meta_time_floor(m, 1, 1, 11, &out), 0);
     cr_expect_eq(out.offset, 0);
 }
@@ -349,7 +349,7 @@ Test(meta, truncate)
         e[i] = entry(1, 1, (int64_t)i * 10, (int64_t)i * 3 - 4000);
     e[N] = entry(1, 0, 5, 1);
     e[N + 1] = entry(1, 2, 5, 1);
-    cr_assert_eq(ulog__meta_flush(m, e, N + 2, &cp, 1), 0);
+    cr_assert_eq(ulog__meta_flush(m, e, N + 2, &cp, 1, NULL, NULL), 0);
     cr_expect_eq(count_index(1, 1, INT64_MAX), N);
 
     cr_assert_eq(ulog__meta_truncate(m, 1, 1, 1005), 0);
@@ -374,7 +374,7 @@ Test(meta, truncate)
 
     /* New entries after a cut may carry earlier timestamps again. */
     ulog__index_entry again = entry(1, 1, 1000, 99 * 3 - 4000 + 1);
-    cr_assert_eq(ulog__meta_flush(m, &again, 1, NULL, 0), 0);
+    cr_assert_eq(ulog__meta_flush(m, &again, 1, NULL, 0, NULL, NULL), 0);
     cr_assert_eq(ulog__meta_time_floor(m, 1, 1, INT64_MAX, &out), 0);
     cr_expect_eq(out.offset, 1000);
 
@@ -397,8 +397,8 @@ Test(meta, checkpoints)
     ulog__checkpoint a = { 4, 2, 1000, 900, 4096, -7 }, b = { 4, 3, 5, 0, 61, INT64_MAX }, got;
 
     cr_expect_eq(ulog__meta_checkpoint_get(m, 4, 2, &got), ULOG_ENOENT);
-    cr_assert_eq(ulog__meta_flush(m, NULL, 0, &a, 1), 0);
-    cr_assert_eq(ulog__meta_flush(m, NULL, 0, &b, 1), 0);
+    cr_assert_eq(ulog__meta_flush(m, NULL, 0, &a, 1, NULL, NULL), 0);
+    cr_assert_eq(ulog__meta_flush(m, NULL, 0, &b, 1, NULL, NULL), 0);
     reopen();
     cr_assert_eq(ulog__meta_checkpoint_get(m, 4, 2, &got), 0);
     cr_expect_eq(got.topic_id, 4u);
@@ -412,7 +412,7 @@ Test(meta, checkpoints)
 
     a.offset = 2000;
     a.pos = 8192;
-    cr_assert_eq(ulog__meta_flush(m, NULL, 0, &a, 1), 0);
+    cr_assert_eq(ulog__meta_flush(m, NULL, 0, &a, 1, NULL, NULL), 0);
     cr_assert_eq(ulog__meta_checkpoint_get(m, 4, 2, &got), 0);
     cr_expect_eq(got.offset, 2000, "overwritten");
     cr_expect_eq(got.pos, 8192);
@@ -494,7 +494,7 @@ Test(meta, same_root_shared_in_process)
 
     cr_assert_eq(ulog__meta_open(root, 0640, 0750, &m2), 0);
     cr_expect_eq(m2, m, "the same root gives the same environment");
-    cr_assert_eq(ulog__meta_flush(m2, NULL, 0, &a, 1), 0);
+    cr_assert_eq(ulog__meta_flush(m2, NULL, 0, &a, 1, NULL, NULL), 0);
     ulog__meta_close(m2);
     cr_assert_eq(ulog__meta_checkpoint_get(m, 9, 0, &got), 0);
     cr_expect_eq(got.pos, 100);

@@ -471,7 +471,7 @@ Test(sweep, stale_index_entry_at_the_end_of_the_file, .timeout = 60)
     cr_assert_eq(ulog__meta_topic_get(log->meta, TOPIC, &tr), 0);
     ulog__index_entry e = { tr.id, 0, 1, 0, st.st_size, T0 + 1 };
     ulog__checkpoint cp = { tr.id, 0, 2, 0, st.st_size, T0 + 1 };
-    cr_assert_eq(ulog__meta_flush(log->meta, &e, 1, &cp, 1), 0);
+    cr_assert_eq(ulog__meta_flush(log->meta, &e, 1, &cp, 1, NULL, NULL), 0);
     ulog_close(log);
     delete_heads(root, TOPIC, 1, false);
 

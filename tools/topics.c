@@ -1,5 +1,5 @@
 /*
- * topics.c -- `ulog topics create|list|describe`.
+ * topics.c -- `ulog topics create|list|describe|alter|delete`.
  */
 #include "cli.h"
 
@@ -10,6 +10,8 @@ static const char USAGE[] =
     "usage: ulog topics create NAME [-p PARTITIONS] [-c NAME=VALUE]...\n"
     "       ulog topics list\n"
     "       ulog topics describe [NAME...]\n"
+    "       ulog topics alter NAME -c NAME=VALUE...\n"
+    "       ulog topics delete [--if-exists] NAME...\n"
     "\n"
     "  create    make a topic: -p partitions (default 1), -c a topic setting\n"
     "            by its Kafka name (segment.bytes, max.message.bytes,\n"
@@ -18,43 +20,66 @@ static const char USAGE[] =
     "  list      topic names, one a line\n"
     "  describe  partitions, every setting, and per partition the low and high\n"
     "            watermarks, write end, segment files and bytes (default: all)\n"
+    "  alter     change the settings given with -c (repeatable); the others\n"
+    "            keep their values; processes using the topic follow at once\n"
+    "  delete    delete topics with their records and group offsets; with\n"
+    "            --if-exists a missing topic is not an error\n"
     "Options of every subcommand: -d DIR, --help.\n";
+
+enum { OPT_IF_EXISTS = 256 };
 
 static const struct option LONGOPTS[] = {
     { "help", no_argument, NULL, 'h' },
+    { "if-exists", no_argument, NULL, OPT_IF_EXISTS },
     { NULL, 0, NULL, 0 },
 };
 
-static int create(int argc, char **argv)
+/* The options of create and alter: -d, -c NAME=VALUE into cfg (*nset
+ * counts them), and -p into *parts when parts is not NULL. -1 for --help. */
+static int setting_options(const char *cmd, int argc, char **argv, ulog_config *cfg,
+                           int *nset, int64_t *parts)
 {
-    int64_t parts = 1;
-    ulog_config *cfg = ulog_config_new();
-    if (!cfg)
-        return cli_fail(NULL, ULOG_ENOMEM, "topics create");
     int c, rc = 0;
-    while (rc == 0 && (c = getopt_long(argc, argv, ":d:p:c:", LONGOPTS, NULL)) != -1) {
+    while (rc == 0 &&
+           (c = getopt_long(argc, argv, parts ? ":d:p:c:" : ":d:c:", LONGOPTS, NULL)) != -1) {
         switch (c) {
         case 'd': cli_dir = optarg; break;
         case 'p':
-            if (!cli_parse_i64(optarg, 1, 10000, &parts))
-                rc = cli_usage_error("topics create", "-p: not a partition count in 1..10000: %s", optarg);
+            if (!cli_parse_i64(optarg, 1, 10000, parts))
+                rc = cli_usage_error(cmd, "-p: not a partition count in 1..10000: %s", optarg);
             break;
         case 'c': {
             char *eq = strchr(optarg, '='), err[256];
             if (!eq) {
-                rc = cli_usage_error("topics create", "-c wants NAME=VALUE, not %s", optarg);
+                rc = cli_usage_error(cmd, "-c wants NAME=VALUE, not %s", optarg);
                 break;
             }
             *eq = '\0';
             int e = ulog_config_set(cfg, optarg, eq + 1, err, sizeof err);
             if (e)
-                rc = e == ULOG_EINVAL ? cli_usage_error("topics create", "-c %s: %s", optarg, err)
-                                      : cli_fail(NULL, e, "topics create: -c %s", optarg);
+                rc = e == ULOG_EINVAL ? cli_usage_error(cmd, "-c %s: %s", optarg, err)
+                                      : cli_fail(NULL, e, "%s: -c %s", cmd, optarg);
+            (*nset)++;
             break;
         }
-        case 'h': ulog_config_free(cfg); return cli_help(USAGE);
-        default: rc = cli_bad_option("topics create", c, argv);
+        case 'h': return -1;
+        default: rc = cli_bad_option(cmd, c, argv);
         }
+    }
+    return rc;
+}
+
+static int create(int argc, char **argv)
+{
+    int64_t parts = 1;
+    int nset = 0;
+    ulog_config *cfg = ulog_config_new();
+    if (!cfg)
+        return cli_fail(NULL, ULOG_ENOMEM, "topics create");
+    int rc = setting_options("topics create", argc, argv, cfg, &nset, &parts);
+    if (rc < 0) {
+        ulog_config_free(cfg);
+        return cli_help(USAGE);
     }
     if (rc == 0 && optind + 1 != argc)
         rc = cli_usage_error("topics create", "want exactly one topic NAME");
@@ -71,6 +96,65 @@ static int create(int argc, char **argv)
                    parts == 1 ? "" : "s");
     }
     ulog_config_free(cfg);
+    ulog_close(log);
+    return rc;
+}
+
+static int alter(int argc, char **argv)
+{
+    int nset = 0;
+    ulog_config *cfg = ulog_config_new();
+    if (!cfg)
+        return cli_fail(NULL, ULOG_ENOMEM, "topics alter");
+    int rc = setting_options("topics alter", argc, argv, cfg, &nset, NULL);
+    if (rc < 0) {
+        ulog_config_free(cfg);
+        return cli_help(USAGE);
+    }
+    if (rc == 0 && optind + 1 != argc)
+        rc = cli_usage_error("topics alter", "want exactly one topic NAME");
+    if (rc == 0 && nset == 0)
+        rc = cli_usage_error("topics alter", "nothing to change: give -c NAME=VALUE");
+    ulog *log = NULL;
+    if (rc == 0)
+        rc = cli_open(&log, false);
+    if (rc == 0) {
+        const char *name = argv[optind];
+        int err = ulog_topic_alter(log, name, cfg);
+        if (err)
+            rc = cli_fail(log, err, "topics alter %s", name);
+        else
+            printf("altered topic %s: %d setting%s\n", name, nset, nset == 1 ? "" : "s");
+    }
+    ulog_config_free(cfg);
+    ulog_close(log);
+    return rc;
+}
+
+static int delete(int argc, char **argv)
+{
+    bool if_exists = false;
+    int c, rc = 0;
+    while (rc == 0 && (c = getopt_long(argc, argv, ":d:", LONGOPTS, NULL)) != -1) {
+        switch (c) {
+        case 'd': cli_dir = optarg; break;
+        case OPT_IF_EXISTS: if_exists = true; break;
+        case 'h': return cli_help(USAGE);
+        default: rc = cli_bad_option("topics delete", c, argv);
+        }
+    }
+    if (rc == 0 && optind == argc)
+        rc = cli_usage_error("topics delete", "want a topic NAME");
+    ulog *log = NULL;
+    if (rc == 0)
+        rc = cli_open(&log, false);
+    for (int i = optind; rc == 0 && i < argc; i++) {
+        int err = ulog_topic_delete(log, argv[i]);
+        if (err == 0)
+            printf("deleted topic %s\n", argv[i]);
+        else if (!(err == ULOG_ENOENT && if_exists))
+            rc = cli_fail(log, err, "topics delete %s", argv[i]);
+    }
     ulog_close(log);
     return rc;
 }
@@ -194,14 +278,18 @@ static int describe(int argc, char **argv)
 
 int cmd_topics(int argc, char **argv)
 {
-    static const char *const SUB[] = { "create", "list", "describe", "--help", "-h", NULL };
+    static const char *const SUB[] = { "create", "list", "describe", "alter", "delete",
+                                       "--help", "-h", NULL };
     if (argc < 2)
-        return cli_usage_error("topics", "want a subcommand: create, list or describe");
+        return cli_usage_error("topics",
+                               "want a subcommand: create, list, describe, alter or delete");
     switch (cli_subcommand(argv[1], SUB)) {
     case 0: return create(argc - 1, argv + 1);
     case 1: return list(argc - 1, argv + 1);
     case 2: return describe(argc - 1, argv + 1);
-    case 3: case 4: return cli_help(USAGE);
+    case 3: return alter(argc - 1, argv + 1);
+    case 4: return delete(argc - 1, argv + 1);
+    case 5: case 6: return cli_help(USAGE);
     default: return cli_usage_error("topics", "unknown subcommand '%s'", argv[1]);
     }
 }

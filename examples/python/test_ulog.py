@@ -130,6 +130,23 @@ class RoundTrip(LogTest):
             with open(header) as f:
                 self.assertIn('#define ULOG_VERSION_STRING "%s"' % ulog.version(), f.read())
 
+    def test_alter_and_delete(self):
+        self.log.create_topic("c", flush_policy="none")
+        self.log.alter_topic("c", max_message_bytes=200)
+        self.assertEqual(self.log.describe_topic("c").config["max.message.bytes"], 200)
+        self.assertEqual(self.log.describe_topic("c").config["flush.policy"], "none")
+        with self.assertRaises(ulog.ULOG_ETOOBIG):
+            self.log.append("c", [{"value": b"z" * 300}])
+        with self.assertRaises(ulog.ULOG_EINVAL):
+            self.log.alter_topic("c", auto_offset_reset="earliest")
+        self.log.append("c", [{"value": b"old"}])
+        self.log.delete_topic("c")
+        self.assertEqual(self.log.topics(), [])
+        with self.assertRaises(ulog.ULOG_ENOENT):
+            self.log.delete_topic("c")
+        self.log.create_topic("c")
+        self.assertEqual(self.log.describe_partition("c", 0).high, 0)
+
 
 class Seeking(LogTest):
     def test_verify_finds_a_flipped_byte(self):

@@ -118,6 +118,8 @@ _SIGNATURES = {
     "ulog_strlist_free": (None, [c_void_p]),
     "ulog_topic_list": (c_int, [c_void_p, _PP]),
     "ulog_topic_describe": (c_int, [c_void_p, c_char_p, POINTER(_TopicInfo), _PP]),
+    "ulog_topic_alter": (c_int, [c_void_p, c_char_p, c_void_p]),
+    "ulog_topic_delete": (c_int, [c_void_p, c_char_p]),
     "ulog_partition_describe": (c_int, [c_void_p, c_char_p, c_int32, POINTER(_PartitionInfo)]),
     "ulog_append": (c_int, [c_void_p, c_char_p, POINTER(_Record), c_size_t]),
     "ulog_watermarks": (c_int, [c_void_p, c_char_p, c_int32, POINTER(c_int64), POINTER(c_int64)]),
@@ -349,6 +351,15 @@ class Log(_Closing):
         with _Config(config, kwargs) as cfg:
             _check(_lib.ulog_topic_create(self._handle, name.encode(),
                                           _int(partitions, 32, "partitions"), cfg), self._h)
+
+    def alter_topic(self, name, config=None, **kwargs):
+        """Changes the settings given (a dict and/or keywords, dots as
+        underscores); the others keep their values."""
+        with _Config(config, kwargs) as cfg:
+            _check(_lib.ulog_topic_alter(self._handle, name.encode(), cfg), self._h)
+
+    def delete_topic(self, name):
+        _check(_lib.ulog_topic_delete(self._handle, name.encode()), self._h)
 
     def topics(self):
         out = c_void_p()

@@ -53,7 +53,8 @@ ok() { name=$1; shift; run "$@"; expect "$name" 0; }
 
 ok "--version" "$U" --version
 has "--version" "$T/out" '^ulog [0-9][0-9.]* (library [0-9.]*)$'
-for c in "" "topics" "topics create" "topics list" "topics describe" "produce" "consume" \
+for c in "" "topics" "topics create" "topics list" "topics describe" "topics alter" \
+         "topics delete" "produce" "consume" \
          "groups" "groups list" "groups describe" "groups reset" "groups delete" "dump" \
          "verify" "perf" "perf produce" "perf consume" "perf latency"; do
     # shellcheck disable=SC2086
@@ -81,6 +82,10 @@ usage_error "two --to" "$U" groups reset g t --to-earliest --to-latest
 usage_error "bad config" "$U" topics create t -c segment.bytes=12
 usage_error "unknown config" "$U" topics create t -c no.such.setting=1
 usage_error "perf without --records" "$U" perf produce t --record-size 10
+usage_error "alter without -c" "$U" topics alter t
+usage_error "alter with -p" "$U" topics alter t -p 3 -c flush.ms=5
+usage_error "alter bad value" "$U" topics alter t -c flush.policy=sometimes
+usage_error "delete without name" "$U" topics delete
 usage_error "no log root" env -u ULOG_DIR "$U" topics list
 run "$U" -d "$T/nowhere" topics list
 expect "not a log root" 1 && has "not a log root" "$T/err" 'not a log root'
@@ -291,6 +296,39 @@ run "$U" -d "$T/broken" verify
 expect "verify a corrupt copy" 1
 has "verify a corrupt copy: problem" "$T/out" '^problem: topic timed partition 0: offsets 0\.\.[0-9]* not verified: .*ULOG_ECORRUPT'
 has "verify a corrupt copy: summary" "$T/out" '^verified 6 partitions, [0-9]* records: 1 problem$'
+
+# ---------------------------------------------------------------- alter, delete
+
+ok "topics alter" "$U" topics alter events -c max.message.bytes=300 -c flush.ms=250
+printf 'altered topic events: 2 settings\n' > "$T/exp"; same "topics alter"
+ok "describe after alter" "$U" topics describe events
+has "alter: changed" "$T/out" '^  max.message.bytes  *300$'
+has "alter: changed too" "$T/out" '^  flush.ms  *250$'
+has "alter: kept" "$T/out" '^  segment.bytes  *4096$'
+big=$(printf '%0400d' 0)
+run sh -c "echo $big | \"$U\" produce events"
+expect "produce past the altered max.message.bytes" 1 && has "altered limit" "$T/err" 'ULOG_ETOOBIG'
+run "$U" topics alter events -c auto.offset.reset=earliest
+expect "alter: not a topic setting" 1 && has "alter: not a topic setting" "$T/err" 'does not apply to a topic'
+run "$U" topics alter nosuch -c flush.ms=5
+expect "alter: no such topic" 1 && has "alter: no such topic" "$T/err" 'ULOG_ENOENT'
+
+ok "create doomed" "$U" topics create doomed -p 2
+printf 'a\nb\nc\n' | "$U" produce doomed
+ok "consume doomed by group" "$U" consume doomed -G dg -o beginning -e
+ok "topics delete" "$U" topics delete doomed
+printf 'deleted topic doomed\n' > "$T/exp"; same "topics delete"
+ok "list after delete" "$U" topics list
+checks=$((checks + 1)); grep -qx doomed "$T/out" && fail "deleted topic still listed"
+checks=$((checks + 1)); [ ! -e "$ULOG_DIR/topics/doomed" ] || fail "deleted topic's directory left"
+run "$U" groups describe dg
+expect "group offsets of a deleted topic go" 1
+run "$U" topics delete doomed
+expect "delete twice" 1 && has "delete twice" "$T/err" 'ULOG_ENOENT'
+ok "delete --if-exists" "$U" topics delete --if-exists doomed
+ok "recreate doomed" "$U" topics create doomed
+ok "recreated is empty" "$U" consume doomed -o beginning -e
+: > "$T/exp"; same "recreated is empty"
 
 # ---------------------------------------------------------------- perf
 
