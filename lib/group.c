@@ -82,6 +82,12 @@ int ulog_group_describe(ulog *log, const char *group, ulog_group_desc **out)
             }
             if (!err)
                 err = ulog__topic_get(log, name, &t);
+            /* Deleted meanwhile (maybe created again: another topic). */
+            if (err == ULOG_ENOENT || (!err && t->id != tid)) {
+                err = 0;
+                t = NULL;
+                continue;
+            }
         }
         if (err || !t || e[i].partition < 0 || e[i].partition >= t->partitions)
             continue;

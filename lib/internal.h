@@ -567,6 +567,10 @@ void ulog__topic_free(ulog__topic *t) ULOG__HIDDEN;
 /* Takes t out of the table (it stays valid, for subscriptions that hold
  * it, until ulog_close). Caller holds tlock for writing. */
 void ulog__topic_retire(ulog *log, ulog__topic *t) ULOG__HIDDEN;
+/* Closes the segment descriptors a deleted partition's writers kept, so
+ * its disk space goes with its readers' mappings (under the locks that
+ * guard them). */
+void ulog__part_release_files(ulog__part *p) ULOG__HIDDEN;
 /* Marks a partition deleted under its writer lock and wakes its sleepers. */
 void ulog__part_mark_deleted(ulog__part *p) ULOG__HIDDEN;
 /* Raises the head's settings version to at least v. */

@@ -82,8 +82,9 @@ int ulog__part_open(ulog__topic *t, int32_t id, ulog__part *p)
     snprintf(rel, sizeof rel, "%s/%d", t->name, (int)id);
     int err = 0, lockfd = -1;
     p->dirfd = openat(log->topicsfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    /* Missing while the catalog lists it: a delete has renamed it. */
     if (p->dirfd < 0)
-        err = errno == ENOENT ? ULOG_ECORRUPT : ulog__errno_to_err(errno);
+        err = ulog__errno_to_err(errno);
     if (!err)
         err = file_lock(p->dirfd, log->cfg.file_mode, &lockfd);
     if (!err)
@@ -441,6 +442,25 @@ static int lost_since(ulog__part *p, const ulog__written *w)
     return w->end > at ? (err ? err : ULOG_EIO) : 0;
 }
 
+static void sunlock(ulog__part *p);
+
+void ulog__part_release_files(ulog__part *p)
+{
+    bool died;
+    if (ulog__mutex_lock(&p->h->slock, &died) == 0) {
+        if (p->sfd >= 0)
+            close(p->sfd);
+        p->sfd = -1;
+        sunlock(p);
+    }
+    if (ulog__mutex_lock(&p->h->wlock, &died) == 0) {
+        if (p->wfd >= 0)
+            close(p->wfd);
+        p->wfd = -1;
+        ulog__mutex_unlock(&p->h->wlock);
+    }
+}
+
 void ulog__part_mark_deleted(ulog__part *p)
 {
     bool died;
@@ -533,6 +553,17 @@ static int fail_rule(ulog__part *p, int sync_err)
     if (err)
         return err;
     ulog__pos to = ulog__head_synced(h);
+    /* Readers may have seen batches past the durable end, published when
+     * the topic's flush.policy was not always (an alter, or a process that
+     * has not reread the settings yet): those are never cut. The partition
+     * is poisoned instead, as a failed background sync poisons it, and the
+     * next open keeps what verifies. */
+    if (__atomic_load_n(&h->committed, __ATOMIC_ACQUIRE) > to.offset) {
+        __atomic_store_n(&h->poisoned, 1, __ATOMIC_RELEASE);
+        ulog__mutex_unlock(&h->wlock);
+        return part_fail(p, sync_err, "fdatasync failed past records readers may have seen; "
+                                      "partition poisoned");
+    }
     /* Order matters for a leader killed midway: the mark makes the next
      * writer finish the cut (repair), and the epoch is published before
      * any byte goes, so no waiter can take a later commit for its own. */
@@ -777,10 +808,11 @@ static int unpoison(ulog__part *p)
     if (__atomic_load_n(&h->poisoned, __ATOMIC_ACQUIRE)) {
         ulog__pos from = ulog__head_synced(h);
         ulog__scan_result scan;
-        /* always: nothing past the durable end was acknowledged (waiters
-         * were failed), so it goes. Otherwise readers may have seen it:
-         * keep what verifies. */
-        if (ulog__cfg(p->topic)->flush_policy == ULOG__FLUSH_ALWAYS &&
+        /* Nothing past the durable end published (flush.policy always:
+         * its waiters were failed): it goes. Otherwise readers may have
+         * seen it: keep what verifies. Decided by the head, not the
+         * settings, which an alter may have changed since. */
+        if (__atomic_load_n(&h->committed, __ATOMIC_ACQUIRE) <= from.offset &&
             (err = ulog__recover_cut(p->dirfd, &from)) != 0)
             goto out;
         err = ulog__recover_scan(p->dirfd, &from, p->topic->log->cfg.file_mode, &scan);

@@ -13,6 +13,9 @@
 #include <unistd.h>
 
 #define MAX_PARTITIONS 10000
+/* topic_open: the name changed hands while it was being opened (positive:
+ * never a ULOG_E* code). */
+#define TOPIC_CHANGED  1
 #define MAX_RECORDS    (1u << 20)
 
 static unsigned bucket_of(const char *name)
@@ -110,6 +113,18 @@ static int topic_open(ulog *log, const char *name, ulog__topic **out)
             return err;
         }
     }
+    /* The directories are opened by name: a delete and a create of the
+     * same name between the catalog read and here would leave this id on
+     * another topic's files. The catalog says whether they are still its. */
+    ulog__topic_rec now;
+    err = ulog__meta_topic_get(log->meta, name, &now);
+    if (!err && (now.id != rec.id || now.partitions != rec.partitions))
+        err = TOPIC_CHANGED;
+    if (err) {
+        ulog__topic_free(t);
+        return err == TOPIC_CHANGED ? err : ulog__fail(log, err, "topic %s: %s", name,
+                                                      ulog_strerror(err));
+    }
     /* An alter whose process died before it bumped the heads is found
      * here by the next process to open the topic. */
     ulog__cfg_gen_raise(t->parts[0].h, rec.cfg_version);
@@ -124,6 +139,8 @@ void ulog__topic_retire(ulog *log, ulog__topic *t)
             *pp = t->hnext;
             t->hnext = log->retired;
             log->retired = t;
+            for (int32_t i = 0; i < t->partitions; i++)
+                ulog__part_release_files(&t->parts[i]);
             return;
         }
     }
@@ -141,34 +158,47 @@ int ulog__topic_get(ulog *log, const char *name, ulog__topic **out)
     }
     if (!ulog__name_valid(name))
         return ulog__fail(log, ULOG_EINVAL, "invalid topic name");
-    pthread_rwlock_wrlock(&log->tlock);
     int err = 0;
-    t = find(log, name);
-    /* Deleted (here or by another process): the name may hold a new
-     * topic by now, which the catalog tells. */
-    if (t && ulog__topic_deleted(t)) {
-        ulog__topic_retire(log, t);
-        /* A deleter that died after marking left the rest to whoever
-         * comes next. */
-        ulog__topic_finish_delete(log, t->name, t->id);
-        t = NULL;
-    }
-    if (!t) {
-        err = topic_open(log, name, &t);
-        if (!err && ulog__topic_deleted(t)) {
-            ulog__topic_finish_delete(log, name, t->id);
-            ulog__topic_free(t);
-            err = ulog__fail(log, ULOG_ENOENT, "topic %s: deleted", name);
-        } else if (!err) {
-            unsigned b = bucket_of(name);
-            t->hnext = log->buckets[b];
-            log->buckets[b] = t;
+    for (int tries = 0;; tries++) {
+        uint32_t dead = 0;
+        pthread_rwlock_wrlock(&log->tlock);
+        t = find(log, name);
+        /* Deleted (here or by another process): the name may hold a new
+         * topic by now, which the catalog tells. */
+        if (t && ulog__topic_deleted(t)) {
+            ulog__topic_retire(log, t);
+            dead = t->id;
+            t = NULL;
+        } else if (!t && (err = topic_open(log, name, &t)) == 0) {
+            if (ulog__topic_deleted(t)) {
+                dead = t->id;
+                ulog__topic_free(t);
+                t = NULL;
+                err = ulog__fail(log, ULOG_ENOENT, "topic %s: deleted", name);
+            } else {
+                unsigned b = bucket_of(name);
+                t->hnext = log->buckets[b];
+                log->buckets[b] = t;
+            }
         }
+        pthread_rwlock_unlock(&log->tlock);
+        /* A deleter that died after marking left the rest to whoever comes
+         * next; done outside the table lock, as removing files takes time. */
+        if (dead)
+            ulog__topic_finish_delete(log, name, dead);
+        if (t) {
+            *out = t;
+            return 0;
+        }
+        /* Retired: open what the name holds now. EAGAIN: the name changed
+         * hands while it was being opened. */
+        if ((dead && !err) || (err == TOPIC_CHANGED && tries < 8))
+            continue;
+        return err == TOPIC_CHANGED
+                   ? ulog__fail(log, ULOG_EIO, "topic %s: deleted and created again "
+                                               "while being opened, repeatedly", name)
+                   : err;
     }
-    pthread_rwlock_unlock(&log->tlock);
-    if (!err)
-        *out = t;
-    return err;
 }
 
 static void free_chain(ulog__topic *t)
@@ -541,12 +571,17 @@ int ulog_partition_describe(ulog *log, const char *topic, int32_t partition,
         return ULOG_EINVAL;
     if (!info || info->struct_size < sizeof *info)
         return ulog__fail(log, ULOG_EINVAL, "partition_describe: bad info struct");
-    int err = ulog_watermarks(log, topic, partition, &info->low, &info->high);
+    if (!topic)
+        return ulog__fail(log, ULOG_EINVAL, "partition_describe: NULL topic");
+    ulog__topic *t;
+    int err = ulog__topic_get(log, topic, &t);
     if (err)
         return err;
-    ulog__topic *t;
-    ulog__topic_get(log, topic, &t);
+    if (partition < 0 || partition >= t->partitions)
+        return ulog__fail(log, ULOG_EINVAL, "topic %s: no partition %d", topic, (int)partition);
     ulog__part *p = &t->parts[partition];
+    info->low = __atomic_load_n(&p->h->low, __ATOMIC_ACQUIRE);
+    info->high = __atomic_load_n(&p->h->committed, __ATOMIC_ACQUIRE);
     int64_t *v;
     size_t n;
     if ((err = ulog__seg_list(p->dirfd, &v, &n)) != 0)

@@ -118,6 +118,7 @@ struct unlink_args {
     ulog       *log;
     const char *name;
     const char *tomb;
+    bool        renamed;
 };
 
 /* Step 2's rename, inside the catalog transaction. A directory already
@@ -127,6 +128,7 @@ static int unlink_step(void *arg)
     struct unlink_args *a = arg;
     if (renameat(a->log->topicsfd, a->name, a->log->topicsfd, a->tomb) != 0)
         return errno == ENOENT ? 0 : ulog__errno_to_err(errno);
+    a->renamed = true;
     return ulog__fsync_dir(a->log->topicsfd);
 }
 
@@ -134,10 +136,16 @@ int ulog__topic_finish_delete(ulog *log, const char *name, uint32_t id)
 {
     char tomb[TOMB_LEN];
     tomb_name(tomb, id);
-    struct unlink_args a = { log, name, tomb };
+    struct unlink_args a = { log, name, tomb, false };
     int err = ulog__meta_topic_delete(log->meta, name, id, unlink_step, &a);
-    if (err && err != ULOG_ENOENT)
+    if (err && err != ULOG_ENOENT) {
+        /* The transaction was lost after the rename: the catalog still
+         * has the topic, so its directory goes back (the heads stay
+         * marked; a later call finishes). */
+        if (a.renamed && renameat(log->topicsfd, tomb, log->topicsfd, name) == 0)
+            ulog__fsync_dir(log->topicsfd);
         return err;
+    }
     /* ENOENT: the catalog has no topic `name` with this id (any more), so
      * a tree by this tomb name is left over either way. */
     err = remove_tree(log->topicsfd, tomb);
@@ -159,14 +167,13 @@ int ulog_topic_delete(ulog *log, const char *topic)
             ulog__part_mark_deleted(&t->parts[i]);
         id = t->id;
     } else {
-        /* In the catalog without its directory: a delete died inside its
-         * transaction. Anything else that keeps the topic from opening
-         * is reported, not deleted over: processes that have it open
-         * could not be told to stop. */
+        /* ENOENT while the catalog has it: marked deleted, or its
+         * directory renamed by a delete that died in its transaction (or
+         * whose finish failed). Anything else that keeps the topic from
+         * opening is reported, not deleted over: processes that have it
+         * open could not be told to stop. */
         ulog__topic_rec rec;
-        struct stat st;
-        if (ulog__meta_topic_get(log->meta, topic, &rec) != 0 ||
-            fstatat(log->topicsfd, topic, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+        if (err != ULOG_ENOENT || ulog__meta_topic_get(log->meta, topic, &rec) != 0)
             return err;
         id = rec.id;
         t = NULL;

@@ -109,14 +109,17 @@ static int topic_model(const ent *e, ulog__topic_rec *t)
 {
     if (e->vl < 4)
         return ULOG_ECORRUPT;
-    if (fz_le32(e->v) != 1)
+    uint32_t format = fz_le32(e->v);
+    if (format != 1 && format != 2)         /* 2: with a settings version */
         return ULOG_EVERSION;
-    if (e->vl < 12)
+    size_t hdr = format == 1 ? 12 : 16;
+    if (e->vl < hdr)
         return ULOG_ECORRUPT;
     t->id = fz_le32(e->v + 4);
     t->partitions = (int32_t)fz_le32(e->v + 8);
-    if (t->partitions < 1 || t->partitions > 10000 ||
-        ulog__topic_cfg_decode((const char *)e->v + 12, e->vl - 12, &t->cfg) != 0)
+    t->cfg_version = format == 1 ? 0 : fz_le32(e->v + 12);
+    if (t->partitions < 1 || t->partitions > 10000 || (format == 2 && t->cfg_version == 0) ||
+        ulog__topic_cfg_decode((const char *)e->v + hdr, e->vl - hdr, &t->cfg) != 0)
         return ULOG_ECORRUPT;
     return 0;
 }
@@ -179,7 +182,7 @@ static void check_topics(ulog__meta *m, const db *d)
         if (rc)
             continue;
         FUZZ_CHECK(got.id == want.id && got.partitions == want.partitions &&
-                       cfg_equal(&got.cfg, &want.cfg),
+                       got.cfg_version == want.cfg_version && cfg_equal(&got.cfg, &want.cfg),
                    "topic_get %s: fields", name);
         /* What is accepted is a config ulog can write back. */
         char *text;

@@ -423,6 +423,8 @@ static void add_ent(buf *s, int db, const void *k, size_t kl, const void *v, siz
     add(s, v, vl);
 }
 
+static uint32_t cfg_version = 1;    /* format 2's settings version */
+
 static void add_topic(buf *s, const char *name, uint32_t fmt, uint32_t id, int32_t parts,
                       const ulog__topic_cfg *tc)
 {
@@ -431,11 +433,14 @@ static void add_topic(buf *s, const char *name, uint32_t fmt, uint32_t id, int32
     if (ulog__topic_cfg_encode(tc, &text, &tl) != 0)
         exit(1);
     uint8_t v[512];
+    size_t hdr = fmt == 2 ? 16 : 12;    /* format 2: a settings version */
     put_le32(v, fmt);
     put_le32(v + 4, id);
     put_le32(v + 8, (uint32_t)parts);
-    memcpy(v + 12, text, tl);
-    add_ent(s, DB_TOPICS, name, strlen(name), v, 12 + tl);
+    if (fmt == 2)
+        put_le32(v + 12, cfg_version);
+    memcpy(v + hdr, text, tl);
+    add_ent(s, DB_TOPICS, name, strlen(name), v, hdr + tl);
     free(text);
 }
 
@@ -484,8 +489,14 @@ static void gen_meta(void)
     write_buf("meta", "topics", &s);
 
     s.n = 0;
-    add_topic(&s, "future", 2, 3, 1, &def);
+    add_topic(&s, "altered", 2, 3, 1, &lat);
+    cfg_version = 0;                    /* never written: corrupt */
+    add_topic(&s, "zero-version", 2, 5, 1, &def);
+    cfg_version = 1;
     write_buf("meta", "topic-format-2", &s);
+    s.n = 0;
+    add_topic(&s, "future", 3, 3, 1, &def);
+    write_buf("meta", "topic-format-3", &s);
     s.n = 0;
     add_topic(&s, "zero-parts", 1, 4, 0, &def);
     write_buf("meta", "topic-no-partitions", &s);
