@@ -106,6 +106,9 @@ typedef struct ulog_strlist ulog_strlist;
  *   dir.mode             octal mode of directories      default 0750
  *   index.flush.ms       how often buffered index entries and recovery
  *                        checkpoints are written to LMDB; 1..60000, default 100
+ *   retention.check.ms   how often the background retention run looks at
+ *                        every open topic; 100..86400000, default 300000
+ *                        (Kafka's log.retention.check.interval.ms)
  * Topic (ulog_topic_create, ulog_topic_alter):
  *   segment.bytes        segment roll size; 4096..2^30, default 2^30
  *   max.message.bytes    largest batch (all records of one partition in one
@@ -120,6 +123,15 @@ typedef struct ulog_strlist ulog_strlist;
  *                        segment to segment.bytes up front (fdatasync'd
  *                        appends then skip block allocation; costs the
  *                        disk space of a full segment per partition)
+ *   retention.ms         -1 | 0..2^62, default -1 (keep forever; Kafka's
+ *                        default is 7 days, but a library deletes nothing
+ *                        it was not asked to): closed segments whose
+ *                        records are all older than this go (ulog_clean)
+ *   retention.bytes      -1 | 0..2^62, default -1: the oldest closed
+ *                        segments go while a partition is larger than this
+ *   segment.ms           1..2^62, default 604800000 (7 days): an active
+ *                        segment whose first record is older than this is
+ *                        rolled, even idle, so retention can delete it
  * Subscription (ulog_subscribe):
  *   auto.offset.reset    where to start a partition the group has no usable
  *                        committed offset for (none committed, or it fell out
@@ -241,15 +253,23 @@ ULOG_API int ulog_topic_delete(ulog *log, const char *topic);
 
 typedef struct ulog_partition_info {
     size_t  struct_size;    /* set by the caller: sizeof(ulog_partition_info) */
-    int64_t low;            /* first offset held */
+    int64_t low;            /* first offset held (the log start offset) */
     int64_t high;           /* next offset to be committed (high watermark) */
     int64_t write_end;      /* next offset to be assigned (>= high) */
     int64_t segments;       /* number of segment files */
     int64_t bytes;          /* bytes in segment files */
+    /* Since 0.2 (filled when struct_size covers them): */
+    int64_t reclaimed;      /* bytes retention and ulog_delete_records()
+                               have removed, ever */
+    int64_t cleaned_ms;     /* when retention or ulog_delete_records()
+                               last removed bytes, ms since the epoch;
+                               0 for never */
 } ulog_partition_info;
-#define ULOG_PARTITION_INFO_INIT { sizeof(ulog_partition_info), 0, 0, 0, 0, 0 }
+#define ULOG_PARTITION_INFO_INIT { sizeof(ulog_partition_info), 0, 0, 0, 0, 0, 0, 0 }
 
-/* Describes one partition. Errors: ULOG_EINVAL, ULOG_ENOENT. Since 0.1. */
+/* Describes one partition. A struct_size of 0.1's struct (without the
+ * fields since 0.2) is accepted; those fields are then not written.
+ * Errors: ULOG_EINVAL, ULOG_ENOENT. Since 0.1. */
 ULOG_API int ulog_partition_describe(ulog *log, const char *topic,
                                      int32_t partition, ulog_partition_info *info);
 
@@ -289,6 +309,58 @@ typedef int ulog_verify_cb(const ulog_verify_info *info, void *arg);
  */
 ULOG_API int ulog_verify(ulog *log, const char *topic, ulog_verify_cb *cb, void *arg,
                          ulog_verify_info *out);
+
+/* ---------------------------------------------------------------- retention */
+
+/* What ulog_clean() is doing. */
+typedef struct ulog_clean_progress {
+    size_t      struct_size;      /* sizeof(ulog_clean_progress) */
+    const char *topic;            /* the partition at hand (borrowed, valid */
+    int32_t     partition;        /*   during the callback only) */
+    int64_t     partitions_done;  /* partitions finished */
+    int64_t     partitions_total; /* partitions to go through */
+    int64_t     segments_deleted; /* so far, in this call */
+    int64_t     bytes_reclaimed;  /* so far, in this call */
+} ulog_clean_progress;
+
+/* Called at the start and end of every partition; a non-zero return stops
+ * the run at once (a partition whose start it was is left as it is), and
+ * ulog_clean() returns that value. */
+typedef int ulog_clean_cb(const ulog_clean_progress *progress, void *arg);
+
+#define ULOG_CLEAN_RETENTION 1   /* retention.ms, retention.bytes, segment.ms */
+
+/*
+ * Applies the cleanup settings of `topic` (NULL: of every topic) now,
+ * rather than at the next background run: with ULOG_CLEAN_RETENTION, rolls
+ * an active segment older than segment.ms that holds records, then deletes
+ * the oldest closed segments, whole, while every record in them is older
+ * than retention.ms (by the largest timestamp in the segment or before it)
+ * or while the partition is larger than retention.bytes by at least the
+ * segment's size. The active segment is never deleted. The log start
+ * offset (a partition's low watermark) moves to the first record kept;
+ * subscriptions below it follow their auto.offset.reset (none: ulog_poll()
+ * fails with ULOG_EOFFSET), and one reading a deleted segment finishes its
+ * batch safely. Every process with the root open also runs this in the
+ * background every retention.check.ms over the topics it has open, one
+ * process at a time per root.
+ * cb (may be NULL) gets progress. Errors: ULOG_EINVAL (flags), ULOG_ENOENT,
+ * ULOG_EIO, ULOG_ENOMEM, or cb's non-zero value. Thread-safe. Since 0.2.
+ */
+ULOG_API int ulog_clean(ulog *log, const char *topic, int flags, ulog_clean_cb *cb,
+                        void *arg);
+
+/*
+ * Kafka's DeleteRecords: moves the log start offset of one partition to
+ * `offset` (at most its high watermark), durably. Records below it are gone
+ * for every reader at once, though their bytes go only with the whole
+ * segments below it (now), and the segment holding `offset` (when retention
+ * deletes it). Moving it backwards is a no-op. Errors: ULOG_EINVAL,
+ * ULOG_ENOENT, ULOG_EOFFSET (offset above the high watermark, or negative),
+ * ULOG_EIO. Thread-safe. Since 0.2.
+ */
+ULOG_API int ulog_delete_records(ulog *log, const char *topic, int32_t partition,
+                                 int64_t offset);
 
 /* ---------------------------------------------------------------- append */
 

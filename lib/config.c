@@ -24,9 +24,10 @@
 enum kind { K_INT, K_FILE_MODE, K_DIR_MODE, K_ENUM };
 
 enum {
-    S_FILE_MODE, S_DIR_MODE, S_INDEX_FLUSH_MS,
+    S_FILE_MODE, S_DIR_MODE, S_INDEX_FLUSH_MS, S_RETENTION_CHECK_MS,
     S_SEGMENT_BYTES, S_MAX_MESSAGE_BYTES, S_FLUSH_POLICY, S_FLUSH_MS,
     S_INDEX_INTERVAL_BYTES, S_TIMESTAMP_TYPE, S_PREALLOCATE,
+    S_RETENTION_MS, S_RETENTION_BYTES, S_SEGMENT_MS,
     S_AUTO_OFFSET_RESET,
     S_POLL_SPIN_US,
     NSET
@@ -39,16 +40,23 @@ static const char *const tstype_choices[] = { "CreateTime", "LogAppendTime", NUL
 static const char *const reset_choices[] = { "latest", "earliest", "none", NULL };
 static const char *const bool_choices[] = { "false", "true", NULL };
 
+/* Settings added after 0.1 are written into the topic text only when they
+ * differ from their default, so that 0.1 can still read a topic that does
+ * not use them (it refuses names it does not know). */
+#define MAX_SPAN (INT64_C(1) << 62)
+
 static const struct setting {
     const char *name;
     int scope;
     enum kind kind;
     int64_t min, max, def;
     const char *const *choices;
+    bool since_02;
 } settings[NSET] = {
     [S_FILE_MODE]            = { "file.mode", ULOG__SCOPE_LOG, K_FILE_MODE, 0, 0777, 0640, NULL },
     [S_DIR_MODE]             = { "dir.mode", ULOG__SCOPE_LOG, K_DIR_MODE, 0, 0777, 0750, NULL },
     [S_INDEX_FLUSH_MS]       = { "index.flush.ms", ULOG__SCOPE_LOG, K_INT, 1, 60000, 100, NULL },
+    [S_RETENTION_CHECK_MS]   = { "retention.check.ms", ULOG__SCOPE_LOG, K_INT, 100, 86400000, 300000, NULL },
     [S_SEGMENT_BYTES]        = { "segment.bytes", ULOG__SCOPE_TOPIC, K_INT, 4096, 1 << 30, 1 << 30, NULL },
     [S_MAX_MESSAGE_BYTES]    = { "max.message.bytes", ULOG__SCOPE_TOPIC, K_INT, 64, (1 << 30) - 1, 1048588, NULL },
     [S_FLUSH_POLICY]         = { "flush.policy", ULOG__SCOPE_TOPIC, K_ENUM, 0, 2, ULOG__FLUSH_ALWAYS, flush_choices },
@@ -56,6 +64,9 @@ static const struct setting {
     [S_INDEX_INTERVAL_BYTES] = { "index.interval.bytes", ULOG__SCOPE_TOPIC, K_INT, 512, 1 << 24, 4096, NULL },
     [S_TIMESTAMP_TYPE]       = { "message.timestamp.type", ULOG__SCOPE_TOPIC, K_ENUM, 0, 1, 0, tstype_choices },
     [S_PREALLOCATE]          = { "preallocate", ULOG__SCOPE_TOPIC, K_ENUM, 0, 1, 0, bool_choices },
+    [S_RETENTION_MS]         = { "retention.ms", ULOG__SCOPE_TOPIC, K_INT, -1, MAX_SPAN, -1, NULL, true },
+    [S_RETENTION_BYTES]      = { "retention.bytes", ULOG__SCOPE_TOPIC, K_INT, -1, MAX_SPAN, -1, NULL, true },
+    [S_SEGMENT_MS]           = { "segment.ms", ULOG__SCOPE_TOPIC, K_INT, 1, MAX_SPAN, 604800000, NULL, true },
     [S_AUTO_OFFSET_RESET]    = { "auto.offset.reset", ULOG__SCOPE_SUB, K_ENUM, 0, 2, ULOG__RESET_LATEST, reset_choices },
     [S_POLL_SPIN_US]         = { "poll.spin.us", ULOG__SCOPE_SUB, K_INT, 0, 100000, 0, NULL },
 };
@@ -89,7 +100,8 @@ static int find(const char *name)
 }
 
 /* Unsigned digits only: no sign, no spaces, no prefix, no trailing bytes.
- * Every range is positive, so a '-' is as wrong as any other junk. */
+ * The one negative value any setting takes is -1 ("unlimited"), matched
+ * whole in parse_value. */
 static bool parse_digits(const char *s, int base, int64_t *out)
 {
     int64_t v = 0;
@@ -130,7 +142,11 @@ static bool parse_value(const struct setting *st, const char *s, int64_t *out)
             }
         return false;
     }
-    if (!parse_digits(s, st->kind == K_INT ? 10 : 8, &v) || !in_range(st, v))
+    if (st->min == -1 && strcmp(s, "-1") == 0)
+        v = -1;
+    else if (!parse_digits(s, st->kind == K_INT ? 10 : 8, &v))
+        return false;
+    if (!in_range(st, v))
         return false;
     *out = v;
     return true;
@@ -299,6 +315,7 @@ static void apply_log(void *out, int id, int64_t v)
     case S_FILE_MODE:      lc->file_mode = (int)v; break;
     case S_DIR_MODE:       lc->dir_mode = (int)v; break;
     case S_INDEX_FLUSH_MS: lc->index_flush_ms = v; break;
+    case S_RETENTION_CHECK_MS: lc->retention_check_ms = v; break;
     }
 }
 
@@ -314,6 +331,9 @@ static void apply_topic(void *out, int id, int64_t v)
     case S_INDEX_INTERVAL_BYTES: tc->index_interval_bytes = v; break;
     case S_TIMESTAMP_TYPE:       tc->log_append_time = v == 1; break;
     case S_PREALLOCATE:          tc->preallocate = v == 1; break;
+    case S_RETENTION_MS:         tc->retention_ms = v; break;
+    case S_RETENTION_BYTES:      tc->retention_bytes = v; break;
+    case S_SEGMENT_MS:           tc->segment_ms = v; break;
     }
 }
 
@@ -386,6 +406,9 @@ static bool topic_values(const ulog__topic_cfg *tc, int64_t v[NSET])
     v[S_INDEX_INTERVAL_BYTES] = tc->index_interval_bytes;
     v[S_TIMESTAMP_TYPE] = tc->log_append_time ? 1 : 0;
     v[S_PREALLOCATE] = tc->preallocate ? 1 : 0;
+    v[S_RETENTION_MS] = tc->retention_ms;
+    v[S_RETENTION_BYTES] = tc->retention_bytes;
+    v[S_SEGMENT_MS] = tc->segment_ms;
     for (int i = 0; i < NSET; i++)
         if (settings[i].scope == ULOG__SCOPE_TOPIC && !in_range(&settings[i], v[i]))
             return false;
@@ -406,7 +429,8 @@ int ulog__topic_cfg_encode(const ulog__topic_cfg *tc, char **text, size_t *len)
     if (!(buf = malloc(cap)))
         return ULOG_ENOMEM;
     for (int i = 0; i < NSET; i++) {
-        if (settings[i].scope != ULOG__SCOPE_TOPIC)
+        if (settings[i].scope != ULOG__SCOPE_TOPIC ||
+            (settings[i].since_02 && v[i] == settings[i].def))
             continue;
         format_value(&settings[i], v[i], val);
         n += (size_t)snprintf(buf + n, cap - n, "%s=%s\n", settings[i].name, val);

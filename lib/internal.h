@@ -152,12 +152,16 @@ typedef struct ulog__topic_cfg {
     int64_t index_interval_bytes;
     bool    log_append_time;
     bool    preallocate;              /* allocate segment.bytes at creation */
+    int64_t retention_ms;             /* -1: keep forever */
+    int64_t retention_bytes;          /* -1: no bound */
+    int64_t segment_ms;
 } ulog__topic_cfg;
 
 typedef struct ulog__log_cfg {
     int     file_mode;
     int     dir_mode;
     int64_t index_flush_ms;
+    int64_t retention_check_ms;
 } ulog__log_cfg;
 
 typedef struct ulog__sub_cfg {
@@ -275,6 +279,21 @@ int ulog__meta_time_floor(ulog__meta *m, uint32_t topic_id, int32_t partition,
  * truncation), and drops the checkpoint if it is past `from`. */
 int ulog__meta_truncate(ulog__meta *m, uint32_t topic_id, int32_t partition,
                         int64_t from) ULOG__HIDDEN;
+/* A partition's lasting state beyond its segments. */
+typedef struct ulog__part_state {
+    int64_t log_start;     /* records below it are gone (retention, DeleteRecords) */
+    int64_t reclaimed;     /* bytes retention removed, ever */
+    int64_t cleaned_ms;    /* when retention last removed something; 0: never */
+} ulog__part_state;
+/* ULOG_ENOENT when the partition has none (log start 0, nothing reclaimed). */
+int ulog__meta_part_state_get(ulog__meta *m, uint32_t topic_id, int32_t partition,
+                              ulog__part_state *out) ULOG__HIDDEN;
+/* Raises the log start to log_start (never lowers it), adds `reclaimed`
+ * bytes (then cleaned_ms = now_ms), and drops index entries below the log
+ * start, in one transaction; *out (may be NULL): the state written. */
+int ulog__meta_part_state_advance(ulog__meta *m, uint32_t topic_id, int32_t partition,
+                                  int64_t log_start, int64_t reclaimed, int64_t now_ms,
+                                  ulog__part_state *out) ULOG__HIDDEN;
 /* ULOG_ENOENT when the partition has none. */
 int ulog__meta_checkpoint_get(ulog__meta *m, uint32_t topic_id, int32_t partition,
                               ulog__checkpoint *out) ULOG__HIDDEN;
@@ -337,6 +356,11 @@ int ulog__seg_list(int dirfd, int64_t **bases, size_t *n) ULOG__HIDDEN;
 int ulog__seg_next(int dirfd, int64_t after, int64_t *base) ULOG__HIDDEN;
 /* Largest segment base <= offset; ULOG_ENOENT when none. */
 int ulog__seg_floor(int dirfd, int64_t offset, int64_t *base) ULOG__HIDDEN;
+/* Removes the segments that lie wholly below `offset` (those whose next
+ * segment starts at or below it), oldest first, then syncs the directory;
+ * counts what it removed. A segment already gone is skipped. */
+int ulog__seg_drop_below(int dirfd, int64_t offset, int64_t *segments,
+                         int64_t *bytes) ULOG__HIDDEN;
 /* Writes all of buf at pos, retrying short writes and EINTR. */
 int ulog__pwrite_all(int fd, const void *buf, size_t len, int64_t pos) ULOG__HIDDEN;
 int ulog__fsync_dir(int dirfd) ULOG__HIDDEN;
@@ -567,6 +591,12 @@ void ulog__topic_free(ulog__topic *t) ULOG__HIDDEN;
 /* Takes t out of the table (it stays valid, for subscriptions that hold
  * it, until ulog_close). Caller holds tlock for writing. */
 void ulog__topic_retire(ulog *log, ulog__topic *t) ULOG__HIDDEN;
+/* Rolls the active segment if it holds batches and its first batch's
+ * timestamp is below before_ms (segment.ms), so retention can delete it;
+ * *rolled says whether it did. */
+int  ulog__part_roll_if_older(ulog__part *p, int64_t before_ms, bool *rolled) ULOG__HIDDEN;
+/* Raises h->low to at least low. */
+void ulog__head_raise_low(ulog__head *h, int64_t low) ULOG__HIDDEN;
 /* Closes the segment descriptors a deleted partition's writers kept, so
  * its disk space goes with its readers' mappings (under the locks that
  * guard them). */
@@ -578,6 +608,9 @@ void ulog__cfg_gen_raise(ulog__head *h, uint32_t v) ULOG__HIDDEN;
 /* Steps 2 and 3 of a delete (topic_admin.c), for topic `name` with id
  * `id`; 0 also when it is already done. */
 int  ulog__topic_finish_delete(ulog *log, const char *name, uint32_t id) ULOG__HIDDEN;
+/* retention.c: one background retention run over the open topics, unless
+ * another process is doing one. */
+void ulog__retention_background(ulog *log) ULOG__HIDDEN;
 /* Finishes what deletes cut short by a crash left in topics/. */
 void ulog__topics_sweep(ulog *log) ULOG__HIDDEN;
 
@@ -621,6 +654,9 @@ size_t ulog__part_map_reserve(const ulog__part *p) ULOG__HIDDEN;
 /* The topic named `name`, opened on first use (ULOG_ENOENT if it does not
  * exist). Topics stay open until the handle closes. */
 int  ulog__topic_get(ulog *log, const char *name, ulog__topic **out) ULOG__HIDDEN;
+/* Partition `partition` of topic `topic`; ULOG_EINVAL when out of range. */
+int  ulog__part_get(ulog *log, const char *topic, int32_t partition,
+                    ulog__part **out) ULOG__HIDDEN;
 void ulog__topics_close(ulog *log) ULOG__HIDDEN;
 
 /* ================================================================ ulog.c */

@@ -35,6 +35,11 @@
  *                       u32 partition
  *                 value u32 format version (1), u32 zero, i64 committed offset,
  *                       i64 commit time (ms since the epoch)
+ *   partitions    key   u32 topic id, u32 partition
+ *                 value u32 format version (1), u32 zero, i64 log start
+ *                       offset (records below it are gone), i64 bytes
+ *                       reclaimed by retention, i64 when retention last
+ *                       removed something (ms since the epoch, 0: never)
  *   segments      created empty, reserved
  */
 #include "internal.h"
@@ -60,10 +65,12 @@
 #define MAX_PARTITIONS 10000
 #define GROUP_FORMAT  1
 #define GVAL          24     /* u32 version, u32 zero, i64 offset, i64 time */
+#define PART_FORMAT   1
+#define PVAL          32     /* u32 version, u32 zero, three i64 */
 
 struct ulog__meta {
     MDB_env *env;
-    MDB_dbi  topics, seq, offidx, timeidx, recovery, groups, segments;
+    MDB_dbi  topics, seq, offidx, timeidx, recovery, groups, partitions, segments;
     /* One environment per directory per process: LMDB forbids opening the
      * same one twice in a process (closing either copy would drop the
      * other's file locks). Handles on the same root share it. */
@@ -226,7 +233,7 @@ static int open_dbs(ulog__meta *m)
         { "topics", &m->topics },         { "seq", &m->seq },
         { "offset_index", &m->offidx },   { "time_index", &m->timeidx },
         { "recovery", &m->recovery },     { "groups", &m->groups },
-        { "segments", &m->segments },
+        { "partitions", &m->partitions }, { "segments", &m->segments },
     };
     MDB_txn *txn;
     int rc = txn_begin(m, true, &txn);
@@ -664,6 +671,8 @@ int ulog__meta_topic_delete(ulog__meta *m, const char *name, uint32_t id,
         rc = delete_prefix(txn, m->timeidx, prefix, 4);
     if (rc == 0)
         rc = delete_prefix(txn, m->recovery, prefix, 4);
+    if (rc == 0)
+        rc = delete_prefix(txn, m->partitions, prefix, 4);
     /* Group entries are keyed by group name first: walk them all. */
     if (rc == 0)
         rc = meta_err(mdb_cursor_open(txn, m->groups, &cur));
@@ -932,6 +941,112 @@ int ulog__meta_truncate(ulog__meta *m, uint32_t topic_id, int32_t partition, int
             rc = meta_err(mdb_del(txn, m->recovery, &k, NULL));
     }
     return txn_end(txn, rc);
+}
+
+/* ---------------------------------------------------------------- partitions */
+
+static int part_state_read(ulog__meta *m, MDB_txn *txn, const uint8_t key[PKEY],
+                           ulog__part_state *out)
+{
+    MDB_val k = { PKEY, (void *)key }, v;
+    int rc = meta_err(mdb_get(txn, m->partitions, &k, &v));
+    if (rc)
+        return rc;
+    const uint8_t *p = v.mv_data;
+    if (v.mv_size != PVAL)
+        return ULOG_ECORRUPT;
+    if (get_le32(p) != PART_FORMAT)
+        return ULOG_EVERSION;
+    *out = (ulog__part_state){ get_le64(p + 8), get_le64(p + 16), get_le64(p + 24) };
+    return out->log_start < 0 || out->reclaimed < 0 ? ULOG_ECORRUPT : 0;
+}
+
+int ulog__meta_part_state_get(ulog__meta *m, uint32_t topic_id, int32_t partition,
+                              ulog__part_state *out)
+{
+    uint8_t key[PKEY];
+    MDB_txn *txn;
+    if (!m || !out || partition < 0)
+        return ULOG_EINVAL;
+    put_be32(key, topic_id);
+    put_be32(key + 4, (uint32_t)partition);
+    int rc = txn_begin(m, false, &txn);
+    if (rc)
+        return rc;
+    rc = part_state_read(m, txn, key, out);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+/* Deletes the partition's offset-index keys below `below`, and its time
+ * entries whose offset is below it (the time index is monotonic in offset
+ * too, so the walk stops at the first one kept). */
+static int drop_index_below(ulog__meta *m, MDB_txn *txn, uint32_t topic, int32_t partition,
+                            int64_t below)
+{
+    uint8_t key[IKEY];
+    MDB_dbi dbis[2] = { m->offidx, m->timeidx };
+    for (int d = 0; d < 2; d++) {
+        MDB_cursor *cur;
+        MDB_val k = { IKEY, key }, v;
+        int rc = mdb_cursor_open(txn, dbis[d], &cur);
+        if (rc)
+            return meta_err(rc);
+        make_key(key, topic, (uint32_t)partition, 0);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            if (k.mv_size != IKEY || v.mv_size != IVAL || memcmp(k.mv_data, key, PKEY) != 0)
+                break;
+            int64_t off = d == 0 ? (int64_t)get_be64((const uint8_t *)k.mv_data + PKEY)
+                                 : get_le64(v.mv_data);
+            if (off >= below)
+                break;
+            if ((rc = mdb_cursor_del(cur, 0)) != 0)
+                break;
+        }
+        mdb_cursor_close(cur);
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            return meta_err(rc);
+    }
+    return 0;
+}
+
+int ulog__meta_part_state_advance(ulog__meta *m, uint32_t topic_id, int32_t partition,
+                                  int64_t log_start, int64_t reclaimed, int64_t now_ms,
+                                  ulog__part_state *out)
+{
+    uint8_t key[PKEY], val[PVAL] = { 0 };
+    MDB_val k = { PKEY, key }, v = { PVAL, val };
+    MDB_txn *txn;
+    ulog__part_state st = { 0, 0, 0 };
+    if (!m || partition < 0 || log_start < 0 || reclaimed < 0)
+        return ULOG_EINVAL;
+    put_be32(key, topic_id);
+    put_be32(key + 4, (uint32_t)partition);
+    int rc = txn_begin(m, true, &txn);
+    if (rc)
+        return rc;
+    rc = part_state_read(m, txn, key, &st);
+    if (rc == ULOG_ENOENT)
+        rc = 0;
+    if (rc == 0) {
+        if (log_start > st.log_start)
+            st.log_start = log_start;
+        st.reclaimed += reclaimed;
+        if (reclaimed > 0)
+            st.cleaned_ms = now_ms;
+        put_le32(val, PART_FORMAT);
+        put_le64(val + 8, st.log_start);
+        put_le64(val + 16, st.reclaimed);
+        put_le64(val + 24, st.cleaned_ms);
+        rc = meta_err(mdb_put(txn, m->partitions, &k, &v, 0));
+    }
+    /* Hints below the log start only cost space now. */
+    if (rc == 0)
+        rc = drop_index_below(m, txn, topic_id, partition, st.log_start);
+    if ((rc = txn_end(txn, rc)) == 0 && out)
+        *out = st;
+    return rc;
 }
 
 /* ---------------------------------------------------------------- checkpoints */

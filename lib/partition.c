@@ -113,9 +113,24 @@ int ulog__part_open(ulog__topic *t, int32_t id, ulog__part *p)
         } else if (cerr != ULOG_ENOENT) {
             err = cerr;
         }
+        /* Segments wholly below the log start are gone already for
+         * readers: a retention run or DeleteRecords cut short by a crash
+         * left them (maybe with a gap: unlinks are not ordered on disk
+         * without a journal). They go before the scan, which would take a
+         * gap for a torn log and cut everything after it. */
+        ulog__part_state ps = { 0, 0, 0 };
+        int serr = ulog__meta_part_state_get(log->meta, t->id, id, &ps);
+        if (serr && serr != ULOG_ENOENT && !err)
+            err = serr;
+        int64_t dropped, dropped_bytes;
+        if (!err && ps.log_start > 0)
+            err = ulog__seg_drop_below(p->dirfd, ps.log_start, &dropped, &dropped_bytes);
         ulog__scan_result scan;
         if (!err)
             err = ulog__recover_scan(p->dirfd, fromp, log->cfg.file_mode, &scan);
+        /* The log start may lie inside the first segment (DeleteRecords). */
+        if (!err && ps.log_start > scan.low)
+            scan.low = ps.log_start < scan.end.offset ? ps.log_start : scan.end.offset;
         if (!err && fromp && cp.max_timestamp > scan.max_timestamp)
             scan.max_timestamp = cp.max_timestamp;
         /* Index entries past the new end would point at bytes that are
@@ -298,6 +313,75 @@ static void poison_if_unsynced(ulog__head *h)
         __atomic_store_n(&h->poisoned, 1, __ATOMIC_RELEASE);
 }
 
+/* Starts a new segment at the write end (caller holds wlock, and the
+ * current segment holds batches). The closed segment ends at its last
+ * batch (a preallocated or torn tail is cut, durably) before anything goes
+ * into the next: readers and recovery find a segment's end by its size.
+ * The new generation makes readers read that size again. */
+static int roll_locked(ulog__part *p, const ulog__topic_cfg *c)
+{
+    ulog__head *h = p->h;
+    int fd;
+    int err = seg_fd(p, &p->wfd, &p->wfd_seg, &p->wfd_gen, h->wend.segment);
+    if (!err && (err = ulog__seg_trim(p->wfd, h->wend.pos)) != 0)
+        poison_if_unsynced(h);
+    if (!err)
+        err = ulog__seg_create(p->dirfd, h->wend.offset, p->topic->log->cfg.file_mode,
+                               c->preallocate ? c->segment_bytes : 0, &fd);
+    if (err)
+        return err;
+    __atomic_add_fetch(&h->gen, 1, __ATOMIC_RELEASE);
+    if (p->wfd >= 0)
+        close(p->wfd);
+    p->wfd = fd;
+    p->wfd_seg = h->wend.offset;
+    p->wfd_gen = __atomic_load_n(&h->gen, __ATOMIC_ACQUIRE);
+    h->wend.segment = h->wend.offset;
+    h->wend.pos = 0;
+    h->index_pos = -1;
+    return 0;
+}
+
+int ulog__part_roll_if_older(ulog__part *p, int64_t before_ms, bool *rolled)
+{
+    ulog__head *h = p->h;
+    *rolled = false;
+    int err = wlock(p);
+    if (err)
+        return err;
+    if (__atomic_load_n(&h->deleted, __ATOMIC_ACQUIRE) ||
+        __atomic_load_n(&h->poisoned, __ATOMIC_ACQUIRE) || h->wend.pos == 0) {
+        ulog__mutex_unlock(&h->wlock);
+        return 0;
+    }
+    /* The first batch's timestamp dates the segment, as in Kafka. */
+    uint8_t hdr[ULOG__BATCH_HEADER_SIZE];
+    ulog__batch_hdr bh;
+    err = seg_fd(p, &p->wfd, &p->wfd_seg, &p->wfd_gen, h->wend.segment);
+    if (!err && (pread(p->wfd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
+                 ulog__batch_parse_header(hdr, sizeof hdr, &bh) != 0))
+        err = ULOG_ECORRUPT;
+    if (!err && bh.base_timestamp < before_ms) {
+        h->mark = h->wend;
+        __atomic_store_n(&h->marked, 1, __ATOMIC_RELEASE);
+        err = roll_locked(p, ulog__cfg(p->topic));
+        /* Nothing was written past the mark: a failed roll leaves the
+         * files as they were, or a segment the next roll reuses. */
+        __atomic_store_n(&h->marked, 0, __ATOMIC_RELEASE);
+        *rolled = err == 0;
+    }
+    ulog__mutex_unlock(&h->wlock);
+    return err ? part_fail(p, err, "rolling an idle segment") : 0;
+}
+
+void ulog__head_raise_low(ulog__head *h, int64_t low)
+{
+    int64_t cur = __atomic_load_n(&h->low, __ATOMIC_ACQUIRE);
+    while (low > cur && !__atomic_compare_exchange_n(&h->low, &cur, low, false,
+                                                      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        ;
+}
+
 int ulog__part_write(ulog__part *p, const ulog__topic_cfg *c, uint8_t *buf, size_t size,
                      uint32_t nrec, int64_t max_ts, ulog__written *out)
 {
@@ -316,30 +400,9 @@ int ulog__part_write(ulog__part *p, const ulog__topic_cfg *c, uint8_t *buf, size
     h->mark = h->wend;
     __atomic_store_n(&h->marked, 1, __ATOMIC_RELEASE);
 
-    if (h->wend.pos > 0 && h->wend.pos + (int64_t)size > c->segment_bytes) {
-        /* The closed segment ends at its last batch (a preallocated or
-         * torn tail is cut, durably) before anything goes into the next:
-         * readers and recovery find a segment's end by its size. The new
-         * generation makes readers read that size again. */
-        int fd;
-        err = seg_fd(p, &p->wfd, &p->wfd_seg, &p->wfd_gen, h->wend.segment);
-        if (!err && (err = ulog__seg_trim(p->wfd, h->wend.pos)) != 0)
-            poison_if_unsynced(h);
-        if (!err)
-            err = ulog__seg_create(p->dirfd, h->wend.offset, p->topic->log->cfg.file_mode,
-                                   c->preallocate ? c->segment_bytes : 0, &fd);
-        if (err)
-            goto undo;
-        __atomic_add_fetch(&h->gen, 1, __ATOMIC_RELEASE);
-        if (p->wfd >= 0)
-            close(p->wfd);
-        p->wfd = fd;
-        p->wfd_seg = h->wend.offset;
-        p->wfd_gen = __atomic_load_n(&h->gen, __ATOMIC_ACQUIRE);
-        h->wend.segment = h->wend.offset;
-        h->wend.pos = 0;
-        h->index_pos = -1;
-    }
+    if (h->wend.pos > 0 && h->wend.pos + (int64_t)size > c->segment_bytes &&
+        (err = roll_locked(p, c)) != 0)
+        goto undo;
     err = seg_fd(p, &p->wfd, &p->wfd_seg, &p->wfd_gen, h->wend.segment);
     if (err)
         goto undo;

@@ -24,6 +24,11 @@ void ulog__cursor_close(ulog__cursor *c)
     ulog__map_close(&c->map);
 }
 
+static bool below_low(const ulog__cursor *c, int64_t offset)
+{
+    return offset < __atomic_load_n(&c->p->h->low, __ATOMIC_ACQUIRE);
+}
+
 static int fail(ulog__cursor *c, int err, const char *what)
 {
     ulog__part *p = c->p;
@@ -119,11 +124,20 @@ static int start_at(ulog__cursor *c, int64_t offset, const ulog__index_entry *hi
     return 0;
 }
 
+/* A file that went between listing and mapping, below the log start, was
+ * deleted by retention: the position fell out of the log. */
+static int gone_below_low(ulog__cursor *c, int err, int64_t offset)
+{
+    if ((err == ULOG_ENOENT || err == ULOG_ECORRUPT) && below_low(c, offset))
+        return fail(c, ULOG_EOFFSET, "the position is below the log start");
+    return err;
+}
+
 int ulog__cursor_seek(ulog__cursor *c, int64_t offset)
 {
     ulog__index_entry e;
     bool have = index_hint(c, offset, &e);
-    int err = start_at(c, offset, have ? &e : NULL);
+    int err = gone_below_low(c, start_at(c, offset, have ? &e : NULL), offset);
     if (!err)
         c->next = offset;
     return err;
@@ -169,6 +183,10 @@ static int open_batch(ulog__cursor *c)
             }
             int64_t seg;
             int err = ulog__seg_next(c->p->dirfd, c->map.base, &seg);
+            /* Retention deleted what follows while this segment was read:
+             * the position fell below the log start. */
+            if ((err == ULOG_ENOENT || (!err && seg != c->expect)) && below_low(c, c->expect))
+                return fail(c, ULOG_EOFFSET, "the records after this segment were deleted");
             if (err)
                 return fail(c, err == ULOG_ENOENT ? ULOG_ECORRUPT : err,
                             "committed records missing: no next segment");
@@ -233,8 +251,12 @@ static int next_slow(ulog__cursor *c, ulog__rec *r, int64_t *offset, int64_t *ti
         c->in_batch = false;
         if (c->next >= __atomic_load_n(&c->p->h->committed, __ATOMIC_ACQUIRE))
             return ULOG_ETIMEDOUT;
+        /* Records below the log start are gone for every reader, even
+         * those whose segment is still mapped. */
+        if (below_low(c, c->next))
+            return fail(c, ULOG_EOFFSET, "the position is below the log start");
         if ((err = open_batch(c)) != 0)
-            return err;
+            return gone_below_low(c, err, c->next);
     }
 }
 

@@ -185,6 +185,36 @@ int ulog__seg_floor(int dirfd, int64_t offset, int64_t *base)
     return err;
 }
 
+int ulog__seg_drop_below(int dirfd, int64_t offset, int64_t *segments, int64_t *bytes)
+{
+    int64_t *v;
+    size_t n;
+    *segments = *bytes = 0;
+    int err = ulog__seg_list(dirfd, &v, &n);
+    if (err)
+        return err;
+    /* Oldest first, so that what a crash leaves is a suffix. */
+    for (size_t i = 0; i + 1 < n && v[i + 1] <= offset && !err; i++) {
+        char name[ULOG__SEG_NAME_LEN + 1];
+        struct stat st;
+        ulog__seg_name(name, v[i]);
+        if (fstatat(dirfd, name, &st, 0) != 0) {
+            if (errno != ENOENT)
+                err = ulog__errno_to_err(errno);
+            continue;               /* another process got there first */
+        }
+        if (unlinkat(dirfd, name, 0) == 0) {
+            (*segments)++;
+            *bytes += st.st_size;
+        } else if (errno != ENOENT) {
+            err = ulog__errno_to_err(errno);
+        }
+    }
+    free(v);
+    int serr = *segments ? ulog__fsync_dir(dirfd) : 0;
+    return err ? err : serr;
+}
+
 int ulog__pwrite_all(int fd, const void *buf, size_t len, int64_t pos)
 {
     const uint8_t *p = buf;

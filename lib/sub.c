@@ -33,6 +33,7 @@ struct ulog_sub {
     ulog__rec      rec;         /* the record last returned (msg->internal) */
     char          *group;       /* NULL: none */
     int            spin_us;     /* poll.spin.us */
+    int            reset;       /* auto.offset.reset (enum ulog__reset) */
     /* Async commits: `queue` -> committer thread -> `finished`, FIFO. */
     pthread_mutex_t clock;
     pthread_cond_t  ccond;
@@ -120,6 +121,7 @@ int ulog_subscribe(ulog *log, const char *topic, const char *group, const ulog_c
     s->n = t->partitions;
     s->evfd = -1;
     s->spin_us = sc.spin_us;
+    s->reset = sc.reset;
     pthread_mutex_init(&s->clock, NULL);
     pthread_cond_init(&s->ccond, NULL);
     s->queue_tail = &s->queue;
@@ -162,13 +164,34 @@ static void fill_msg(ulog_sub *s, int32_t k, int64_t off, int64_t ts, ulog_msg *
 /* One round over the partitions, starting where the last one left off.
  * A partition keeps the turn for the rest of its open batch: fair by
  * batch, and the common case (more records in this batch) is one call. */
+/* A position that fell below the log start (retention, DeleteRecords)
+ * moves as auto.offset.reset says; none leaves it, and the poll reports
+ * ULOG_EOFFSET. */
+static int next_or_reset(ulog_sub *s, ulog__cursor *c, int64_t *off, int64_t *ts)
+{
+    int err = ulog__cursor_next(c, &s->rec, off, ts);
+    /* Another process may move the log start again between the reset and
+     * the read: look again (it only moves up, with the files it removes). */
+    for (int tries = 0; err == ULOG_EOFFSET && s->reset != ULOG__RESET_NONE && tries < 1000;
+         tries++) {
+        ulog__head *h = c->p->h;
+        int64_t to = s->reset == ULOG__RESET_EARLIEST
+                         ? __atomic_load_n(&h->low, __ATOMIC_ACQUIRE)
+                         : __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE);
+        err = ulog__cursor_seek(c, to);
+        if (!err)
+            err = ulog__cursor_next(c, &s->rec, off, ts);
+    }
+    return err;
+}
+
 static int poll_once(ulog_sub *s, ulog_msg *msg)
 {
     int32_t k = s->rr;
     for (int32_t i = 0; i < s->n; i++) {
         ulog__cursor *c = &s->cur[k];
         int64_t off, ts;
-        int err = ulog__cursor_next(c, &s->rec, &off, &ts);
+        int err = next_or_reset(s, c, &off, &ts);
         if (err == 0) {
             if (!(c->in_batch && c->left > 0) && ++k == s->n)
                 k = 0;

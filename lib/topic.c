@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -546,19 +547,29 @@ int ulog_append(ulog *log, const char *topic, ulog_record *records, size_t count
     return err;
 }
 
-int ulog_watermarks(ulog *log, const char *topic, int32_t partition, int64_t *low, int64_t *high)
+int ulog__part_get(ulog *log, const char *topic, int32_t partition, ulog__part **out)
 {
-    if (!log)
-        return ULOG_EINVAL;
-    if (!topic || !low || !high)
-        return ulog__fail(log, ULOG_EINVAL, "watermarks: NULL argument");
     ulog__topic *t;
     int err = ulog__topic_get(log, topic, &t);
     if (err)
         return err;
     if (partition < 0 || partition >= t->partitions)
         return ulog__fail(log, ULOG_EINVAL, "topic %s: no partition %d", topic, (int)partition);
-    ulog__head *h = t->parts[partition].h;
+    *out = &t->parts[partition];
+    return 0;
+}
+
+int ulog_watermarks(ulog *log, const char *topic, int32_t partition, int64_t *low, int64_t *high)
+{
+    if (!log)
+        return ULOG_EINVAL;
+    if (!topic || !low || !high)
+        return ulog__fail(log, ULOG_EINVAL, "watermarks: NULL argument");
+    ulog__part *p;
+    int err = ulog__part_get(log, topic, partition, &p);
+    if (err)
+        return err;
+    ulog__head *h = p->h;
     *low = __atomic_load_n(&h->low, __ATOMIC_ACQUIRE);
     *high = __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE);
     return 0;
@@ -569,17 +580,18 @@ int ulog_partition_describe(ulog *log, const char *topic, int32_t partition,
 {
     if (!log)
         return ULOG_EINVAL;
-    if (!info || info->struct_size < sizeof *info)
+    /* 0.1's struct ended at `bytes`; the fields since are filled only
+     * for a caller that has them. */
+    size_t v01 = offsetof(ulog_partition_info, bytes) + sizeof info->bytes;
+    if (!info || info->struct_size < v01)
         return ulog__fail(log, ULOG_EINVAL, "partition_describe: bad info struct");
     if (!topic)
         return ulog__fail(log, ULOG_EINVAL, "partition_describe: NULL topic");
-    ulog__topic *t;
-    int err = ulog__topic_get(log, topic, &t);
+    ulog__part *p;
+    int err = ulog__part_get(log, topic, partition, &p);
     if (err)
         return err;
-    if (partition < 0 || partition >= t->partitions)
-        return ulog__fail(log, ULOG_EINVAL, "topic %s: no partition %d", topic, (int)partition);
-    ulog__part *p = &t->parts[partition];
+    ulog__topic *t = p->topic;
     info->low = __atomic_load_n(&p->h->low, __ATOMIC_ACQUIRE);
     info->high = __atomic_load_n(&p->h->committed, __ATOMIC_ACQUIRE);
     int64_t *v;
@@ -603,5 +615,14 @@ int ulog_partition_describe(ulog *log, const char *topic, int32_t partition,
     }
     info->segments = (int64_t)n;
     info->bytes = bytes;
+    if (info->struct_size >= sizeof *info) {
+        ulog__part_state ps = { 0, 0, 0 };
+        err = ulog__meta_part_state_get(log->meta, t->id, partition, &ps);
+        if (err && err != ULOG_ENOENT)
+            return ulog__fail(log, err, "topic %s partition %d: reading its state", topic,
+                              (int)partition);
+        info->reclaimed = ps.reclaimed;
+        info->cleaned_ms = ps.cleaned_ms;
+    }
     return 0;
 }

@@ -204,7 +204,7 @@ static int flush_pass_locked(ulog *log, bool final)
 static void *flusher_main(void *arg)
 {
     ulog *log = arg;
-    int64_t last_reader_check = ulog__mono_ms();
+    int64_t last_reader_check = ulog__mono_ms(), last_retention = last_reader_check;
     pthread_mutex_lock(&log->flock);
     while (!log->stop) {
         struct timespec ts;
@@ -225,6 +225,10 @@ static void *flusher_main(void *arg)
         if (now - last_reader_check > 10000) {
             ulog__meta_reader_check(log->meta);
             last_reader_check = now;
+        }
+        if (now - last_retention >= log->cfg.retention_check_ms) {
+            ulog__retention_background(log);
+            last_retention = ulog__mono_ms();
         }
         pthread_mutex_lock(&log->flock);
     }

@@ -73,6 +73,17 @@ static int verify_part(run *r, ulog__part *p, int64_t low, int64_t high)
             }
             continue;
         }
+        /* Retention moved the log start past the check: what is gone is
+         * not a problem; go on from the new start. */
+        if (err == ULOG_EOFFSET) {
+            int64_t lo = __atomic_load_n(&p->h->low, __ATOMIC_ACQUIRE);
+            if (lo > at) {
+                in->records_done += (lo < high ? lo : high) - at;
+                at = lo;
+                err = at < high ? ulog__cursor_seek(&c, at) : 0;
+                continue;
+            }
+        }
         /* The cursor reports committed records it cannot reach (a cut
          * file) as ULOG_ECORRUPT: below `committed` it never waits. */
         if (err != ULOG_ECORRUPT && err != ULOG_ENOTSUP && err != ULOG_EIO)

@@ -57,6 +57,16 @@ static const struct {
     { "max.message.bytes", "64", "1073741823", "63", "1073741824" },
     { "flush.ms", "1", "3600000", "0", "3600001" },
     { "index.interval.bytes", "512", "16777216", "511", "16777217" },
+    { "retention.check.ms", "100", "86400000", "99", "86400001" },
+    { "segment.ms", "1", "4611686018427387904", "0", "4611686018427387905" },
+};
+
+/* Settings where -1 means "unlimited": -1 is their minimum, nothing below. */
+static const struct {
+    const char *name, *max, *above;
+} unlimited[] = {
+    { "retention.ms", "4611686018427387904", "4611686018427387905" },
+    { "retention.bytes", "4611686018427387904", "4611686018427387905" },
 };
 
 static const char *junk[] = {
@@ -73,6 +83,21 @@ Test(config, integers)
         expect_bad(ints[i].name, ints[i].above);
         for (size_t j = 0; j < sizeof junk / sizeof junk[0]; j++)
             expect_bad(ints[i].name, junk[j]);
+    }
+    static const char *not_minus_one[] = { "-2", "-0", "--1", "-1 ", " -1", "-01", "-" };
+    for (size_t i = 0; i < sizeof unlimited / sizeof unlimited[0]; i++) {
+        expect_ok(unlimited[i].name, "-1", "-1");
+        expect_ok(unlimited[i].name, "0", "0");
+        expect_ok(unlimited[i].name, unlimited[i].max, unlimited[i].max);
+        expect_bad(unlimited[i].name, unlimited[i].above);
+        for (size_t j = 0; j < sizeof not_minus_one / sizeof not_minus_one[0]; j++)
+            expect_bad(unlimited[i].name, not_minus_one[j]);
+        for (size_t j = 0; j < sizeof junk / sizeof junk[0]; j++)
+            if (strcmp(junk[j], "-1") != 0)
+                expect_bad(unlimited[i].name, junk[j]);
+        cr_expect_eq(ulog_config_set_int(cfg, unlimited[i].name, -1, err, sizeof err), 0);
+        cr_expect_eq(ulog_config_set_int(cfg, unlimited[i].name, -2, err, sizeof err),
+                     ULOG_EINVAL);
     }
 }
 
@@ -166,7 +191,7 @@ Test(config, enums)
 Test(config, unknown_names)
 {
     static const char *names[] = {
-        "", "segment", "Segment.bytes", "segment.bytes ", "retention.ms",
+        "", "segment", "Segment.bytes", "segment.bytes ", "retention.msec",
         "segment.bytes\n", "file_mode", "auto.offset.reset.x",
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -174,7 +199,9 @@ Test(config, unknown_names)
         cr_expect_eq(ulog_config_set(cfg, names[i], "1", err, sizeof err), ULOG_EINVAL);
         cr_expect_neq(err[0], '\0');
     }
-    cr_expect_eq(ulog_config_get(cfg, "retention.ms", err, sizeof err), ULOG_ENOENT);
+    cr_expect_eq(ulog_config_get(cfg, "retention.msec", err, sizeof err), ULOG_ENOENT);
+    cr_expect_eq(ulog_config_get(cfg, "retention.ms", err, sizeof err), ULOG_ENOENT,
+                 "a known name that was not set");
 }
 
 Test(config, null_arguments)
@@ -228,7 +255,11 @@ Test(config, defaults)
     cr_expect_eq(lc.file_mode, 0640);
     cr_expect_eq(lc.dir_mode, 0750);
     cr_expect_eq(lc.index_flush_ms, 100);
+    cr_expect_eq(lc.retention_check_ms, 300000);
     cr_assert_eq(ulog__config_topic(cfg, &tc, err, sizeof err), 0);
+    cr_expect_eq(tc.retention_ms, -1, "a library deletes nothing unasked");
+    cr_expect_eq(tc.retention_bytes, -1);
+    cr_expect_eq(tc.segment_ms, 604800000);
     cr_expect_eq(tc.segment_bytes, 1 << 30);
     cr_expect_eq(tc.max_message_bytes, 1048588);
     cr_expect_eq(tc.flush_policy, ULOG__FLUSH_ALWAYS);
@@ -281,7 +312,7 @@ Test(config, scopes_apply)
 
 Test(config, wrong_scope)
 {
-    ulog__log_cfg lc = { 1, 2, 3 };
+    ulog__log_cfg lc = { 1, 2, 3, 4 };
     ulog__topic_cfg tc;
     ulog__sub_cfg sc;
 
@@ -310,7 +341,8 @@ static ulog__topic_cfg custom(void)
         .segment_bytes = 4096, .max_message_bytes = 64,
         .flush_policy = ULOG__FLUSH_NONE, .flush_ms = 3600000,
         .index_interval_bytes = 16777216, .log_append_time = true,
-        .preallocate = true,
+        .preallocate = true, .retention_ms = 0, .retention_bytes = 4096,
+        .segment_ms = 60000,
     };
     return tc;
 }
@@ -324,6 +356,9 @@ static void expect_same(const ulog__topic_cfg *a, const ulog__topic_cfg *b)
     cr_expect_eq(a->index_interval_bytes, b->index_interval_bytes);
     cr_expect_eq(a->log_append_time, b->log_append_time);
     cr_expect_eq(a->preallocate, b->preallocate);
+    cr_expect_eq(a->retention_ms, b->retention_ms);
+    cr_expect_eq(a->retention_bytes, b->retention_bytes);
+    cr_expect_eq(a->segment_ms, b->segment_ms);
 }
 
 Test(config, encode_decode_round_trip)
@@ -358,8 +393,20 @@ Test(config, encode_text)
         "flush.ms=3600000\n"
         "index.interval.bytes=16777216\n"
         "message.timestamp.type=LogAppendTime\n"
-        "preallocate=true\n");
+        "preallocate=true\n"
+        "retention.ms=0\n"
+        "retention.bytes=4096\n"
+        "segment.ms=60000\n");
     free(text);
+
+    /* Settings since 0.2 are left out at their defaults, so that 0.1
+     * (which refuses names it does not know) reads topics not using them. */
+    cr_assert_eq(ulog__config_topic(NULL, &tc, NULL, 0), 0);
+    cr_assert_eq(ulog__topic_cfg_encode(&tc, &text, &len), 0);
+    cr_expect_null(strstr(text, "retention"), "%s", text);
+    cr_expect_null(strstr(text, "segment.ms"), "%s", text);
+    free(text);
+    tc = custom();
 
     tc.segment_bytes = 1;
     cr_expect_eq(ulog__topic_cfg_encode(&tc, &text, &len), ULOG_EINVAL);
@@ -393,7 +440,8 @@ Test(config, decode_rejects_junk)
         "segment.bytes= 4096\n",
         "segment.bytes =4096\n",
         "segment.bytes=4096\nsegment.bytes=4096\n",   /* duplicate */
-        "retention.ms=1000\n",                 /* unknown */
+        "retention.msec=1000\n",              /* unknown */
+        "retention.ms=-2\n",
         "file.mode=0640\n",                    /* not a topic setting */
         "auto.offset.reset=earliest\n",
         "flush.policy=sometimes\n",
@@ -476,7 +524,7 @@ Test(config, names_lists_what_is_set)
     cr_assert_eq(ulog__config_topic(NULL, &tc, err, sizeof err), 0);
     cr_assert_eq(ulog__topic_cfg_export(&tc, &all), 0);
     cr_assert_eq(ulog_config_names(all, &l), 0);
-    cr_assert_eq(ulog_strlist_count(l), 7);
+    cr_assert_eq(ulog_strlist_count(l), 10);
     for (size_t i = 0; i < ulog_strlist_count(l); i++) {
         char v[32];
         cr_assert_eq(ulog_config_get(all, ulog_strlist_get(l, i), v, sizeof v), 0);

@@ -1,5 +1,6 @@
 /* test_errors.c -- bad input gets a clear error code and changes nothing. */
 #include <criterion/criterion.h>
+#include <stddef.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -152,8 +153,19 @@ Test(errors, null_handles_and_pointers)
     cr_assert_eq(ulog_partition_describe(NULL, "t", 0, &pi), ULOG_EINVAL);
     cr_assert_eq(ulog_partition_describe(log_, NULL, 0, &pi), ULOG_EINVAL);
     cr_assert_eq(ulog_partition_describe(log_, "t", 0, NULL), ULOG_EINVAL);
-    ulog_partition_info psmall = { 0, 0, 0, 0, 0, 0 };
+    ulog_partition_info psmall = ULOG_PARTITION_INFO_INIT;
+    psmall.struct_size = 0;
     cr_assert_eq(ulog_partition_describe(log_, "t", 0, &psmall), ULOG_EINVAL);
+    /* 0.1's struct (up to `bytes`) is still accepted; the fields since are
+     * not written. */
+    ulog_partition_info p01 = ULOG_PARTITION_INFO_INIT;
+    p01.struct_size = offsetof(ulog_partition_info, bytes) + sizeof p01.bytes;
+    p01.reclaimed = p01.cleaned_ms = -42;
+    cr_assert_eq(ulog_partition_describe(log_, "t", 0, &p01), 0);
+    cr_expect_eq(p01.reclaimed, -42);
+    cr_expect_eq(p01.cleaned_ms, -42);
+    p01.struct_size -= 1;
+    cr_assert_eq(ulog_partition_describe(log_, "t", 0, &p01), ULOG_EINVAL);
 
     cr_assert_eq(ulog_strlist_count(NULL), 0);
     cr_assert_null(ulog_strlist_get(NULL, 0));

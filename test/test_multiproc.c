@@ -133,33 +133,6 @@ static void write_all(int fd, const void *buf, size_t len, const char *what)
     }
 }
 
-/* Reads exactly len bytes within timeout_ms in all. False on EOF, error or
- * timeout. For both sides. */
-static bool read_within(int fd, void *buf, size_t len, int timeout_ms)
-{
-    uint8_t *p = buf;
-    int64_t end = mono_ns() + (int64_t)timeout_ms * 1000000;
-    while (len > 0) {
-        int64_t left = (end - mono_ns()) / 1000000;
-        if (left < 0)
-            return false;
-        struct pollfd pfd = { fd, POLLIN, 0 };
-        int rc = poll(&pfd, 1, (int)left);
-        if (rc < 0 && errno == EINTR)
-            continue;
-        if (rc <= 0)
-            return false;
-        ssize_t r = read(fd, p, len);
-        if (r < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (r <= 0)
-            return false;
-        p += r;
-        len -= (size_t)r;
-    }
-    return true;
-}
-
 static ulog *child_open(const ulog_config *cfg)
 {
     ulog *log = NULL;

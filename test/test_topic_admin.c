@@ -581,6 +581,26 @@ Test(admin, delete_wakes_a_blocked_poll)
     ulog_close(log);
 }
 
+/* Deletes `topic` in another process, then creates it again there with
+ * `parts` partitions unless parts is 0. */
+static void delete_elsewhere(const char *topic, int32_t parts)
+{
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        alarm(20);
+        ulog *cl;
+        if (ulog_open(dir, NULL, &cl) != 0)
+            _exit(10);
+        int rc = ulog_topic_delete(cl, topic);
+        if (rc == 0 && parts)
+            rc = ulog_topic_create(cl, topic, parts, NULL);
+        ulog_close(cl);
+        _exit(rc == 0 ? 0 : 11);
+    }
+    cr_assert_eq(wait_child(pid), 0);
+}
+
 /* Index entries another process buffered for a topic deleted meanwhile
  * must not come back with its next flush (the flush checks, inside its
  * catalog transaction, that the topic still stands). */
@@ -597,18 +617,7 @@ Test(admin, flush_after_a_delete_elsewhere_writes_no_rows)
     ulog__topic *t;
     cr_assert_eq(ulog__topic_get(log, "t", &t), 0);
     cr_assert_gt(t->parts[0].icount, 10, "no index entries waiting");
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        alarm(20);
-        ulog *cl;
-        if (ulog_open(dir, NULL, &cl) != 0)
-            _exit(10);
-        int rc = ulog_topic_delete(cl, "t");
-        ulog_close(cl);
-        _exit(rc == 0 ? 0 : 11);
-    }
-    cr_assert_eq(wait_child(pid), 0);
+    delete_elsewhere("t", 0);
     cr_assert_eq(ulog__flush_pass(log, false), 0);
     ulog__index_entry e;
     ulog__checkpoint cp;
@@ -625,20 +634,7 @@ Test(admin, recreated_with_other_partitions_under_an_open_handle)
     ulog *log = open_at(dir, NULL);
     create_topic(log, "t", 3, NULL);
     cr_assert_eq(append_one(log, "t", "old", 3), 0);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        alarm(20);
-        ulog *cl;
-        if (ulog_open(dir, NULL, &cl) != 0)
-            _exit(10);
-        int rc = ulog_topic_delete(cl, "t");
-        if (rc == 0)
-            rc = ulog_topic_create(cl, "t", 1, NULL);
-        ulog_close(cl);
-        _exit(rc == 0 ? 0 : 11);
-    }
-    cr_assert_eq(wait_child(pid), 0);
+    delete_elsewhere("t", 1);
     ulog_record r = { .value = "new", .value_len = 3, .partition = ULOG_PARTITION_ANY,
                       .timestamp = ULOG_TIMESTAMP_NOW };
     cr_assert_eq(ulog_append(log, "t", &r, 1), 0);

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -304,6 +305,33 @@ static inline int64_t mono_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Reads exactly len bytes within timeout_ms in all. False on EOF, error or
+ * timeout. For both sides. */
+static inline bool read_within(int fd, void *buf, size_t len, int timeout_ms)
+{
+    uint8_t *p = buf;
+    int64_t end = mono_ns() + (int64_t)timeout_ms * 1000000;
+    while (len > 0) {
+        int64_t left = (end - mono_ns()) / 1000000;
+        if (left < 0)
+            return false;
+        struct pollfd pfd = { fd, POLLIN, 0 };
+        int rc = poll(&pfd, 1, (int)left);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc <= 0)
+            return false;
+        ssize_t r = read(fd, p, len);
+        if (r < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (r <= 0)
+            return false;
+        p += r;
+        len -= (size_t)r;
+    }
+    return true;
 }
 
 #endif

@@ -1,10 +1,11 @@
 /*
- * topics.c -- `ulog topics create|list|describe|alter|delete`.
+ * topics.c -- `ulog topics create|list|describe|alter|delete|clean|delete-records`.
  */
 #include "cli.h"
 
 #include <getopt.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char USAGE[] =
     "usage: ulog topics create NAME [-p PARTITIONS] [-c NAME=VALUE]...\n"
@@ -12,18 +13,29 @@ static const char USAGE[] =
     "       ulog topics describe [NAME...]\n"
     "       ulog topics alter NAME -c NAME=VALUE...\n"
     "       ulog topics delete [--if-exists] NAME...\n"
+    "       ulog topics clean [NAME...]\n"
+    "       ulog topics delete-records NAME -p PARTITION -o OFFSET|end\n"
     "\n"
     "  create    make a topic: -p partitions (default 1), -c a topic setting\n"
     "            by its Kafka name (segment.bytes, max.message.bytes,\n"
     "            flush.policy, flush.ms, index.interval.bytes,\n"
-    "            message.timestamp.type, preallocate); repeatable\n"
+    "            message.timestamp.type, preallocate, retention.ms,\n"
+    "            retention.bytes, segment.ms); repeatable\n"
     "  list      topic names, one a line\n"
     "  describe  partitions, every setting, and per partition the low and high\n"
-    "            watermarks, write end, segment files and bytes (default: all)\n"
+    "            watermarks, write end, segment files and bytes, the bytes\n"
+    "            retention has reclaimed and when it last did (default: all)\n"
     "  alter     change the settings given with -c (repeatable); the others\n"
     "            keep their values; processes using the topic follow at once\n"
     "  delete    delete topics with their records and group offsets; with\n"
     "            --if-exists a missing topic is not an error\n"
+    "  clean     apply retention now (retention.ms, retention.bytes,\n"
+    "            segment.ms) to the topics named (default: all): delete the\n"
+    "            oldest whole segments past them; a progress bar goes to\n"
+    "            stderr when it is a terminal, a summary line to stdout\n"
+    "  delete-records  move the log start offset of one partition up to\n"
+    "            OFFSET (at most the high watermark; end: to it): the records\n"
+    "            below are gone for every reader; prints the new start\n"
     "Options of every subcommand: -d DIR, --help.\n";
 
 enum { OPT_IF_EXISTS = 256 };
@@ -159,7 +171,7 @@ static int delete(int argc, char **argv)
     return rc;
 }
 
-/* Options of list and describe: -d and --help only. */
+/* Options of list, describe and clean: -d and --help only. */
 static int plain_options(const char *cmd, int argc, char **argv)
 {
     int c;
@@ -224,9 +236,10 @@ static int describe_one(ulog *log, const char *name)
     ulog_strlist_free(names);
     ulog_config_free(cfg);
 
-    cli_table_init(&t, 6);
-    const char *head[] = { "PARTITION", "LOW", "HIGH", "WRITE-END", "SEGMENTS", "BYTES" };
-    for (int i = 0; i < 6; i++)
+    cli_table_init(&t, 8);
+    const char *head[] = { "PARTITION", "LOW", "HIGH", "WRITE-END", "SEGMENTS", "BYTES",
+                           "RECLAIMED", "CLEANED" };
+    for (int i = 0; i < 8; i++)
         cli_table_add(&t, "%s", head[i]);
     int rc = 0;
     for (int32_t p = 0; p < info.partitions; p++) {
@@ -241,6 +254,11 @@ static int describe_one(ulog *log, const char *name)
         cli_table_add(&t, "%lld", (long long)pi.write_end);
         cli_table_add(&t, "%lld", (long long)pi.segments);
         cli_table_add(&t, "%lld", (long long)pi.bytes);
+        cli_table_add(&t, "%lld", (long long)pi.reclaimed);
+        char when[40] = "-";
+        if (pi.cleaned_ms != 0)
+            cli_format_time(pi.cleaned_ms, when, sizeof when);
+        cli_table_add(&t, "%s", when);
     }
     cli_table_print(&t, stdout, "  ");
     return rc;
@@ -276,20 +294,157 @@ static int describe(int argc, char **argv)
     return rc;
 }
 
+/* ---------------------------------------------------------------- clean */
+
+typedef struct clean_state {
+    bool    tty;
+    bool    drawn;                  /* a bar is on the line: clear it before text */
+    int64_t total;                  /* partitions of every call; 0: the call's own */
+    int64_t partitions, segments, bytes;    /* totals of the calls finished */
+    ulog_clean_progress last;       /* the latest report of the call running */
+} clean_state;
+
+static void clear_clean_bar(clean_state *cs)
+{
+    if (cs->drawn)
+        fputs("\r\033[K", stderr);
+    cs->drawn = false;
+}
+
+static int on_clean(const ulog_clean_progress *in, void *arg)
+{
+    clean_state *cs = arg;
+    cs->last = *in;
+    if (cs->tty) {
+        const int width = 30;
+        int64_t done = cs->partitions + in->partitions_done;
+        int64_t total = cs->total ? cs->total : in->partitions_total;
+        double f = total > 0 ? (double)done / (double)total : 1;
+        int fill = (int)(f * width);        /* full only when done */
+        fprintf(stderr, "\r[%.*s%*s] %3d%%  %lld/%lld partitions  %lld segments, %lld bytes  %s/%d",
+                fill, "##############################", width - fill, "", (int)(f * 100),
+                (long long)done, (long long)total, (long long)(cs->segments + in->segments_deleted),
+                (long long)(cs->bytes + in->bytes_reclaimed), in->topic ? in->topic : "",
+                (int)in->partition);
+        fputs("\033[K", stderr);
+        cs->drawn = true;
+    }
+    return 0;
+}
+
+static int clean(int argc, char **argv)
+{
+    int rc = plain_options("topics clean", argc, argv);
+    if (rc)
+        return rc < 0 ? cli_help(USAGE) : rc;
+    ulog *log;
+    if ((rc = cli_open(&log, false)) != 0)
+        return rc;
+    clean_state cs = { .tty = isatty(2) };
+    /* Every name first: a mistyped one fails before anything is deleted. */
+    for (int i = optind; i < argc; i++) {
+        ulog_topic_info info = ULOG_TOPIC_INFO_INIT;
+        int err = ulog_topic_describe(log, argv[i], &info, NULL);
+        if (err) {
+            rc = cli_fail(log, err, "topics clean %s", argv[i]);
+            ulog_close(log);
+            return rc;
+        }
+        cs.total += info.partitions;
+    }
+    int calls = optind < argc ? argc - optind : 1;
+    for (int i = 0; rc == 0 && i < calls; i++) {
+        const char *name = optind < argc ? argv[optind + i] : NULL;   /* NULL: every topic */
+        cs.last = (ulog_clean_progress){ .struct_size = sizeof cs.last };
+        int err = ulog_clean(log, name, ULOG_CLEAN_RETENTION, on_clean, &cs);
+        cs.partitions += cs.last.partitions_done;
+        cs.segments += cs.last.segments_deleted;
+        cs.bytes += cs.last.bytes_reclaimed;
+        if (err) {
+            clear_clean_bar(&cs);
+            rc = cli_fail(log, err, "topics clean%s%s", name ? " " : "", name ? name : "");
+        }
+    }
+    clear_clean_bar(&cs);
+    /* Even after a failure: what was deleted is gone, and the user should know. */
+    printf("cleaned %lld partition%s: %lld segment%s deleted, %lld bytes reclaimed\n",
+           (long long)cs.partitions, cs.partitions == 1 ? "" : "s", (long long)cs.segments,
+           cs.segments == 1 ? "" : "s", (long long)cs.bytes);
+    ulog_close(log);
+    return rc;
+}
+
+static int delete_records(int argc, char **argv)
+{
+    const char *cmd = "topics delete-records";
+    int64_t part = -1, offset = -1;
+    bool to_end = false;
+    int c, rc = 0;
+    while (rc == 0 && (c = getopt_long(argc, argv, ":d:p:o:", LONGOPTS, NULL)) != -1) {
+        switch (c) {
+        case 'd': cli_dir = optarg; break;
+        case 'p':
+            if (!cli_parse_i64(optarg, 0, INT32_MAX, &part))
+                rc = cli_usage_error(cmd, "-p: not a partition number: %s", optarg);
+            break;
+        case 'o':
+            to_end = strcmp(optarg, "end") == 0;
+            if (!to_end && !cli_parse_i64(optarg, 0, INT64_MAX, &offset))
+                rc = cli_usage_error(cmd, "-o: want an offset N >= 0 or end, not %s", optarg);
+            break;
+        case 'h': return cli_help(USAGE);
+        default: rc = cli_bad_option(cmd, c, argv);
+        }
+    }
+    if (rc)
+        return rc;
+    if (optind + 1 != argc)
+        return cli_usage_error(cmd, "want exactly one topic NAME");
+    if (part < 0)
+        return cli_usage_error(cmd, "give the partition: -p PARTITION");
+    if (offset < 0 && !to_end)
+        return cli_usage_error(cmd, "give the new log start offset: -o OFFSET or -o end");
+    ulog *log;
+    if ((rc = cli_open(&log, false)) != 0)
+        return rc;
+    const char *name = argv[optind];
+    int err = 0;
+    if (to_end) {
+        int64_t low;
+        err = ulog_watermarks(log, name, (int32_t)part, &low, &offset);
+    }
+    if (err == 0)
+        err = ulog_delete_records(log, name, (int32_t)part, offset);
+    ulog_partition_info pi = ULOG_PARTITION_INFO_INIT;
+    if (err == 0)
+        err = ulog_partition_describe(log, name, (int32_t)part, &pi);
+    if (err)
+        rc = to_end ? cli_fail(log, err, "%s %s partition %d to the end", cmd, name, (int)part)
+                    : cli_fail(log, err, "%s %s partition %d offset %lld", cmd, name, (int)part,
+                               (long long)offset);
+    else
+        printf("topic %s partition %d: log start offset now %lld\n", name, (int)part,
+               (long long)pi.low);
+    ulog_close(log);
+    return rc;
+}
+
 int cmd_topics(int argc, char **argv)
 {
     static const char *const SUB[] = { "create", "list", "describe", "alter", "delete",
-                                       "--help", "-h", NULL };
+                                       "clean", "delete-records", "--help", "-h", NULL };
     if (argc < 2)
-        return cli_usage_error("topics",
-                               "want a subcommand: create, list, describe, alter or delete");
+        return cli_usage_error("topics", "want a subcommand: create, list, describe, alter, "
+                                         "delete, clean or delete-records");
     switch (cli_subcommand(argv[1], SUB)) {
     case 0: return create(argc - 1, argv + 1);
     case 1: return list(argc - 1, argv + 1);
     case 2: return describe(argc - 1, argv + 1);
     case 3: return alter(argc - 1, argv + 1);
     case 4: return delete(argc - 1, argv + 1);
-    case 5: case 6: return cli_help(USAGE);
+    case 5: return clean(argc - 1, argv + 1);
+    case 6: return delete_records(argc - 1, argv + 1);
+    case 7: case 8: return cli_help(USAGE);
     default: return cli_usage_error("topics", "unknown subcommand '%s'", argv[1]);
     }
 }

@@ -118,11 +118,15 @@ class RoundTrip(LogTest):
         self.assertEqual(info.config["max.message.bytes"], 1048588)
         self.assertEqual(set(info.config), {
             "segment.bytes", "max.message.bytes", "flush.policy", "flush.ms",
-            "index.interval.bytes", "message.timestamp.type", "preallocate"})
+            "index.interval.bytes", "message.timestamp.type", "preallocate",
+            "retention.ms", "retention.bytes", "segment.ms"})
+        self.assertEqual((info.config["retention.ms"], info.config["retention.bytes"],
+                          info.config["segment.ms"]), (-1, -1, 604800000))
         self.log.append("b", [{"value": b"x" * 100, "partition": 0}] * 3
                         + [{"value": b"y", "partition": 1}])
         part = self.log.describe_partition("b", 0)
         self.assertEqual((part.low, part.high, part.write_end, part.segments), (0, 3, 3, 1))
+        self.assertEqual((part.reclaimed, part.cleaned_ms), (0, 0))
         self.assertGreater(part.bytes, 300)
         self.assertRegex(ulog.version(), r"^\d+\.\d+\.\d+$")
         header = os.path.join(ROOT, "include/ulog.h")
@@ -193,6 +197,137 @@ class Seeking(LogTest):
             self.assertIsNone(sub.poll(0))
             sub.seek_time(0, 0)
             self.assertEqual(len(self.drain(sub)), 10)
+
+
+class Retention(LogTest):
+    def segmented(self, topic="r", n=200, timestamp=None, **config):
+        """A topic of 4 KiB segments holding n batches of one 100-byte record:
+        about 24 batches to a segment."""
+        self.log.create_topic(topic, segment_bytes=4096, flush_policy="none", **config)
+        for i in range(n):
+            self.log.append(topic, [{"value": b"%03d" % i + b"x" * 97, "timestamp": timestamp}])
+        return topic
+
+    def test_defaults_keep_everything(self):
+        self.segmented()
+        before = self.log.describe_partition("r", 0)
+        self.assertGreater(before.segments, 4)
+        res = self.log.clean()
+        self.assertEqual(res, (1, 0, 0))
+        after = self.log.describe_partition("r", 0)
+        self.assertEqual(after, before)
+        self.assertEqual((after.low, after.reclaimed, after.cleaned_ms), (0, 0, 0))
+
+    def test_retention_bytes(self):
+        self.segmented(retention_bytes=8192)
+        self.assertEqual(self.log.describe_topic("r").config["retention.bytes"], 8192)
+        before = self.log.describe_partition("r", 0)
+        self.assertGreater(before.segments, 4)
+        self.assertEqual((before.low, before.high, before.reclaimed), (0, 200, 0))
+        self.log.reset_group("strict", "r", "earliest")          # committed: 0
+        with self.log.subscribe("r", "strict", auto_offset_reset="none") as strict, \
+                self.log.subscribe("r", auto_offset_reset="earliest") as lenient:
+            self.assertEqual((strict.position(0), lenient.position(0)), (0, 0))
+            seen = []
+            res = self.log.clean("r", progress=seen.append)
+            after = self.log.describe_partition("r", 0)
+            self.assertEqual(res.partitions, 1)
+            self.assertGreater(res.segments_deleted, 0)
+            self.assertEqual(res.segments_deleted, before.segments - after.segments)
+            self.assertEqual(res.bytes_reclaimed, before.bytes - after.bytes)
+            self.assertEqual(after.reclaimed, res.bytes_reclaimed)
+            self.assertLess(abs(after.cleaned_ms - time.time() * 1000), 60000)
+            self.assertGreater(after.low, 0)
+            self.assertEqual(after.high, 200)
+            self.assertLessEqual(after.bytes, 8192 + 4096)
+            self.assertEqual(self.log.watermarks("r", 0), (after.low, 200))
+            # At the start and at the end of the one partition.
+            self.assertEqual([(p.topic, p.partition, p.partitions_done, p.partitions_total)
+                              for p in seen], [("r", 0, 0, 1), ("r", 0, 1, 1)])
+            self.assertEqual((seen[-1].segments_deleted, seen[-1].bytes_reclaimed),
+                             (res.segments_deleted, res.bytes_reclaimed))
+            # Below the log start: "earliest" goes on there, "none" fails.
+            msg = lenient.poll(0)
+            self.assertEqual((msg.offset, msg.value[:3]), (after.low, b"%03d" % after.low))
+            with self.assertRaises(ulog.ULOG_EOFFSET):
+                strict.poll(0)
+            strict.seek(0, after.low)
+            self.assertEqual(strict.poll(0).offset, after.low)
+        self.assertEqual(self.log.clean("r"), (1, 0, 0))         # nothing more to do
+        self.assertEqual(self.log.describe_partition("r", 0).reclaimed, res.bytes_reclaimed)
+        self.assertEqual(self.log.verify("r").records, 200 - after.low)
+
+    def test_retention_ms_rolls_an_idle_segment(self):
+        self.segmented("old", timestamp=1000)                   # records from 1970
+        self.segmented("new", retention_ms=86400000)            # records from now
+        self.assertEqual(self.log.clean().segments_deleted, 0)  # retention.ms -1: kept
+        self.assertEqual(self.log.watermarks("old", 0), (0, 200))
+        self.log.alter_topic("old", retention_ms=86400000)
+        self.assertEqual(self.log.describe_topic("old").config["retention.ms"], 86400000)
+        res = self.log.clean()
+        self.assertEqual(res.partitions, 2)
+        # The active segment is older than segment.ms (7 days): it is rolled,
+        # so that every record of "old" goes; "new" keeps everything.
+        self.assertEqual(self.log.watermarks("old", 0), (200, 200))
+        self.assertEqual(self.log.watermarks("new", 0), (0, 200))
+        old = self.log.describe_partition("old", 0)
+        self.assertEqual(old.reclaimed, res.bytes_reclaimed)
+        self.assertGreater(old.reclaimed, 200 * 100)
+        self.assertEqual(self.log.describe_partition("new", 0).reclaimed, 0)
+        self.assertEqual(self.log.append("old", [b"after"]), [(0, 200)])  # never reused
+        with self.log.subscribe("old", auto_offset_reset="earliest") as sub:
+            self.assertEqual(self.drain(sub), [(0, 200, b"after")])
+
+    def test_clean_errors_and_stopping(self):
+        self.log.create_topic("a", 3)
+        self.assertRaises(ulog.ULOG_ENOENT, self.log.clean, "nosuch")
+        self.assertRaises(ulog.ULOG_EINVAL, self.log.clean, "bad/name")
+        cb = ulog._CLEAN_CB(lambda p, arg: 0)
+        self.assertEqual(ulog._lib.ulog_clean(self.log._handle, b"a", 0, cb, None),
+                         ulog._CODE["ULOG_EINVAL"])                # flags
+
+        class Stop(Exception):
+            pass
+
+        calls = []
+
+        def stop(p):
+            calls.append(p)
+            raise Stop()
+
+        with self.assertRaises(Stop):
+            self.log.clean("a", progress=stop)
+        self.assertEqual([(p.partitions_done, p.partitions_total) for p in calls], [(0, 3)])
+        self.assertEqual(self.log.clean("a").partitions, 3)       # a stop leaves no mark
+
+    def test_delete_records(self):
+        self.filled(partitions=2, n=10)
+        self.log.reset_group("g", "t", "earliest")
+        with self.log.subscribe("t", auto_offset_reset="earliest") as sub:
+            self.assertEqual(self.log.delete_records("t", 1, 4), 4)
+            self.assertEqual(self.log.watermarks("t", 1), (4, 10))
+            self.assertEqual(self.log.watermarks("t", 0), (0, 10))   # the other one kept
+            self.assertEqual(self.log.delete_records("t", 1, 2), 4)  # backwards: no-op
+            got = self.drain(sub)
+        self.assertEqual(sorted(o for p, o, _ in got if p == 1), list(range(4, 10)))
+        self.assertEqual(sorted(o for p, o, _ in got if p == 0), list(range(10)))
+        # The group's committed 0 fell out of partition 1: its lag counts from low.
+        lag = {e.partition: e for e in self.log.describe_group("g")}
+        self.assertEqual((lag[1].committed, lag[1].low, lag[1].lag), (0, 4, 6))
+        self.assertEqual(lag[0].lag, 10)
+        with self.log.subscribe("t", "g", auto_offset_reset="earliest") as sub:
+            self.assertEqual((sub.position(0), sub.position(1)), (0, 4))
+        for bad in (11, -1):
+            with self.assertRaises(ulog.ULOG_EOFFSET):
+                self.log.delete_records("t", 0, bad)
+        self.assertEqual(self.log.watermarks("t", 0), (0, 10))
+        self.assertRaises(ulog.ULOG_ENOENT, self.log.delete_records, "nosuch", 0, 0)
+        self.assertRaises(ulog.UlogError, self.log.delete_records, "t", 2, 0)
+        self.assertEqual(self.log.delete_records("t", 0, 10), 10)  # up to high: all
+        self.assertEqual(self.log.describe_partition("t", 0)[:2], (10, 10))
+        with self.log.subscribe("t", auto_offset_reset="earliest") as sub:
+            self.assertEqual({p for p, _, _ in self.drain(sub)}, {1})
+        self.assertEqual(self.log.append("t", [{"value": b"z", "partition": 0}]), [(0, 10)])
 
 
 class Groups(LogTest):

@@ -45,6 +45,7 @@ except OSError as e:
 PARTITION_ANY = -1             # ULOG_PARTITION_ANY
 TIMESTAMP_NOW = -(1 << 63)     # ULOG_TIMESTAMP_NOW (INT64_MIN)
 _RESET = {"earliest": 0, "latest": 1, "offset": 2, "time": 3}   # ULOG_RESET_*
+CLEAN_RETENTION = 1            # ULOG_CLEAN_RETENTION
 
 
 class _Header(Structure):      # ulog_header (frozen)
@@ -77,7 +78,8 @@ class _TopicInfo(Structure):
 
 class _PartitionInfo(Structure):
     _fields_ = [("struct_size", c_size_t), ("low", c_int64), ("high", c_int64),
-                ("write_end", c_int64), ("segments", c_int64), ("bytes", c_int64)]
+                ("write_end", c_int64), ("segments", c_int64), ("bytes", c_int64),
+                ("reclaimed", c_int64), ("cleaned_ms", c_int64)]      # since 0.2
 
 
 class _GroupLag(Structure):
@@ -93,8 +95,15 @@ class _VerifyInfo(Structure):
                 ("offset", c_int64), ("resume", c_int64), ("detail", c_char_p)]
 
 
+class _CleanProgress(Structure):
+    _fields_ = [("struct_size", c_size_t), ("topic", c_char_p), ("partition", c_int32),
+                ("partitions_done", c_int64), ("partitions_total", c_int64),
+                ("segments_deleted", c_int64), ("bytes_reclaimed", c_int64)]
+
+
 _COMMIT_CB = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_void_p)   # ulog_commit_cb
 _VERIFY_CB = ctypes.CFUNCTYPE(c_int, POINTER(_VerifyInfo), c_void_p)   # ulog_verify_cb
+_CLEAN_CB = ctypes.CFUNCTYPE(c_int, POINTER(_CleanProgress), c_void_p)   # ulog_clean_cb
 _PP = POINTER(c_void_p)        # an out-parameter for an opaque handle
 
 # Every exported function, with its signature. Handles are opaque: c_void_p.
@@ -142,6 +151,8 @@ _SIGNATURES = {
     "ulog_group_delete": (c_int, [c_void_p, c_char_p]),
     "ulog_group_reset": (c_int, [c_void_p, c_char_p, c_char_p, c_int32, c_int, c_int64]),
     "ulog_verify": (c_int, [c_void_p, c_char_p, _VERIFY_CB, c_void_p, POINTER(_VerifyInfo)]),
+    "ulog_clean": (c_int, [c_void_p, c_char_p, c_int, _CLEAN_CB, c_void_p]),
+    "ulog_delete_records": (c_int, [c_void_p, c_char_p, c_int32, c_int64]),
 }
 for _name, (_res, _args) in _SIGNATURES.items():
     _f = getattr(_lib, _name)
@@ -278,10 +289,18 @@ class _Config:
 Message = collections.namedtuple(
     "Message", "topic partition offset timestamp key value headers")
 TopicInfo = collections.namedtuple("TopicInfo", "name partitions id config")
-PartitionInfo = collections.namedtuple("PartitionInfo", "low high write_end segments bytes")
+# reclaimed: bytes retention and delete_records() removed, ever; cleaned_ms:
+# when retention last removed something (ms since the epoch, 0: never).
+PartitionInfo = collections.namedtuple(
+    "PartitionInfo", "low high write_end segments bytes reclaimed cleaned_ms")
 # ulog_verify: one unreadable stretch [offset, resume) of a partition, and the totals.
 Problem = collections.namedtuple("Problem", "topic partition error offset resume detail")
 VerifyResult = collections.namedtuple("VerifyResult", "records partitions problems")
+# ulog_clean: what the progress callable gets (counts so far in this call), and the totals.
+CleanProgress = collections.namedtuple(
+    "CleanProgress", "topic partition partitions_done partitions_total segments_deleted "
+    "bytes_reclaimed")
+CleanResult = collections.namedtuple("CleanResult", "partitions segments_deleted bytes_reclaimed")
 GroupLag = collections.namedtuple(
     "GroupLag", "topic partition committed low high lag commit_time")
 
@@ -379,7 +398,9 @@ class Log(_Closing):
             for setting in _strlist(names):
                 _check(_lib.ulog_config_get(cfg, setting.encode(), buf, len(buf)))
                 v = buf.value.decode()
-                config[setting] = int(v) if v.isdigit() and v[:1] != "0" or v == "0" else v
+                digits = v[1:] if v[:1] == "-" else v           # retention.ms: -1
+                config[setting] = int(v) if digits.isdigit() and (
+                    digits[:1] != "0" or digits == v == "0") else v
         finally:
             _lib.ulog_config_free(cfg)
         return TopicInfo(name, info.partitions, info.id, config)
@@ -389,7 +410,50 @@ class Log(_Closing):
         _check(_lib.ulog_partition_describe(self._handle, topic.encode(),
                                             _int(partition, 32, "partition"), byref(info)),
                self._h)
-        return PartitionInfo(info.low, info.high, info.write_end, info.segments, info.bytes)
+        return PartitionInfo(info.low, info.high, info.write_end, info.segments, info.bytes,
+                             info.reclaimed, info.cleaned_ms)
+
+    def clean(self, topic=None, progress=None):
+        """Applies retention (retention.ms, retention.bytes, segment.ms) to
+        topic (None: every topic) now, as ulog_clean does; returns
+        CleanResult(partitions, segments_deleted, bytes_reclaimed).
+        progress, if given, is called with a CleanProgress at the start and
+        end of every partition; an exception it raises stops the run after
+        the partition at hand and comes out of clean()."""
+        last, raised = [None], []
+
+        def seen(p, _arg):
+            if raised:
+                return 1
+            i = p.contents
+            last[0] = (i.partitions_done, i.segments_deleted, i.bytes_reclaimed)
+            if progress is not None:
+                try:
+                    progress(CleanProgress(i.topic.decode() if i.topic else None, i.partition,
+                                           i.partitions_done, i.partitions_total,
+                                           i.segments_deleted, i.bytes_reclaimed))
+                except BaseException as e:      # KeyboardInterrupt too: stop, re-raise
+                    raised.append(e)
+                    return 1
+            return 0
+
+        cb = _CLEAN_CB(seen)           # kept alive for the call
+        rc = _lib.ulog_clean(self._handle, None if topic is None else topic.encode(),
+                             CLEAN_RETENTION, cb, None)
+        if raised:
+            raise raised[0]
+        _check(rc, self._h)
+        return CleanResult(*(last[0] or (0, 0, 0)))
+
+    def delete_records(self, topic, partition, offset):
+        """Moves the partition's log start offset up to offset (at most its
+        high watermark; lower than it now: no change), as Kafka's
+        DeleteRecords; the records below are gone for every reader. Returns
+        the log start offset after the call."""
+        part = _int(partition, 32, "partition")
+        _check(_lib.ulog_delete_records(self._handle, topic.encode(), part,
+                                        _int(offset, 64, "offset")), self._h)
+        return self.watermarks(topic, part)[0]
 
     def verify(self, topic=None):
         """Checks every committed record (of one topic, or all) as ulog_verify

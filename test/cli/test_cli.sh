@@ -54,7 +54,7 @@ ok() { name=$1; shift; run "$@"; expect "$name" 0; }
 ok "--version" "$U" --version
 has "--version" "$T/out" '^ulog [0-9][0-9.]* (library [0-9.]*)$'
 for c in "" "topics" "topics create" "topics list" "topics describe" "topics alter" \
-         "topics delete" "produce" "consume" \
+         "topics delete" "topics clean" "topics delete-records" "produce" "consume" \
          "groups" "groups list" "groups describe" "groups reset" "groups delete" "dump" \
          "verify" "perf" "perf produce" "perf consume" "perf latency"; do
     # shellcheck disable=SC2086
@@ -86,6 +86,16 @@ usage_error "alter without -c" "$U" topics alter t
 usage_error "alter with -p" "$U" topics alter t -p 3 -c flush.ms=5
 usage_error "alter bad value" "$U" topics alter t -c flush.policy=sometimes
 usage_error "delete without name" "$U" topics delete
+usage_error "bad retention.ms" "$U" topics create t -c retention.ms=-2
+usage_error "bad segment.ms" "$U" topics create t -c segment.ms=0
+usage_error "clean: unknown option" "$U" topics clean -x
+usage_error "delete-records without name" "$U" topics delete-records -p 0 -o 5
+usage_error "delete-records, two names" "$U" topics delete-records t u -p 0 -o 5
+usage_error "delete-records without -p" "$U" topics delete-records t -o 5
+usage_error "delete-records without -o" "$U" topics delete-records t -p 0
+usage_error "delete-records bad -p" "$U" topics delete-records t -p x -o 5
+usage_error "delete-records negative -o" "$U" topics delete-records t -p 0 -o -3
+usage_error "delete-records bad -o" "$U" topics delete-records t -p 0 -o start
 usage_error "no log root" env -u ULOG_DIR "$U" topics list
 run "$U" -d "$T/nowhere" topics list
 expect "not a log root" 1 && has "not a log root" "$T/err" 'not a log root'
@@ -255,7 +265,8 @@ has "consume -f committed" "$T/out" '^tail  *timed  *0  *7  *0  *7  *0 '
 # ---------------------------------------------------------------- errors
 
 for c in "consume nosuch" "produce nosuch" "topics describe nosuch" "verify nosuch" \
-         "perf consume nosuch --records 1"; do
+         "perf consume nosuch --records 1" "topics clean nosuch" \
+         "topics delete-records nosuch -p 0 -o 0" "topics delete-records nosuch -p 0 -o end"; do
     # shellcheck disable=SC2086
     run "$U" $c </dev/null
     expect "$c" 1 && has "$c" "$T/err" '^ulog: .*nosuch.*: .* (ULOG_ENOENT'
@@ -329,6 +340,117 @@ ok "delete --if-exists" "$U" topics delete --if-exists doomed
 ok "recreate doomed" "$U" topics create doomed
 ok "recreated is empty" "$U" consume doomed -o beginning -e
 : > "$T/exp"; same "recreated is empty"
+
+# ---------------------------------------------------------------- retention
+
+# row TOPIC P: "LOW HIGH SEGMENTS BYTES RECLAIMED CLEANED" of partition P,
+# from the table of topics describe.
+row() {
+    "$U" topics describe "$1" | awk -v p="$2" 'NF == 8 && $1 == p { print $2, $3, $5, $6, $7, $8 }'
+}
+# is NAME CONDITION...: a check that `test CONDITION` holds.
+is() {
+    name=$1; shift
+    checks=$((checks + 1))
+    [ "$@" ] || fail "$name: [ $* ] does not hold"
+}
+
+ok "create retained" "$U" topics create retained -c segment.bytes=4096 -c retention.bytes=8192 \
+    -c flush.policy=none
+ok "describe retained" "$U" topics describe retained
+has "retention.bytes set" "$T/out" '^  retention.bytes  *8192$'
+has "retention.ms defaults to -1" "$T/out" '^  retention.ms  *-1$'
+has "segment.ms defaults to 7 days" "$T/out" '^  segment.ms  *604800000$'
+has "describe: columns" "$T/out" \
+    '^  PARTITION  *LOW  *HIGH  *WRITE-END  *SEGMENTS  *BYTES  *RECLAIMED  *CLEANED$'
+has "describe: never cleaned" "$T/out" '^  0  *0  *0  *0  *[0-9]*  *0  *0  *-$'
+# 300 records of 101 bytes, 5 to a batch: about 6 batches to a 4 KiB segment.
+awk 'BEGIN { for (i = 0; i < 300; i++) printf "r%03d-%096d\n", i, 0 }' > "$T/in"
+ok "produce many segments" sh -c '"$0" produce retained -b 5 <"$1"' "$U" "$T/in"
+ok "groups reset before clean" "$U" groups reset below retained --to-earliest
+# shellcheck disable=SC2046
+set -- $(row retained 0)
+low0=${1:-x} high0=${2:-x} segs0=${3:-0} bytes0=${4:-0}
+is "before clean: low" "$low0" = 0
+is "before clean: high" "$high0" = 300
+is "before clean: many segments" "$segs0" -gt 5
+
+ok "topics clean" "$U" topics clean retained
+has "topics clean: summary" "$T/out" \
+    '^cleaned 1 partition: [1-9][0-9]* segments\{0,1\} deleted, [1-9][0-9]* bytes reclaimed$'
+checks=$((checks + 1)); [ -s "$T/err" ] && fail "topics clean wrote on stderr, not a terminal"
+deleted=$(sed -n 's/^cleaned .*: \([0-9]*\) segments* deleted, .*/\1/p' "$T/out")
+freed=$(sed -n 's/^cleaned .* \([0-9]*\) bytes reclaimed$/\1/p' "$T/out")
+# shellcheck disable=SC2046
+set -- $(row retained 0)
+low1=${1:-0} high1=${2:-x} segs1=${3:-x} bytes1=${4:-x} reclaimed1=${5:-x} cleaned1=${6:-x}
+is "after clean: low moved up" "$low1" -gt 0
+is "after clean: high" "$high1" = 300
+is "after clean: fewer segments" "$segs1" -lt "$segs0"
+is "after clean: segments deleted as reported" $((segs0 - segs1)) = "${deleted:-x}"
+is "after clean: fewer bytes" "$bytes1" -lt "$bytes0"
+is "after clean: at most retention.bytes and a segment left" "$bytes1" -le $((8192 + 2 * 4096))
+is "after clean: RECLAIMED as reported" "$reclaimed1" = "${freed:-y}"
+printf '%s\n' "$cleaned1" > "$T/cleaned"
+has "after clean: CLEANED is a time" "$T/cleaned" '^20[0-9-]*T[0-9:.]*Z$'
+n=0 first=
+for f in "$ULOG_DIR"/topics/retained/0/*.log; do      # in name order: oldest first
+    [ -e "$f" ] || continue
+    n=$((n + 1))
+    [ -n "$first" ] || first=$(basename "$f")
+done
+is "after clean: segment files as described" "$n" = "$segs1"
+is "after clean: the first segment file starts at LOW" "$first" = "$(printf '%020d.log' "$low1")"
+ok "consume after clean" "$U" consume retained -o beginning -e -c 1 -F '%o\n'
+printf '%s\n' "$low1" > "$T/exp"; same "consume -o beginning starts at LOW"
+ok "consume -G below the log start" "$U" consume retained -G below -c 1 -F '%o\n'
+same "a group below the log start resumes at LOW"
+ok "verify after clean" "$U" verify retained
+printf 'verified 1 partition, %d records: 0 problems\n' $((300 - low1)) > "$T/exp"
+same "verify after clean"
+ok "topics clean again" "$U" topics clean retained
+printf 'cleaned 1 partition: 0 segments deleted, 0 bytes reclaimed\n' > "$T/exp"
+same "topics clean again: nothing left to delete"
+ok "topics clean, every topic" "$U" topics clean
+has "topics clean, every topic" "$T/out" \
+    '^cleaned [1-9][0-9]* partitions: 0 segments deleted, 0 bytes reclaimed$'
+ok "other topics keep every record" "$U" consume timed -o beginning -e -c 1
+printf 't1\n' > "$T/exp"; same "other topics keep every record"
+run "$U" topics clean retained nosuch
+expect "topics clean with a missing topic" 1 && has "topics clean with a missing topic" "$T/err" \
+    '^ulog: topics clean nosuch: .*(ULOG_ENOENT'
+checks=$((checks + 1)); [ -s "$T/out" ] && fail "topics clean of a missing topic cleaned the others"
+if script -qc true /dev/null >/dev/null 2>&1; then
+    # On a terminal: a progress bar, then the summary on a clean line.
+    ok "topics clean on a terminal" script -qc "\"$U\" topics clean retained" /dev/null </dev/null
+    has "progress bar" "$T/out" '\[#*\] 100%  1/1 partitions  0 segments, 0 bytes  retained/0'
+    tr '\r' '\n' < "$T/out" > "$T/lines"
+    has "summary after the bar" "$T/lines" '^.*cleaned 1 partition: 0 segments deleted'
+fi
+
+target=$((low1 + 7))
+ok "delete-records" "$U" topics delete-records retained -p 0 -o $target
+printf 'topic retained partition 0: log start offset now %d\n' $target > "$T/exp"
+same "delete-records"
+is "delete-records: LOW" "$(row retained 0 | cut -d' ' -f1)" = $target
+ok "consume from the new log start" "$U" consume retained -o beginning -e -F '%o\n'
+awk -v a=$target 'BEGIN { for (i = a; i < 300; i++) print i }' > "$T/exp"
+same "consume -o beginning -e starts at the new log start"
+ok "delete-records backwards" "$U" topics delete-records retained -p 0 -o 1
+printf 'topic retained partition 0: log start offset now %d\n' $target > "$T/exp"
+same "delete-records backwards changes nothing"
+run "$U" topics delete-records retained -p 0 -o 301
+expect "delete-records past the end" 1 && has "delete-records past the end" "$T/err" 'ULOG_EOFFSET'
+run "$U" topics delete-records retained -p 1 -o 0
+expect "delete-records of a partition the topic lacks" 1
+ok "delete-records to the end" "$U" topics delete-records retained -p 0 -o end
+printf 'topic retained partition 0: log start offset now 300\n' > "$T/exp"
+same "delete-records to the end"
+ok "consume an emptied partition" "$U" consume retained -o beginning -e
+: > "$T/exp"; same "consume an emptied partition"
+ok "produce after delete-records" sh -c 'echo again | "$0" produce retained' "$U"
+ok "offsets are not reused" "$U" consume retained -o beginning -e -F '%o %s\n'
+printf '300 again\n' > "$T/exp"; same "offsets are not reused"
 
 # ---------------------------------------------------------------- perf
 
