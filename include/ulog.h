@@ -132,6 +132,14 @@ typedef struct ulog_strlist ulog_strlist;
  *   segment.ms           1..2^62, default 604800000 (7 days): an active
  *                        segment whose first record is older than this is
  *                        rolled, even idle, so retention can delete it
+ *   retention.groups     "" (default) | * | group names joined by commas
+ *                        (1023 bytes at most): retention.ms and
+ *                        retention.bytes never delete a record these
+ *                        consumer groups (*: every group with an offset
+ *                        committed for the topic) have not committed past;
+ *                        a named group with no commit for a partition holds
+ *                        all of it. ulog_retention_pins() says who holds
+ *                        how much. DeleteRecords is not held back.
  * Subscription (ulog_subscribe):
  *   auto.offset.reset    where to start a partition the group has no usable
  *                        committed offset for (none committed, or it fell out
@@ -158,8 +166,8 @@ ULOG_API int ulog_config_set(ulog_config *cfg, const char *name,
 ULOG_API int ulog_config_set_int(ulog_config *cfg, const char *name,
                                  int64_t value, char *errbuf, size_t errbuf_len);
 /* Copies the value of `name` into buf (NUL-terminated; 32 bytes hold any
- * value). ULOG_ENOENT if not set, ULOG_EINVAL if buf is too small or
- * arguments are NULL. Since 0.1. */
+ * value but retention.groups's, which takes up to 1024). ULOG_ENOENT if not
+ * set, ULOG_EINVAL if buf is too small or arguments are NULL. Since 0.1. */
 ULOG_API int ulog_config_get(const ulog_config *cfg, const char *name,
                              char *buf, size_t buf_len);
 /* Names of the settings cfg holds, in a fixed order. Caller owns *out.
@@ -361,6 +369,35 @@ ULOG_API int ulog_clean(ulog *log, const char *topic, int flags, ulog_clean_cb *
  */
 ULOG_API int ulog_delete_records(ulog *log, const char *topic, int32_t partition,
                                  int64_t offset);
+
+/* A consumer group that retention.groups names, and what it holds back in
+ * one partition. */
+typedef struct ulog_pin {
+    size_t      struct_size;  /* set by the caller: sizeof(ulog_pin) */
+    const char *group;        /* borrowed from the list */
+    int32_t     partition;
+    int64_t     committed;    /* its committed offset; -1: none (it holds
+                                 the whole partition) */
+    int64_t     bytes;        /* bytes retention.ms / retention.bytes would
+                                 delete now but for this group */
+} ulog_pin;
+#define ULOG_PIN_INIT { sizeof(ulog_pin), NULL, 0, 0, 0 }
+
+typedef struct ulog_pins ulog_pins;
+
+/*
+ * Which groups hold back retention in `topic` (see retention.groups), and
+ * how many bytes each: one entry per group and partition, by partition,
+ * empty when the topic has no retention.groups. A byte held by two groups
+ * counts for both. Caller owns *out; free with ulog_pins_free(). Errors:
+ * ULOG_EINVAL, ULOG_ENOENT, ULOG_EIO, ULOG_ENOMEM. Since 0.2.
+ */
+ULOG_API int    ulog_retention_pins(ulog *log, const char *topic, ulog_pins **out);
+ULOG_API size_t ulog_pins_count(const ulog_pins *pins);
+/* Fills *out (its struct_size set by the caller) with entry i. Errors:
+ * ULOG_EINVAL (NULL, i out of range, struct_size too small). */
+ULOG_API int    ulog_pins_get(const ulog_pins *pins, size_t i, ulog_pin *out);
+ULOG_API void   ulog_pins_free(ulog_pins *pins);      /* NULL: no-op */
 
 /* ---------------------------------------------------------------- append */
 

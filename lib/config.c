@@ -21,13 +21,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum kind { K_INT, K_FILE_MODE, K_DIR_MODE, K_ENUM };
+/* K_GROUPS: a list of consumer group names (text, not a number): its v[]
+ * is 1 when the list is not empty, the names are in the config's `groups`. */
+enum kind { K_INT, K_FILE_MODE, K_DIR_MODE, K_ENUM, K_GROUPS };
 
 enum {
     S_FILE_MODE, S_DIR_MODE, S_INDEX_FLUSH_MS, S_RETENTION_CHECK_MS,
     S_SEGMENT_BYTES, S_MAX_MESSAGE_BYTES, S_FLUSH_POLICY, S_FLUSH_MS,
     S_INDEX_INTERVAL_BYTES, S_TIMESTAMP_TYPE, S_PREALLOCATE,
-    S_RETENTION_MS, S_RETENTION_BYTES, S_SEGMENT_MS,
+    S_RETENTION_MS, S_RETENTION_BYTES, S_SEGMENT_MS, S_RETENTION_GROUPS,
     S_AUTO_OFFSET_RESET,
     S_POLL_SPIN_US,
     NSET
@@ -67,6 +69,7 @@ static const struct setting {
     [S_RETENTION_MS]         = { "retention.ms", ULOG__SCOPE_TOPIC, K_INT, -1, MAX_SPAN, -1, NULL, true },
     [S_RETENTION_BYTES]      = { "retention.bytes", ULOG__SCOPE_TOPIC, K_INT, -1, MAX_SPAN, -1, NULL, true },
     [S_SEGMENT_MS]           = { "segment.ms", ULOG__SCOPE_TOPIC, K_INT, 1, MAX_SPAN, 604800000, NULL, true },
+    [S_RETENTION_GROUPS]     = { "retention.groups", ULOG__SCOPE_TOPIC, K_GROUPS, 0, 1, 0, NULL, true },
     [S_AUTO_OFFSET_RESET]    = { "auto.offset.reset", ULOG__SCOPE_SUB, K_ENUM, 0, 2, ULOG__RESET_LATEST, reset_choices },
     [S_POLL_SPIN_US]         = { "poll.spin.us", ULOG__SCOPE_SUB, K_INT, 0, 100000, 0, NULL },
 };
@@ -74,10 +77,9 @@ static const struct setting {
 struct ulog_config {
     uint32_t set;              /* bit i: settings[i] has a value */
     int64_t  v[NSET];
+    char     groups[ULOG__GROUPS_MAX + 1];   /* retention.groups */
 };
 
-/* Longest canonical value: an int64 in decimal. */
-#define VALUE_MAX 24
 
 __attribute__((format(printf, 3, 4)))
 static int fail(char *errbuf, size_t len, const char *fmt, ...)
@@ -130,10 +132,37 @@ static bool in_range(const struct setting *st, int64_t v)
     return true;
 }
 
+/* "" (none), "*" (every group), or group names joined by commas. */
+static bool groups_valid(const char *s)
+{
+    if (strcmp(s, "*") == 0 || !*s)
+        return true;
+    if (strlen(s) > ULOG__GROUPS_MAX)
+        return false;
+    for (const char *p = s;;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        char name[ULOG__NAME_MAX + 1];
+        if (n == 0 || n > ULOG__NAME_MAX)
+            return false;
+        memcpy(name, p, n);
+        name[n] = '\0';
+        if (!ulog__name_valid(name))
+            return false;
+        if (!comma)
+            return true;
+        p = comma + 1;
+    }
+}
+
 static bool parse_value(const struct setting *st, const char *s, int64_t *out)
 {
     int64_t v;
 
+    if (st->kind == K_GROUPS) {
+        *out = *s != '\0';
+        return groups_valid(s);
+    }
     if (st->kind == K_ENUM) {
         for (int i = 0; st->choices[i]; i++)
             if (strcmp(s, st->choices[i]) == 0) {
@@ -152,14 +181,21 @@ static bool parse_value(const struct setting *st, const char *s, int64_t *out)
     return true;
 }
 
-static void format_value(const struct setting *st, int64_t v, char buf[VALUE_MAX])
+/* Longest value of any kind, with its NUL. */
+#define TEXT_MAX (ULOG__GROUPS_MAX + 1)
+
+/* str: the K_GROUPS text (unused for other kinds). */
+static void format_value(const struct setting *st, int64_t v, const char *str,
+                         char buf[TEXT_MAX])
 {
     if (st->kind == K_ENUM)
-        snprintf(buf, VALUE_MAX, "%s", st->choices[v]);
+        snprintf(buf, TEXT_MAX, "%s", st->choices[v]);
     else if (st->kind == K_INT)
-        snprintf(buf, VALUE_MAX, "%" PRId64, v);
+        snprintf(buf, TEXT_MAX, "%" PRId64, v);
+    else if (st->kind == K_GROUPS)
+        snprintf(buf, TEXT_MAX, "%s", str);
     else
-        snprintf(buf, VALUE_MAX, "0%03o", (unsigned)v);
+        snprintf(buf, TEXT_MAX, "0%03o", (unsigned)v);
 }
 
 static int bad_value(const struct setting *st, char *errbuf, size_t len)
@@ -183,6 +219,9 @@ static int bad_value(const struct setting *st, char *errbuf, size_t len)
             strcat(list, st->choices[i]);
         }
         return fail(errbuf, len, "%s: must be one of %s", st->name, list);
+    case K_GROUPS:
+        return fail(errbuf, len, "%s: must be empty, * (every group), or consumer group "
+                    "names joined by commas, %d bytes at most", st->name, ULOG__GROUPS_MAX);
     }
     return ULOG_EINVAL;
 }
@@ -216,6 +255,8 @@ int ulog_config_set(ulog_config *cfg, const char *name, const char *value,
         return unknown(name, errbuf, errbuf_len);
     if (!parse_value(&settings[i], value, &v))
         return bad_value(&settings[i], errbuf, errbuf_len);
+    if (settings[i].kind == K_GROUPS)
+        snprintf(cfg->groups, sizeof cfg->groups, "%s", value);
     cfg->set |= 1u << i;
     cfg->v[i] = v;
     return 0;
@@ -231,7 +272,8 @@ int ulog_config_set_int(ulog_config *cfg, const char *name, int64_t value,
     if ((i = find(name)) < 0)
         return unknown(name, errbuf, errbuf_len);
     /* An enum's index is not a value callers should rely on. */
-    if (settings[i].kind == K_ENUM || !in_range(&settings[i], value))
+    if (settings[i].kind == K_ENUM || settings[i].kind == K_GROUPS ||
+        !in_range(&settings[i], value))
         return bad_value(&settings[i], errbuf, errbuf_len);
     cfg->set |= 1u << i;
     cfg->v[i] = value;
@@ -240,14 +282,14 @@ int ulog_config_set_int(ulog_config *cfg, const char *name, int64_t value,
 
 int ulog_config_get(const ulog_config *cfg, const char *name, char *buf, size_t buf_len)
 {
-    char val[VALUE_MAX];
+    char val[TEXT_MAX];
     int i;
 
     if (!cfg || !name || !buf)
         return ULOG_EINVAL;
     if ((i = find(name)) < 0 || !(cfg->set & (1u << i)))
         return ULOG_ENOENT;
-    format_value(&settings[i], cfg->v[i], val);
+    format_value(&settings[i], cfg->v[i], cfg->groups, val);
     if (strlen(val) >= buf_len)
         return ULOG_EINVAL;
     memcpy(buf, val, strlen(val) + 1);
@@ -277,7 +319,8 @@ int ulog_config_names(const ulog_config *cfg, ulog_strlist **out)
 
 /* ---------------------------------------------------------------- scopes */
 
-typedef void (*apply_fn)(void *out, int id, int64_t v);
+/* str: the K_GROUPS text. */
+typedef void (*apply_fn)(void *out, int id, int64_t v, const char *str);
 
 static const char *scope_noun(int scope)
 {
@@ -295,20 +338,21 @@ static int apply_scope(const ulog_config *cfg, int scope, void *out, apply_fn ap
 {
     for (int i = 0; defaults && i < NSET; i++)
         if (settings[i].scope == scope)
-            apply(out, i, settings[i].def);
+            apply(out, i, settings[i].def, "");
     for (int i = 0; cfg && i < NSET; i++) {
         if (!(cfg->set & (1u << i)))
             continue;
         if (settings[i].scope != scope)
             return fail(errbuf, len, "%s does not apply to %s",
                         settings[i].name, scope_noun(scope));
-        apply(out, i, cfg->v[i]);
+        apply(out, i, cfg->v[i], cfg->groups);
     }
     return 0;
 }
 
-static void apply_log(void *out, int id, int64_t v)
+static void apply_log(void *out, int id, int64_t v, const char *str)
 {
+    (void)str;
     ulog__log_cfg *lc = out;
 
     switch (id) {
@@ -319,7 +363,7 @@ static void apply_log(void *out, int id, int64_t v)
     }
 }
 
-static void apply_topic(void *out, int id, int64_t v)
+static void apply_topic(void *out, int id, int64_t v, const char *str)
 {
     ulog__topic_cfg *tc = out;
 
@@ -334,11 +378,15 @@ static void apply_topic(void *out, int id, int64_t v)
     case S_RETENTION_MS:         tc->retention_ms = v; break;
     case S_RETENTION_BYTES:      tc->retention_bytes = v; break;
     case S_SEGMENT_MS:           tc->segment_ms = v; break;
+    case S_RETENTION_GROUPS:
+        snprintf(tc->retention_groups, sizeof tc->retention_groups, "%s", str);
+        break;
     }
 }
 
-static void apply_sub(void *out, int id, int64_t v)
+static void apply_sub(void *out, int id, int64_t v, const char *str)
 {
+    (void)str;
     ulog__sub_cfg *sc = out;
 
     if (id == S_AUTO_OFFSET_RESET)
@@ -409,6 +457,9 @@ static bool topic_values(const ulog__topic_cfg *tc, int64_t v[NSET])
     v[S_RETENTION_MS] = tc->retention_ms;
     v[S_RETENTION_BYTES] = tc->retention_bytes;
     v[S_SEGMENT_MS] = tc->segment_ms;
+    v[S_RETENTION_GROUPS] = tc->retention_groups[0] != '\0';
+    if (!groups_valid(tc->retention_groups))
+        return false;
     for (int i = 0; i < NSET; i++)
         if (settings[i].scope == ULOG__SCOPE_TOPIC && !in_range(&settings[i], v[i]))
             return false;
@@ -418,21 +469,21 @@ static bool topic_values(const ulog__topic_cfg *tc, int64_t v[NSET])
 int ulog__topic_cfg_encode(const ulog__topic_cfg *tc, char **text, size_t *len)
 {
     int64_t v[NSET];
-    char val[VALUE_MAX], *buf;
+    char val[TEXT_MAX], *buf;
     size_t n = 0, cap = 1;
 
     if (!tc || !text || !len || !topic_values(tc, v))
         return ULOG_EINVAL;
     for (int i = 0; i < NSET; i++)
         if (settings[i].scope == ULOG__SCOPE_TOPIC)
-            cap += strlen(settings[i].name) + VALUE_MAX + 2;
+            cap += strlen(settings[i].name) + TEXT_MAX + 2;
     if (!(buf = malloc(cap)))
         return ULOG_ENOMEM;
     for (int i = 0; i < NSET; i++) {
         if (settings[i].scope != ULOG__SCOPE_TOPIC ||
             (settings[i].since_02 && v[i] == settings[i].def))
             continue;
-        format_value(&settings[i], v[i], val);
+        format_value(&settings[i], v[i], tc->retention_groups, val);
         n += (size_t)snprintf(buf + n, cap - n, "%s=%s\n", settings[i].name, val);
     }
     *text = buf;
@@ -462,7 +513,7 @@ int ulog__topic_cfg_decode(const char *text, size_t len, ulog__topic_cfg *out)
     apply_scope(NULL, ULOG__SCOPE_TOPIC, &tc, apply_topic, true, NULL, 0);
     while (i < len) {
         const char *line = text + i, *nl, *eq;
-        char name[32], val[VALUE_MAX];
+        char name[32], val[TEXT_MAX];
         int64_t v;
         int id;
 
@@ -476,7 +527,7 @@ int ulog__topic_cfg_decode(const char *text, size_t len, ulog__topic_cfg *out)
             (seen & (1u << id)) || !parse_value(&settings[id], val, &v))
             return ULOG_ECORRUPT;
         seen |= 1u << id;
-        apply_topic(&tc, id, v);
+        apply_topic(&tc, id, v, val);
         i += (size_t)(nl - line) + 1;
     }
     *out = tc;
@@ -497,6 +548,7 @@ int ulog__topic_cfg_export(const ulog__topic_cfg *tc, ulog_config **out)
             cfg->set |= 1u << i;
             cfg->v[i] = v[i];
         }
+    snprintf(cfg->groups, sizeof cfg->groups, "%s", tc->retention_groups);
     *out = cfg;
     return 0;
 }

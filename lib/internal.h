@@ -143,6 +143,8 @@ enum { ULOG__SCOPE_LOG = 1, ULOG__SCOPE_TOPIC = 2, ULOG__SCOPE_SUB = 4 };
 enum ulog__flush { ULOG__FLUSH_NONE, ULOG__FLUSH_INTERVAL, ULOG__FLUSH_ALWAYS };
 enum ulog__reset { ULOG__RESET_LATEST, ULOG__RESET_EARLIEST, ULOG__RESET_NONE };
 
+#define ULOG__GROUPS_MAX 1023   /* longest retention.groups value */
+
 /* A topic's settings, parsed. */
 typedef struct ulog__topic_cfg {
     int64_t segment_bytes;
@@ -155,6 +157,8 @@ typedef struct ulog__topic_cfg {
     int64_t retention_ms;             /* -1: keep forever */
     int64_t retention_bytes;          /* -1: no bound */
     int64_t segment_ms;
+    /* retention.groups: "" none, "*" every group, or names joined by commas */
+    char    retention_groups[ULOG__GROUPS_MAX + 1];
 } ulog__topic_cfg;
 
 typedef struct ulog__log_cfg {
@@ -318,6 +322,11 @@ int ulog__meta_group_get(ulog__meta *m, const char *group, uint32_t topic_id,
  * ULOG_ENOENT when the group has none. */
 int ulog__meta_group_entries(ulog__meta *m, const char *group, ulog__group_entry **out,
                              size_t *count) ULOG__HIDDEN;
+/* Calls fn with every committed offset of every group, in key order, until
+ * it returns non-zero (which is returned). */
+typedef int ulog__group_fn(void *arg, const char *group, uint32_t topic, uint32_t partition,
+                           int64_t offset, int64_t time_ms);
+int ulog__meta_group_walk(ulog__meta *m, ulog__group_fn *fn, void *arg) ULOG__HIDDEN;
 /* ULOG_ENOENT when the group has no entry. */
 int ulog__meta_group_delete(ulog__meta *m, const char *group) ULOG__HIDDEN;
 int ulog__meta_group_list(ulog__meta *m, ulog_strlist **out) ULOG__HIDDEN;

@@ -1172,8 +1172,7 @@ int ulog__meta_group_get(ulog__meta *m, const char *group, uint32_t topic_id,
  * `del`, the walk runs in a write transaction and deletes each entry it
  * visits. ULOG_ENOENT when a named group has no entry.
  */
-typedef int group_fn(void *arg, const char *group, uint32_t topic, uint32_t partition,
-                     int64_t offset, int64_t time_ms);
+typedef ulog__group_fn group_fn;
 
 static int group_walk(ulog__meta *m, const char *group, bool del, group_fn *fn, void *arg)
 {
@@ -1217,6 +1216,11 @@ static int group_walk(ulog__meta *m, const char *group, bool del, group_fn *fn, 
         return txn_end(txn, rc);
     mdb_txn_abort(txn);
     return rc;
+}
+
+int ulog__meta_group_walk(ulog__meta *m, ulog__group_fn *fn, void *arg)
+{
+    return group_walk(m, NULL, false, fn, arg);
 }
 
 int ulog__meta_group_delete(ulog__meta *m, const char *group)

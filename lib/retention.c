@@ -28,6 +28,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -126,57 +127,175 @@ static int move_log_start(ulog__part *p, int64_t low, clean_run *run)
     return err;
 }
 
-static int clean_partition(ulog__part *p, clean_run *run)
+/* What retention would do to one partition. */
+typedef struct plan {
+    int64_t *v;           /* segment bases, ascending */
+    int64_t *size;        /* their sizes */
+    size_t   n;
+    size_t   k_low;       /* leading segments wholly below the log start */
+    size_t   k_policy;    /* leading segments retention.ms or retention.bytes
+                             would delete, consumers aside */
+} plan;
+
+static void plan_free(plan *pl)
 {
-    const ulog__topic_cfg *c = ulog__cfg(p->topic);
-    ulog__head *h = p->h;
-    bool rolled;
-    int err = 0;
-    if (c->segment_ms > 0 && run->now_ms - c->segment_ms > 0)
-        err = ulog__part_roll_if_older(p, run->now_ms - c->segment_ms, &rolled);
-    int64_t *v;
-    size_t n;
-    if (err || (err = ulog__seg_list(p->dirfd, &v, &n)) != 0)
-        return err;
-    int64_t low = __atomic_load_n(&h->low, __ATOMIC_ACQUIRE);
-    int64_t committed = __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE);
-    /* k: segments v[0..k) go. Never the last (active) one, and only
-     * segments whose every record is committed. Below the log start
-     * (DeleteRecords) they go whatever the settings. */
+    free(pl->v);
+    free(pl->size);
+}
+
+/* Leading segments wholly below `offset` (never the last, active one). */
+static size_t segs_below(const plan *pl, int64_t offset)
+{
     size_t k = 0;
-    while (k + 1 < n && v[k + 1] <= low)
+    while (k + 1 < pl->n && pl->v[k + 1] <= offset)
         k++;
-    if (c->retention_bytes >= 0) {
-        int64_t total = 0, *size = calloc(n, sizeof *size);
-        if (!size) {
-            free(v);
-            return ULOG_ENOMEM;
-        }
-        for (size_t i = 0; i < n; i++) {
-            char name[ULOG__SEG_NAME_LEN + 1];
-            struct stat st;
-            ulog__seg_name(name, v[i]);
-            size[i] = fstatat(p->dirfd, name, &st, 0) == 0 ? st.st_size : 0;
-            total += size[i];
-        }
-        size_t kb = 0;
-        while (kb + 1 < n && v[kb + 1] <= committed && total - size[kb] >= c->retention_bytes)
-            total -= size[kb++];
-        if (kb > k)
-            k = kb;
-        free(size);
+    return k;
+}
+
+static int plan_partition(ulog__part *p, const ulog__topic_cfg *c, int64_t now_ms, plan *pl)
+{
+    ulog__head *h = p->h;
+    memset(pl, 0, sizeof *pl);
+    int err = ulog__seg_list(p->dirfd, &pl->v, &pl->n);
+    if (err)
+        return err;
+    if (!(pl->size = calloc(pl->n ? pl->n : 1, sizeof *pl->size))) {
+        plan_free(pl);
+        return ULOG_ENOMEM;
     }
+    int64_t total = 0;
+    for (size_t i = 0; i < pl->n; i++) {
+        char name[ULOG__SEG_NAME_LEN + 1];
+        struct stat st;
+        ulog__seg_name(name, pl->v[i]);
+        pl->size[i] = fstatat(p->dirfd, name, &st, 0) == 0 ? st.st_size : 0;
+        total += pl->size[i];
+    }
+    pl->k_low = segs_below(pl, __atomic_load_n(&h->low, __ATOMIC_ACQUIRE));
+    /* Only segments whose every record is committed. */
+    size_t k_max = segs_below(pl, __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE)), k = 0;
+    if (c->retention_bytes >= 0)
+        while (k < k_max && total - pl->size[k] >= c->retention_bytes)
+            total -= pl->size[k++];
     if (c->retention_ms >= 0) {
-        int64_t cutoff = run->now_ms - c->retention_ms, running = INT64_MIN;
-        for (size_t i = 0; i + 1 < n && v[i + 1] <= committed; i++) {
-            if ((err = max_ts_through(p, v[i], v[i + 1], &running)) != 0 || running >= cutoff)
+        int64_t cutoff = now_ms - c->retention_ms, running = INT64_MIN;
+        for (size_t i = 0; i < k_max; i++) {
+            if ((err = max_ts_through(p, pl->v[i], pl->v[i + 1], &running)) != 0 ||
+                running >= cutoff)
                 break;
             if (i + 1 > k)
                 k = i + 1;
         }
     }
-    int64_t to = k > 0 && v[k] > low ? v[k] : low;
-    free(v);
+    pl->k_policy = k;
+    if (err)
+        plan_free(pl);
+    return err;
+}
+
+/* ---------------------------------------------------------------- consumers */
+
+/* The consumer groups retention.groups names, with their offsets for one
+ * partition: -1 for a named group that has committed none. */
+typedef struct pin {
+    char    group[ULOG__NAME_MAX + 1];
+    int64_t committed;
+} pin;
+
+typedef struct pin_list {
+    pin     *v;
+    size_t   n, cap;
+    uint32_t topic;
+    int32_t  partition;
+} pin_list;
+
+static int pin_add(pin_list *l, const char *group, int64_t committed)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 8;
+        pin *v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return ULOG_ENOMEM;
+        l->v = v;
+        l->cap = cap;
+    }
+    snprintf(l->v[l->n].group, sizeof l->v[l->n].group, "%s", group);
+    l->v[l->n++].committed = committed;
+    return 0;
+}
+
+static int pin_every(void *arg, const char *group, uint32_t topic, uint32_t partition,
+                     int64_t offset, int64_t time_ms)
+{
+    pin_list *l = arg;
+    (void)time_ms;
+    return topic == l->topic && (int32_t)partition == l->partition ? pin_add(l, group, offset)
+                                                                    : 0;
+}
+
+static int pins_of(ulog__part *p, const ulog__topic_cfg *c, pin_list *l)
+{
+    ulog__meta *m = p->topic->log->meta;
+    *l = (pin_list){ .topic = p->topic->id, .partition = p->id };
+    if (strcmp(c->retention_groups, "*") == 0)
+        return ulog__meta_group_walk(m, pin_every, l);
+    int err = 0;
+    for (const char *g = c->retention_groups; *g && !err;) {
+        const char *comma = strchr(g, ',');
+        size_t len = comma ? (size_t)(comma - g) : strlen(g);
+        char name[ULOG__NAME_MAX + 1];
+        snprintf(name, sizeof name, "%.*s", (int)len, g);
+        int64_t *offs = calloc((size_t)p->topic->partitions, sizeof *offs);
+        if (!offs)
+            err = ULOG_ENOMEM;
+        else if ((err = ulog__meta_group_get(m, name, p->topic->id, p->topic->partitions,
+                                              offs)) == 0)
+            err = pin_add(l, name, offs[p->id]);
+        free(offs);
+        g = comma ? comma + 1 : g + len;
+    }
+    return err;
+}
+
+/* The lowest offset a pinning group still needs (INT64_MAX: none). */
+static int64_t pins_floor(const pin_list *l, int64_t low)
+{
+    int64_t f = INT64_MAX;
+    for (size_t i = 0; i < l->n; i++) {
+        int64_t c = l->v[i].committed < 0 ? low : l->v[i].committed;
+        if (c < f)
+            f = c;
+    }
+    return f;
+}
+
+/* ---------------------------------------------------------------- one partition */
+
+static int clean_partition(ulog__part *p, clean_run *run)
+{
+    const ulog__topic_cfg *c = ulog__cfg(p->topic);
+    bool rolled;
+    int err = 0;
+    if (c->segment_ms > 0 && run->now_ms - c->segment_ms > 0)
+        err = ulog__part_roll_if_older(p, run->now_ms - c->segment_ms, &rolled);
+    plan pl;
+    if (err || (err = plan_partition(p, c, run->now_ms, &pl)) != 0)
+        return err;
+    size_t k = pl.k_policy;
+    if (k > pl.k_low && c->retention_groups[0]) {
+        pin_list l;
+        err = pins_of(p, c, &l);
+        size_t kp = segs_below(&pl, pins_floor(&l, __atomic_load_n(&p->h->low,
+                                                                    __ATOMIC_ACQUIRE)));
+        if (kp < k)
+            k = kp;
+        free(l.v);
+    }
+    if (k < pl.k_low)
+        k = pl.k_low;
+    int64_t low = __atomic_load_n(&p->h->low, __ATOMIC_ACQUIRE);
+    int64_t to = k > 0 && pl.v[k] > low ? pl.v[k] : low;
+    plan_free(&pl);
     if (!err && k > 0)
         err = move_log_start(p, to, run);
     return err;
@@ -335,4 +454,107 @@ int ulog_delete_records(ulog *log, const char *topic, int32_t partition, int64_t
     return err ? ulog__fail(log, err, "topic %s partition %d: delete_records: %s", topic,
                             (int)partition, ulog_strerror(err))
                : 0;
+}
+
+/* ---------------------------------------------------------------- pins report */
+
+struct ulog_pins {
+    ulog_pin *v;
+    size_t    n, cap;
+    char    (*names)[ULOG__NAME_MAX + 1];
+};
+
+void ulog_pins_free(ulog_pins *pins)
+{
+    if (!pins)
+        return;
+    free(pins->v);
+    free(pins->names);
+    free(pins);
+}
+
+size_t ulog_pins_count(const ulog_pins *pins)
+{
+    return pins ? pins->n : 0;
+}
+
+int ulog_pins_get(const ulog_pins *pins, size_t i, ulog_pin *out)
+{
+    if (!pins || !out || i >= pins->n || out->struct_size < sizeof *out)
+        return ULOG_EINVAL;
+    *out = pins->v[i];
+    out->group = pins->names[i];
+    return 0;
+}
+
+static int pins_push(ulog_pins *r, const char *group, int32_t partition, int64_t committed,
+                     int64_t bytes)
+{
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 16;
+        ulog_pin *v = realloc(r->v, cap * sizeof *v);
+        if (!v)
+            return ULOG_ENOMEM;
+        r->v = v;
+        char (*nm)[ULOG__NAME_MAX + 1] = realloc(r->names, cap * sizeof *nm);
+        if (!nm)
+            return ULOG_ENOMEM;
+        r->names = nm;
+        r->cap = cap;
+    }
+    snprintf(r->names[r->n], sizeof r->names[r->n], "%s", group);
+    r->v[r->n++] = (ulog_pin){ sizeof(ulog_pin), NULL, partition, committed, bytes };
+    return 0;
+}
+
+/* Bytes of the segments [from, to) of a plan. */
+static int64_t plan_bytes(const plan *pl, size_t from, size_t to)
+{
+    int64_t b = 0;
+    for (size_t i = from; i < to; i++)
+        b += pl->size[i];
+    return b;
+}
+
+int ulog_retention_pins(ulog *log, const char *topic, ulog_pins **out)
+{
+    if (!log)
+        return ULOG_EINVAL;
+    if (!topic || !out)
+        return ulog__fail(log, ULOG_EINVAL, "retention_pins: NULL topic or out");
+    *out = NULL;
+    ulog__topic *t;
+    int err = ulog__topic_get(log, topic, &t);
+    if (err)
+        return err;
+    ulog_pins *r = calloc(1, sizeof *r);
+    if (!r)
+        return ulog__fail(log, ULOG_ENOMEM, "retention_pins: out of memory");
+    const ulog__topic_cfg *c = ulog__cfg(t);
+    int64_t now = ulog__now_ms();
+    for (int32_t k = 0; k < t->partitions && !err && c->retention_groups[0]; k++) {
+        ulog__part *p = &t->parts[k];
+        plan pl;
+        if ((err = plan_partition(p, c, now, &pl)) != 0)
+            break;
+        pin_list l;
+        err = pins_of(p, c, &l);
+        int64_t low = __atomic_load_n(&p->h->low, __ATOMIC_ACQUIRE);
+        for (size_t i = 0; i < l.n && !err; i++) {
+            /* What the policy would delete that this group still needs. */
+            size_t kg = segs_below(&pl, l.v[i].committed < 0 ? low : l.v[i].committed);
+            if (kg < pl.k_low)
+                kg = pl.k_low;
+            err = pins_push(r, l.v[i].group, k, l.v[i].committed,
+                            kg < pl.k_policy ? plan_bytes(&pl, kg, pl.k_policy) : 0);
+        }
+        free(l.v);
+        plan_free(&pl);
+    }
+    if (err) {
+        ulog_pins_free(r);
+        return ulog__fail(log, err, "topic %s: retention pins: %s", topic, ulog_strerror(err));
+    }
+    *out = r;
+    return 0;
 }

@@ -342,7 +342,7 @@ static ulog__topic_cfg custom(void)
         .flush_policy = ULOG__FLUSH_NONE, .flush_ms = 3600000,
         .index_interval_bytes = 16777216, .log_append_time = true,
         .preallocate = true, .retention_ms = 0, .retention_bytes = 4096,
-        .segment_ms = 60000,
+        .segment_ms = 60000, .retention_groups = "billing,audit",
     };
     return tc;
 }
@@ -359,6 +359,7 @@ static void expect_same(const ulog__topic_cfg *a, const ulog__topic_cfg *b)
     cr_expect_eq(a->retention_ms, b->retention_ms);
     cr_expect_eq(a->retention_bytes, b->retention_bytes);
     cr_expect_eq(a->segment_ms, b->segment_ms);
+    cr_expect_str_eq(a->retention_groups, b->retention_groups);
 }
 
 Test(config, encode_decode_round_trip)
@@ -396,7 +397,8 @@ Test(config, encode_text)
         "preallocate=true\n"
         "retention.ms=0\n"
         "retention.bytes=4096\n"
-        "segment.ms=60000\n");
+        "segment.ms=60000\n"
+        "retention.groups=billing,audit\n");
     free(text);
 
     /* Settings since 0.2 are left out at their defaults, so that 0.1
@@ -442,6 +444,8 @@ Test(config, decode_rejects_junk)
         "segment.bytes=4096\nsegment.bytes=4096\n",   /* duplicate */
         "retention.msec=1000\n",              /* unknown */
         "retention.ms=-2\n",
+        "retention.groups=,a\n",
+        "retention.groups=a b\n",
         "file.mode=0640\n",                    /* not a topic setting */
         "auto.offset.reset=earliest\n",
         "flush.policy=sometimes\n",
@@ -524,7 +528,7 @@ Test(config, names_lists_what_is_set)
     cr_assert_eq(ulog__config_topic(NULL, &tc, err, sizeof err), 0);
     cr_assert_eq(ulog__topic_cfg_export(&tc, &all), 0);
     cr_assert_eq(ulog_config_names(all, &l), 0);
-    cr_assert_eq(ulog_strlist_count(l), 10);
+    cr_assert_eq(ulog_strlist_count(l), 11);
     for (size_t i = 0; i < ulog_strlist_count(l); i++) {
         char v[32];
         cr_assert_eq(ulog_config_get(all, ulog_strlist_get(l, i), v, sizeof v), 0);

@@ -85,16 +85,8 @@ _Static_assert(sizeof(msg_hdr) + MAX_BATCH * sizeof(ack) <= PIPE_BUF,
 
 static void child_report(int fd, const void *buf, size_t len)
 {
-    const uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            _exit(5);
-        p += w;
-        len -= (size_t)w;
-    }
+    if (!write_full(fd, buf, len))
+        _exit(5);
 }
 
 static void child_fail(int fd, int rc)

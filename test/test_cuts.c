@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "testchild.h"
 #include "testutil.h"
 
 #define TOPIC "t"
@@ -80,9 +81,6 @@ static void arm_sync(void (*action)(void), int err)
 
 /* ---------------------------------------------------------------- children */
 
-#define MAX_KIDS 4
-static pid_t kids[MAX_KIDS];
-
 static void cuts_init(void)
 {
     make_tmpdir(root, sizeof root, "cuts");
@@ -92,12 +90,7 @@ static void cuts_init(void)
 /* Also after a failed assertion: no child outlives its test. */
 static void cuts_fini(void)
 {
-    for (int i = 0; i < MAX_KIDS; i++)
-        if (kids[i] > 0) {
-            kill(kids[i], SIGKILL);
-            waitpid(kids[i], NULL, 0);
-            kids[i] = 0;
-        }
+    kill_all_kids();
     ulog__fdatasync = fdatasync;
     if (root[0])
         rm_rf(root);
@@ -107,28 +100,14 @@ TestSuite(cuts, .init = cuts_init, .fini = cuts_fini, .timeout = 30);
 
 /* Forks a child running fn (which must not return: it is stopped and
  * killed, or _exits with a code saying where it failed). */
-static pid_t spawn(void (*fn)(void))
+static pid_t spawn_noreturn(void (*fn)(void))
 {
-    int slot = 0;
-    while (slot < MAX_KIDS && kids[slot] > 0)
-        slot++;
-    cr_assert_lt(slot, MAX_KIDS);
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+    pid_t pid = fork_kid();
     if (pid == 0) {
         fn();
         _exit(99);
     }
-    kids[slot] = pid;
     return pid;
-}
-
-static void forget(pid_t pid)
-{
-    for (int i = 0; i < MAX_KIDS; i++)
-        if (kids[i] == pid)
-            kids[i] = 0;
 }
 
 static void check_alive(pid_t pid, const char *what)
@@ -491,7 +470,7 @@ Test(cuts, e8_dead_writer_cut_then_roll_reader_stale_size)
 
     kid_fill = 'B';
     kid_len = 8000;
-    pid_t pid = spawn(stuck_writer);
+    pid_t pid = spawn_noreturn(stuck_writer);
     WAIT_FOR(LOAD(h->wend.offset) == 2 && LOAD(h->marked) == 1, pid, "the writer's pwrite");
     cr_assert_gt(seg_size(0), (int64_t)page + 8000, "B's bytes are in segment 0");
 
@@ -524,7 +503,7 @@ Test(cuts, e7b_dead_writer_after_roll_reader_sees_the_acked_record)
 
     kid_fill = 'B';
     kid_len = 3000;
-    pid_t pid = spawn(stuck_writer);
+    pid_t pid = spawn_noreturn(stuck_writer);
     WAIT_FOR(LOAD(h->wend.offset) == 2 && LOAD(h->wend.segment) == 1 && LOAD(h->marked) == 1,
              pid, "the writer's pwrite into segment 1");
     ulog *rd = open_at(root, no_index_flush());
@@ -809,7 +788,7 @@ Test(cuts, e5_leader_killed_in_the_cut_next_writer_repairs)
     ulog__head *h = head_map_at(root, TOPIC, 0);
 
     make_pipes();
-    pid_t pid = spawn(failing_leader);
+    pid_t pid = spawn_noreturn(failing_leader);
     wait_up(pid);
     /* The leader's batch is written; the head as the cut will find it. */
     ulog__pos wend = h->wend;
@@ -852,7 +831,7 @@ Test(cuts, e9_waiter_of_a_batch_cut_by_a_dead_leader_fails)
     ulog__head *h = head_map_at(root, TOPIC, 0);
 
     make_pipes();
-    pid_t pid = spawn(failing_leader);
+    pid_t pid = spawn_noreturn(failing_leader);
     wait_up(pid);
     /* The waiter writes offset 2 and waits for the leader's sync. */
     appender w = { log, 'W', 50, TS, -1, -1 };
@@ -942,9 +921,9 @@ Test(cuts, e9_waiter_of_a_batch_cut_by_a_repair_fails)
 
     make_pipes();
     cr_assert_eq(pipe(report), 0);
-    pid_t lpid = spawn(marking_leader);
+    pid_t lpid = spawn_noreturn(marking_leader);
     wait_up(lpid);
-    pid_t wpid = spawn(waiter_proc);
+    pid_t wpid = spawn_noreturn(waiter_proc);
     WAIT_FOR(LOAD(h->wend.offset) == 3 && LOAD(h->sync_waiters) > 0, wpid, "the waiter");
     cr_assert_eq(kill(wpid, SIGSTOP), 0);
     send_down();
@@ -992,7 +971,7 @@ Test(cuts, e6_child_closes_inherited_handle)
     ulog *log = open_with_topic(root, NULL, TOPIC, 1, NULL);
     cr_assert_eq(append_one(log, 'A', 1), 0);
     g_log = log;
-    pid_t pid = spawn(close_inherited);
+    pid_t pid = spawn_noreturn(close_inherited);
     int st = 0;
     int64_t t0 = mono_ns();
     pid_t r;

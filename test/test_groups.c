@@ -167,20 +167,6 @@ static void reset_ok(ulog *log, const char *group, const char *topic, int32_t p,
                  (int)p, how, (long long)value, ulog_errname(rc), msg);
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 /* ------------------------------------------------ reading what is expected */
 
 /* seq_at[p][off]: the sequence number of the keyed record at (p, off). */

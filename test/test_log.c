@@ -64,13 +64,6 @@ static uint64_t rnd(void)
     return mix64(rng_state);
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 #define T0 1700000000000LL
 
 /* Records whose value is the 8-byte offset they are expected at (little

@@ -36,7 +36,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +47,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "testchild.h"
 #include "testutil.h"
 
 /* ================================================================ scaffolding */
@@ -55,243 +55,22 @@
 static char root[256];          /* the test's scratch directory */
 static char logdir[300];        /* root/log: the ulog root */
 
-#define MAX_KIDS 32
-static pid_t kids[MAX_KIDS];
-/* Children write failure messages here (one write each, <= PIPE_BUF, so
- * messages never interleave); both ends non-blocking. */
-static int errp[2] = { -1, -1 };
-
 static void mp_init(void)
 {
     make_tmpdir(root, sizeof root, "multiproc");
     snprintf(logdir, sizeof logdir, "%s/log", root);
-    cr_assert_eq(pipe2(errp, O_CLOEXEC | O_NONBLOCK), 0, "pipe2: %s", strerror(errno));
-    fcntl(errp[1], F_SETPIPE_SZ, 1 << 20);
+    children_init();
 }
 
 /* Also after a failed assertion: no child outlives its test. */
 static void mp_fini(void)
 {
-    for (int i = 0; i < MAX_KIDS; i++)
-        if (kids[i] > 0) {
-            kill(kids[i], SIGKILL);
-            waitpid(kids[i], NULL, 0);
-            kids[i] = 0;
-        }
-    for (int i = 0; i < 2; i++)
-        if (errp[i] >= 0) {
-            close(errp[i]);
-            errp[i] = -1;
-        }
+    children_fini();
     if (root[0])
         rm_rf(root);
 }
 
 TestSuite(multiproc, .init = mp_init, .fini = mp_fini, .timeout = 120);
-
-static void sleep_us(int64_t us)
-{
-    struct timespec ts = { (time_t)(us / 1000000), (long)(us % 1000000) * 1000 };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-/* ---------------------------------------------------------------- child side */
-
-static void child_fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
-static void child_fail(const char *fmt, ...)
-{
-    char buf[1024];
-    int n = snprintf(buf, sizeof buf, "[child %d] ", (int)getpid());
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf + n, sizeof buf - (size_t)n - 1, fmt, ap);
-    va_end(ap);
-    size_t len = strlen(buf);
-    buf[len++] = '\n';
-    ssize_t w = write(errp[1], buf, len);
-    (void)w;
-    _exit(3);
-}
-
-#define CCHECK(cond, ...)              \
-    do {                               \
-        if (!(cond))                   \
-            child_fail(__VA_ARGS__);   \
-    } while (0)
-
-static void write_all(int fd, const void *buf, size_t len, const char *what)
-{
-    const uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        CCHECK(w > 0, "write (%s): %s", what, strerror(errno));
-        p += w;
-        len -= (size_t)w;
-    }
-}
-
-static ulog *child_open(const ulog_config *cfg)
-{
-    ulog *log = NULL;
-    int rc = ulog_open(logdir, cfg, &log);
-    CCHECK(rc == 0, "ulog_open %s: %s", logdir, ulog_errname(rc));
-    return log;
-}
-
-/* A subscription from the earliest offset (or the group's commit). */
-static ulog_sub *child_sub(ulog *log, const char *topic, const char *group)
-{
-    ulog_config *c = cfg_try("auto.offset.reset", "earliest", NULL);
-    CCHECK(c, "config");
-    ulog_sub *s = NULL;
-    int rc = ulog_subscribe(log, topic, group, c, &s);
-    ulog_config_free(c);
-    CCHECK(rc == 0, "ulog_subscribe %s group %s: %s", topic, group ? group : "(none)",
-           ulog_errname(rc));
-    return s;
-}
-
-/* ---------------------------------------------------------------- parent side */
-
-/* Forks a child that runs fn(arg) and exits 0 when it returns. After
- * watchdog_s seconds the child dies by SIGALRM: a hang becomes a failure. */
-static pid_t spawn(void (*fn)(void *), void *arg, unsigned watchdog_s)
-{
-    int slot = 0;
-    while (slot < MAX_KIDS && kids[slot] > 0)
-        slot++;
-    cr_assert_lt(slot, MAX_KIDS, "too many children");
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        signal(SIGALRM, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGPIPE, SIG_DFL);
-        alarm(watchdog_s);
-        fn(arg);
-        _exit(0);
-    }
-    kids[slot] = pid;
-    return pid;
-}
-
-static void forget(pid_t pid)
-{
-    for (int i = 0; i < MAX_KIDS; i++)
-        if (kids[i] == pid)
-            kids[i] = 0;
-}
-
-/* Whatever the children have reported as failures so far. */
-static const char *child_errors(void)
-{
-    static char buf[16384];
-    size_t n = 0;
-    for (;;) {
-        ssize_t r = read(errp[0], buf + n, sizeof buf - 1 - n);
-        if (r <= 0 || (n += (size_t)r) >= sizeof buf - 1)
-            break;
-    }
-    buf[n] = '\0';
-    return n ? buf : "(no message from the child)";
-}
-
-static void status_text(char *out, size_t n, int st)
-{
-    if (WIFEXITED(st))
-        snprintf(out, n, "exited with %d", WEXITSTATUS(st));
-    else if (WIFSIGNALED(st))
-        snprintf(out, n, "died of signal %d (%s)%s", WTERMSIG(st), strsignal(WTERMSIG(st)),
-                 WTERMSIG(st) == SIGALRM ? ": its watchdog fired, it hung" : "");
-    else
-        snprintf(out, n, "status 0x%x", st);
-}
-
-/* Fails the test unless the (reaped) child exited 0. */
-static void expect_ok(pid_t pid, int st, const char *what)
-{
-    forget(pid);
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-        return;
-    char s[160];
-    status_text(s, sizeof s, st);
-    cr_assert_fail("%s (pid %d) %s\n%s", what, (int)pid, s, child_errors());
-}
-
-/* Waits up to timeout_ms for the child to end and returns its status; on
- * timeout kills it and fails the test. */
-static int wait_child(pid_t pid, int timeout_ms, const char *what)
-{
-    int64_t end = mono_ns() + (int64_t)timeout_ms * 1000000;
-    for (;;) {
-        int st;
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid) {
-            forget(pid);
-            return st;
-        }
-        cr_assert(r == 0 || errno == EINTR, "waitpid: %s", strerror(errno));
-        if (mono_ns() > end) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            forget(pid);
-            cr_assert_fail("%s (pid %d) still running after %d ms\n%s", what, (int)pid,
-                           timeout_ms, child_errors());
-        }
-        sleep_us(1000);
-    }
-}
-
-static void join_ok(pid_t pid, int timeout_ms, const char *what)
-{
-    expect_ok(pid, wait_child(pid, timeout_ms, what), what);
-}
-
-/* Fails the test if the child has ended already (it should be running). */
-static void check_running(pid_t pid, const char *what)
-{
-    int st;
-    if (waitpid(pid, &st, WNOHANG) == pid) {
-        forget(pid);
-        char s[160];
-        status_text(s, sizeof s, st);
-        cr_assert_fail("%s (pid %d) ended early: %s\n%s", what, (int)pid, s, child_errors());
-    }
-}
-
-/* SIGKILLs a child that should still be running and reaps it. */
-static void kill_running(pid_t pid, const char *what)
-{
-    check_running(pid, what);
-    kill(pid, SIGKILL);
-    int st;
-    waitpid(pid, &st, 0);
-    forget(pid);
-}
-
-static void make_pipe(int p[2])
-{
-    cr_assert_eq(pipe2(p, O_CLOEXEC), 0, "pipe2: %s", strerror(errno));
-}
-
-static void close_pair(int p[2])
-{
-    for (int i = 0; i < 2; i++)
-        if (p[i] >= 0) {
-            close(p[i]);
-            p[i] = -1;
-        }
-}
-
-static void parent_read(int fd, void *buf, size_t len, int timeout_ms, const char *what)
-{
-    cr_assert(read_within(fd, buf, len, timeout_ms), "waited %d ms in vain for %s\n%s",
-              timeout_ms, what, child_errors());
-}
 
 /* Creates topic `topic` in a fresh log at logdir and closes the log: the
  * parent holds no handle while it forks. */
@@ -460,7 +239,7 @@ static void wait_go(int go[2])
 static void a_writer(void *arg)
 {
     a_args *a = arg;
-    ulog *log = child_open(NULL);
+    ulog *log = child_open(logdir, NULL);
     wait_go(a->go);
     static batch b;
     uint32_t quota = quota_of(A_TOTAL, A_WRITERS, a->id);
@@ -483,8 +262,8 @@ static void a_writer(void *arg)
 static void a_reader(void *arg)
 {
     a_args *a = arg;
-    ulog *log = child_open(NULL);
-    ulog_sub *s = child_sub(log, A_TOPIC, a->group);
+    ulog *log = child_open(logdir, NULL);
+    ulog_sub *s = child_sub(log, A_TOPIC, a->group, "earliest");
     wait_go(a->go);
     uint32_t quota[A_WRITERS];
     uint8_t *seen[A_WRITERS];
@@ -727,7 +506,7 @@ static void b_writer(void *arg)
                a->slot, (long long)pos, path);
         next += k.n;
     }
-    ulog *log = child_open(NULL);
+    ulog *log = child_open(logdir, NULL);
     static batch b;
     uint64_t rng = mix64(((uint64_t)a->slot << 32) + a->inc);
     int64_t last[PARTS] = { -1, -1, -1, -1 };
@@ -800,8 +579,8 @@ static void b_reader(void *arg)
     snprintf(group, sizeof group, "b-reader-%d", a->slot);
     off_t size;
     rl_buf b = { .fd = open_entries(path, sizeof(rl_entry), &size) };
-    ulog *log = child_open(NULL);
-    ulog_sub *s = child_sub(log, B_TOPIC, group);
+    ulog *log = child_open(logdir, NULL);
+    ulog_sub *s = child_sub(log, B_TOPIC, group, "earliest");
     rl_positions(&b, s, RL_START, a->inc);
     rl_flush(&b);
     uint64_t rng = mix64(((uint64_t)a->slot << 32) + a->inc + 99);
@@ -1211,7 +990,7 @@ typedef struct c_report {
 static void c_waiter(void *arg)
 {
     c_args *a = arg;
-    ulog *log = child_open(NULL);
+    ulog *log = child_open(logdir, NULL);
     ulog_sub *s = NULL;
     int rc = ulog_subscribe(log, W_TOPIC, NULL, NULL, &s);         /* latest */
     CCHECK(rc == 0, "ulog_subscribe: %s", ulog_errname(rc));
@@ -1325,7 +1104,7 @@ static void *fd_wait_main(void *arg)
 static void d_idle(void *arg)
 {
     d_args *a = arg;
-    ulog *log = child_open(NULL);
+    ulog *log = child_open(logdir, NULL);
     ulog_sub *s = NULL;
     int rc = ulog_subscribe(log, W_TOPIC, NULL, NULL, &s);
     CCHECK(rc == 0, "ulog_subscribe: %s", ulog_errname(rc));
@@ -1406,7 +1185,7 @@ typedef struct e_report {
 static void e_waiter(void *arg)
 {
     c_args *a = arg;
-    ulog *log = child_open(NULL);
+    ulog *log = child_open(logdir, NULL);
     ulog_sub *s = NULL;
     int rc = ulog_subscribe(log, W_TOPIC, NULL, NULL, &s);
     CCHECK(rc == 0, "ulog_subscribe: %s", ulog_errname(rc));
@@ -1516,7 +1295,7 @@ static size_t f_value(uint8_t buf[16 + 64], int32_t p, int64_t off)
 static void f_writer(void *arg)
 {
     int ready = *(int *)arg;
-    ulog *log = child_open(NULL);
+    ulog *log = child_open(logdir, NULL);
     int64_t next[F_PARTS];
     for (int p = 0; p < F_PARTS; p++) {
         int64_t lo;
@@ -1720,7 +1499,7 @@ static void g_steady(void *arg)
 {
     g_args *a = arg;
     close(a->stop_w);
-    ulog *log = child_open(NULL);
+    ulog *log = child_open(logdir, NULL);
     char path[400];
     slot_path(path, sizeof path, "g-acks", 0);
     off_t size;
@@ -1763,7 +1542,7 @@ static void g_steady(void *arg)
 static void g_victim(void *arg)
 {
     g_args *a = arg;
-    ulog *log = child_open(NULL);
+    ulog *log = child_open(logdir, NULL);
     write_all(a->ready, "r", 1, "ready");
     static batch b;
     for (uint32_t seq = 0;; seq += MAX_BATCH) {
@@ -1798,7 +1577,7 @@ static void g_probe(void *arg)
 {
     g_args *a = arg;
     alarm(G_BOUND_S);
-    ulog *log = child_open(NULL);
+    ulog *log = child_open(logdir, NULL);
     static batch b;
     batch_fill(&b, G_PROBE, (uint32_t)a->round, 0, G_PARTS);
     for (int32_t p = 0; p < G_PARTS; p++)
@@ -1987,9 +1766,9 @@ static void o_consumer(void *arg)
     o_args *a = arg;
     ulog_config *lc = a->slow ? cfg_try("index.flush.ms", "60000", NULL) : NULL;
     CCHECK(!a->slow || lc, "config");
-    ulog *log = child_open(lc);
+    ulog *log = child_open(logdir, lc);
     ulog_config_free(lc);
-    ulog_sub *s = child_sub(log, O_TOPIC, a->group);
+    ulog_sub *s = child_sub(log, O_TOPIC, a->group, "earliest");
     write_all(a->ready, "r", 1, "ready");
     static uint8_t seen[O_N];
     o_report r = { 0 };
@@ -2060,7 +1839,7 @@ static void o_append_range(ulog *log, uint32_t from, uint32_t to)
 static void o_producer(void *arg)
 {
     o_args *a = arg;
-    ulog *log = child_open(NULL);
+    ulog *log = child_open(logdir, NULL);
     char c;
     CCHECK(read_within(a->go, &c, 1, 30000), "producer: no go for phase 1");
     o_append_range(log, 0, O_FIRST);

@@ -34,24 +34,22 @@
  * the next clean removes the leftovers.
  * Bad input: flags, names, config values and scopes.
  *
- * Children (forked) open their own handle, run under alarm(), report
- * failures through a pipe and their exit status; only the parent asserts.
+ * Children (forked, with testchild.h) open their own handle, run under
+ * alarm(), report failures through a pipe and their exit status; only the
+ * parent asserts.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "testchild.h"
 #include "testutil.h"
 
 /* ================================================================ scaffolding */
@@ -60,34 +58,19 @@ static char root[256];      /* the test's scratch directory */
 static char logdir[300];    /* root/log: the ulog root */
 static char savedir[300];   /* root/save: copies of segment files */
 
-#define MAX_KIDS 8
-static pid_t kids[MAX_KIDS];
-/* Children write failure messages here (one write each, <= PIPE_BUF). */
-static int errp[2] = { -1, -1 };
-
 static void ret_init(void)
 {
     make_tmpdir(root, sizeof root, "retention");
     snprintf(logdir, sizeof logdir, "%s/log", root);
     snprintf(savedir, sizeof savedir, "%s/save", root);
     cr_assert_eq(mkdir(savedir, 0750), 0, "mkdir %s: %s", savedir, strerror(errno));
-    cr_assert_eq(pipe2(errp, O_CLOEXEC | O_NONBLOCK), 0, "pipe2: %s", strerror(errno));
+    children_init();
 }
 
 /* Also after a failed assertion: no child outlives its test. */
 static void ret_fini(void)
 {
-    for (int i = 0; i < MAX_KIDS; i++)
-        if (kids[i] > 0) {
-            kill(kids[i], SIGKILL);
-            waitpid(kids[i], NULL, 0);
-            kids[i] = 0;
-        }
-    for (int i = 0; i < 2; i++)
-        if (errp[i] >= 0) {
-            close(errp[i]);
-            errp[i] = -1;
-        }
+    children_fini();
     if (root[0])
         rm_rf(root);
 }
@@ -96,20 +79,6 @@ TestSuite(retention, .init = ret_init, .fini = ret_fini, .timeout = 30);
 
 #define HOUR_MS  3600000LL
 #define SEG      "4096"
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000 };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
 
 /* ================================================================ records */
 
@@ -352,6 +321,29 @@ static void alter(ulog *log, const char *topic, ulog_config *c)
     cr_assert_eq(rc, 0, "ulog_topic_alter %s: %s", topic, ulog_errname(rc));
 }
 
+/* Appends n records with timestamp ts to partition `part` of "t", one per
+ * batch, then lists its segment files into before: at least min_segs.
+ * Returns the high watermark. */
+static int64_t fill(ulog *log, int32_t part, int64_t n, int64_t ts, int64_t *ts_log,
+                    segs *before, size_t min_segs)
+{
+    put(log, "t", part, n, 1, ts, ts_log);
+    list_segs(before, "t", part);
+    cr_assert_geq(before->n, min_segs, "setup: %lld records fill only %zu segments",
+                  (long long)n, before->n);
+    return high_of(log, "t", part);
+}
+
+/* The offset `into` records past the base of segment i of s, still inside
+ * that segment. */
+static int64_t inside_seg(const segs *s, size_t i, int64_t into)
+{
+    int64_t off = s->base[i] + into;
+    cr_assert_lt(off, s->base[i + 1], "setup: segment %zu holds %lld records or fewer", i,
+                 (long long)into);
+    return off;
+}
+
 /* ================================================================ progress */
 
 typedef struct cbrec {
@@ -422,16 +414,27 @@ static int64_t old_then_fresh(ulog *log, const char *topic, int32_t part, int64_
     return put(log, topic, part, fresh, 1, now_ms(), ts_log);
 }
 
+/* old_then_fresh(), then the partition's segment files into before.
+ * Returns k, the index there of the segment holding the first fresh
+ * record, which must be at least min_k: segments 0..k-1 hold old records
+ * only. */
+static size_t old_segments(ulog *log, const char *topic, int32_t part, int64_t old,
+                           int64_t fresh, int64_t *ts_log, segs *before, size_t min_k)
+{
+    int64_t first = old_then_fresh(log, topic, part, old, fresh, ts_log);
+    list_segs(before, topic, part);
+    size_t k = seg_of(before, first);
+    cr_assert_geq(k, min_k, "setup: only %zu segments before the first fresh record", k);
+    return k;
+}
+
 Test(retention, time_deletes_exactly_the_old_leading_segments)
 {
     static int64_t ts[1000];
     ulog *log = open_with_topic(logdir, NULL, "t", 1, topic_cfg("retention.ms", "3600000", NULL));
-    int64_t fresh = old_then_fresh(log, "t", 0, 150, 40, ts);
-    int64_t high = high_of(log, "t", 0);
     segs before;
-    list_segs(&before, "t", 0);
-    size_t k = seg_of(&before, fresh);
-    cr_assert_geq(k, 3, "setup: only %zu segments before the first fresh record", k);
+    size_t k = old_segments(log, "t", 0, 150, 40, ts, &before, 3);
+    int64_t high = high_of(log, "t", 0);
     cr_assert_lt(k + 1, before.n, "setup: the first fresh record is in the active segment");
     ulog_partition_info pb = describe(log, "t", 0);
     cr_assert_eq(pb.low, 0);
@@ -498,12 +501,9 @@ Test(retention, default_keeps_everything_and_alter_turns_it_on)
 {
     static int64_t ts[1000];
     ulog *log = open_with_topic(logdir, NULL, "t", 1, topic_cfg(NULL));
-    int64_t fresh = old_then_fresh(log, "t", 0, 120, 30, ts);
-    int64_t high = high_of(log, "t", 0);
     segs before;
-    list_segs(&before, "t", 0);
-    size_t k = seg_of(&before, fresh);
-    cr_assert_geq(k, 2);
+    size_t k = old_segments(log, "t", 0, 120, 30, ts, &before, 2);
+    int64_t high = high_of(log, "t", 0);
     clean_ok(log, "t", NULL);
     expect_suffix(&before, 0, "t", 0);
     expect_low(log, "t", 0, 0);
@@ -532,11 +532,8 @@ Test(retention, time_never_deletes_the_active_segment)
 {
     static int64_t ts[1000];
     ulog *log = open_with_topic(logdir, NULL, "t", 1, topic_cfg("retention.ms", "3600000", NULL));
-    put(log, "t", 0, 100, 1, now_ms() - 2 * HOUR_MS, ts);   /* all old */
-    int64_t high = high_of(log, "t", 0);
     segs before;
-    list_segs(&before, "t", 0);
-    cr_assert_geq(before.n, 3);
+    int64_t high = fill(log, 0, 100, now_ms() - 2 * HOUR_MS, ts, &before, 3);   /* all old */
     clean_ok(log, "t", NULL);
     expect_suffix(&before, before.n - 1, "t", 0);
     expect_low(log, "t", 0, before.base[before.n - 1]);
@@ -580,12 +577,8 @@ Test(retention, progress_callback_and_stop)
     ulog *log = open_with_topic(logdir, NULL, "t", P, topic_cfg("retention.ms", "3600000", NULL));
     segs before[P];
     size_t k[P];
-    for (int32_t p = 0; p < P; p++) {
-        int64_t fresh = old_then_fresh(log, "t", p, 80 + 10 * p, 20, ts[p]);
-        list_segs(&before[p], "t", p);
-        k[p] = seg_of(&before[p], fresh);
-        cr_assert_geq(k[p], 2);
-    }
+    for (int32_t p = 0; p < P; p++)
+        k[p] = old_segments(log, "t", p, 80 + 10 * p, 20, ts[p], &before[p], 2);
     /* Stop at the end of the first partition (its second call). */
     cbrec rec = { .stop_at = 2, .stop_val = 7 };
     int rc = ulog_clean(log, "t", ULOG_CLEAN_RETENTION, clean_cb, &rec);
@@ -648,11 +641,8 @@ Test(retention, progress_stop_at_a_partition_start)
     enum { P = 3 };
     ulog *log = open_with_topic(logdir, NULL, "t", P, topic_cfg("retention.bytes", "0", NULL));
     segs before[P];
-    for (int32_t p = 0; p < P; p++) {
-        put(log, "t", p, 60, 1, now_ms(), NULL);
-        list_segs(&before[p], "t", p);
-        cr_assert_geq(before[p].n, 3);
-    }
+    for (int32_t p = 0; p < P; p++)
+        fill(log, p, 60, now_ms(), NULL, &before[p], 3);
     cbrec rec = { .stop_at = 1, .stop_val = -1000 };
     int rc = ulog_clean(log, "t", ULOG_CLEAN_RETENTION, clean_cb, &rec);
     cr_assert_eq(rc, -1000, "ulog_clean returned %d, the callback -1000", rc);
@@ -682,12 +672,8 @@ Test(retention, null_topic_cleans_every_topic)
     create_topic(log, "keep", 1, topic_cfg(NULL));
     segs sa[2], sb, sk;
     size_t ka[2];
-    for (int32_t p = 0; p < 2; p++) {
-        int64_t fresh = old_then_fresh(log, "a", p, 70, 20, ts[p]);
-        list_segs(&sa[p], "a", p);
-        ka[p] = seg_of(&sa[p], fresh);
-        cr_assert_geq(ka[p], 2);
-    }
+    for (int32_t p = 0; p < 2; p++)
+        ka[p] = old_segments(log, "a", p, 70, 20, ts[p], &sa[p], 2);
     put(log, "b", 0, 80, 1, now_ms(), ts[2]);
     list_segs(&sb, "b", 0);
     cr_assert_geq(sb.n, 3);
@@ -731,11 +717,8 @@ Test(retention, bytes_keeps_the_partition_under_retention_bytes)
 {
     const int64_t rb = 10000;
     ulog *log = open_with_topic(logdir, NULL, "t", 1, topic_cfg("retention.bytes", "10000", NULL));
-    put(log, "t", 0, 250, 1, now_ms(), NULL);   /* fresh: retention.ms plays no part */
-    int64_t high = high_of(log, "t", 0);
-    segs before;
-    list_segs(&before, "t", 0);
-    cr_assert_geq(before.n, 6);
+    segs before;   /* fresh records: retention.ms plays no part */
+    int64_t high = fill(log, 0, 250, now_ms(), NULL, &before, 6);
     size_t k = bytes_rule(&before, rb);
     cr_assert_geq(k, 3);
     ulog_partition_info pb = describe(log, "t", 0);
@@ -778,14 +761,22 @@ Test(retention, bytes_keeps_the_partition_under_retention_bytes)
 
 /* ================================================================ segment.ms */
 
+/* segment.ms one hour, with retention.ms one hour too or not; the default
+ * segment.bytes. */
+static ulog_config *seg_ms_cfg(bool with_retention_ms)
+{
+    if (with_retention_ms)
+        return cfg_of("flush.policy", "none", "segment.ms", "3600000", "retention.ms", "3600000",
+                      NULL);
+    return cfg_of("flush.policy", "none", "segment.ms", "3600000", NULL);
+}
+
 /* An idle active segment whose first record is older than segment.ms is
  * rolled by ulog_clean; retention.ms then deletes it. */
 Test(retention, segment_ms_rolls_an_idle_old_segment)
 {
     static int64_t ts[100];
-    ulog *log = open_at(logdir, NULL);
-    create_topic(log, "t", 1,
-                 cfg_of("flush.policy", "none", "segment.ms", "3600000", NULL));
+    ulog *log = open_with_topic(logdir, NULL, "t", 1, seg_ms_cfg(false));
     put(log, "t", 0, 5, 1, now_ms() - 2 * HOUR_MS, ts);
     segs s;
     list_segs(&s, "t", 0);
@@ -811,10 +802,7 @@ Test(retention, segment_ms_rolls_an_idle_old_segment)
 Test(retention, segment_ms_and_retention_ms_empty_an_idle_partition)
 {
     static int64_t ts[100];
-    ulog *log = open_at(logdir, NULL);
-    create_topic(log, "t", 1,
-                 cfg_of("flush.policy", "none", "segment.ms", "3600000", "retention.ms",
-                        "3600000", NULL));
+    ulog *log = open_with_topic(logdir, NULL, "t", 1, seg_ms_cfg(true));
     put(log, "t", 0, 5, 1, now_ms() - 2 * HOUR_MS, ts);
     cbrec rec = { 0 };
     clean_ok(log, "t", &rec);
@@ -838,13 +826,8 @@ Test(retention, segment_ms_and_retention_ms_empty_an_idle_partition)
 Test(retention, segment_ms_leaves_a_fresh_segment_alone)
 {
     static int64_t ts[100];
-    ulog *log = open_at(logdir, NULL);
-    create_topic(log, "fresh", 1,
-                 cfg_of("flush.policy", "none", "segment.ms", "3600000", "retention.ms",
-                        "3600000", NULL));
-    create_topic(log, "mixed", 1,
-                 cfg_of("flush.policy", "none", "segment.ms", "3600000", "retention.ms",
-                        "3600000", NULL));
+    ulog *log = open_with_topic(logdir, NULL, "fresh", 1, seg_ms_cfg(true));
+    create_topic(log, "mixed", 1, seg_ms_cfg(true));
     put(log, "fresh", 0, 5, 1, now_ms(), ts);
     put(log, "mixed", 0, 1, 1, now_ms() - 2 * HOUR_MS, NULL);
     put(log, "mixed", 0, 4, 1, now_ms(), NULL);
@@ -873,13 +856,11 @@ Test(retention, background_run_moves_low_without_ulog_clean)
     int64_t t0 = now_ms();
     ulog *log = open_with_topic(logdir, cfg_of("retention.check.ms", "100", NULL), "t", 1,
                                 topic_cfg("retention.ms", "3600000", NULL));
-    int64_t fresh = old_then_fresh(log, "t", 0, 120, 30, ts);
-    int64_t high = high_of(log, "t", 0);
-    segs s;
-    list_segs(&s, "t", 0);
     /* The background run may have deleted some already; the segment of the
      * first fresh record stays and is where low must end up. */
-    size_t k = seg_of(&s, fresh);
+    segs s;
+    size_t k = old_segments(log, "t", 0, 120, 30, ts, &s, 0);
+    int64_t high = high_of(log, "t", 0);
     int64_t want = s.base[k];
     cr_assert_gt(want, 0);
     int64_t lo = 0;
@@ -907,128 +888,6 @@ Test(retention, background_run_moves_low_without_ulog_clean)
 
 /* ================================================================ readers in other processes */
 
-static void child_fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
-static void child_fail(const char *fmt, ...)
-{
-    char buf[1024];
-    int n = snprintf(buf, sizeof buf, "[child %d] ", (int)getpid());
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf + n, sizeof buf - (size_t)n - 1, fmt, ap);
-    va_end(ap);
-    size_t len = strlen(buf);
-    buf[len++] = '\n';
-    ssize_t w = write(errp[1], buf, len);
-    (void)w;
-    _exit(3);
-}
-
-#define CCHECK(cond, ...)            \
-    do {                             \
-        if (!(cond))                 \
-            child_fail(__VA_ARGS__); \
-    } while (0)
-
-static void write_all(int fd, const void *buf, size_t len)
-{
-    const uint8_t *p = buf;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return;
-        p += w;
-        len -= (size_t)w;
-    }
-}
-
-static const char *child_errors(void)
-{
-    static char buf[8192];
-    size_t n = 0;
-    for (;;) {
-        ssize_t r = read(errp[0], buf + n, sizeof buf - 1 - n);
-        if (r <= 0 || (n += (size_t)r) >= sizeof buf - 1)
-            break;
-    }
-    buf[n] = '\0';
-    return n ? buf : "(no message from the child)";
-}
-
-static pid_t spawn(void (*fn)(void *), void *arg, unsigned watchdog_s)
-{
-    int slot = 0;
-    while (slot < MAX_KIDS && kids[slot] > 0)
-        slot++;
-    cr_assert_lt(slot, MAX_KIDS);
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        signal(SIGALRM, SIG_DFL);
-        alarm(watchdog_s);
-        fn(arg);
-        _exit(0);
-    }
-    kids[slot] = pid;
-    return pid;
-}
-
-/* Waits up to timeout_ms for the child; fails the test unless it exited 0. */
-static void join_ok(pid_t pid, int timeout_ms, const char *what)
-{
-    int64_t end = mono_ns() + (int64_t)timeout_ms * 1000000;
-    int st = 0;
-    for (;;) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            break;
-        if (mono_ns() > end) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            for (int i = 0; i < MAX_KIDS; i++)
-                if (kids[i] == pid)
-                    kids[i] = 0;
-            cr_assert_fail("%s (pid %d) still running after %d ms\n%s", what, (int)pid,
-                           timeout_ms, child_errors());
-        }
-        sleep_ms(2);
-    }
-    for (int i = 0; i < MAX_KIDS; i++)
-        if (kids[i] == pid)
-            kids[i] = 0;
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-        return;
-    if (WIFSIGNALED(st))
-        cr_assert_fail("%s (pid %d) died of signal %d (%s)%s\n%s", what, (int)pid,
-                       WTERMSIG(st), strsignal(WTERMSIG(st)),
-                       WTERMSIG(st) == SIGALRM ? ": its watchdog fired, it hung" : "",
-                       child_errors());
-    cr_assert_fail("%s (pid %d) exited with %d\n%s", what, (int)pid, WEXITSTATUS(st),
-                   child_errors());
-}
-
-static ulog *child_open(void)
-{
-    ulog *log = NULL;
-    int rc = ulog_open(logdir, NULL, &log);
-    CCHECK(rc == 0, "ulog_open %s: %s", logdir, ulog_errname(rc));
-    return log;
-}
-
-static ulog_sub *child_sub(ulog *log, const char *group, const char *reset)
-{
-    ulog_config *c = cfg_try("auto.offset.reset", reset, NULL);
-    CCHECK(c, "config");
-    ulog_sub *s = NULL;
-    int rc = ulog_subscribe(log, "t", group, c, &s);
-    ulog_config_free(c);
-    CCHECK(rc == 0, "ulog_subscribe group %s reset %s: %s", group ? group : "(none)", reset,
-           ulog_errname(rc));
-    return s;
-}
-
 typedef struct rd_args {
     int ready[2];   /* child -> parent: positioned after record 0 */
     int go[2];      /* parent -> child: low has passed it */
@@ -1040,21 +899,29 @@ typedef struct rd_report {
     int64_t reads, gaps, last;
 } rd_report;
 
+/* The child's side of the start: says it is ready, then waits for the
+ * parent's go (len bytes into go). */
+static void ready_then_go(rd_args *a, void *go, size_t len)
+{
+    int64_t zero = 0;
+    write_all(a->ready[1], &zero, 8, "ready");
+    CCHECK(read_within(a->go[0], go, len, 15000), "no go from the parent");
+}
+
 /* Reads from the earliest offset, slowly, while the parent appends and
  * cleans: offsets only go up; a gap only over records that are gone. */
 static void slow_reader(void *arg)
 {
     rd_args *a = arg;
-    ulog *log = child_open();
-    ulog_sub *s = child_sub(log, NULL, "earliest");
+    ulog *log = child_open(logdir, NULL);
+    ulog_sub *s = child_sub(log, "t", NULL, "earliest");
     ulog_msg m;
     int rc = ulog_poll(s, 5000, &m);
     CCHECK(rc == 0, "first poll: %s", ulog_errname(rc));
     CCHECK(m.offset == 0 && msg_ok(&m, 0), "first record: offset %lld", (long long)m.offset);
     rd_report rep = { 1, 0, 0 };
-    write_all(a->ready[1], &rep.last, 8);
     char c;
-    CCHECK(read_within(a->go[0], &c, 1, 15000), "no go from the parent");
+    ready_then_go(a, &c, 1);
     int64_t fin = -1;
     for (;;) {
         if (fin < 0) {
@@ -1086,58 +953,80 @@ static void slow_reader(void *arg)
     }
     CCHECK(rep.last + 1 == fin, "read up to %lld, final high %lld", (long long)rep.last,
            (long long)fin);
-    write_all(a->rep[1], &rep, sizeof rep);
+    write_all(a->rep[1], &rep, sizeof rep, "report");
     ulog_sub_close(s);
     ulog_close(log);
 }
 
-static void make_pipes(rd_args *a)
-{
-    int *ps[] = { a->ready, a->go, a->fin, a->rep };
-    for (size_t i = 0; i < 4; i++)
-        cr_assert_eq(pipe2(ps[i], O_CLOEXEC), 0, "pipe2: %s", strerror(errno));
-}
-
-/* The parent's side after the fork: it keeps the ends it uses, so a child
+/* Forks fn(a) (its watchdog: 25 s) and waits for its word that it is
+ * ready. After the fork the parent keeps only the ends it uses, so a child
  * that dies shows as EOF at once rather than as a timeout. */
-static void parent_ends(rd_args *a)
+static pid_t start_child(void (*fn)(void *), rd_args *a, const char *what)
 {
+    make_pipe(a->ready);
+    make_pipe(a->go);
+    make_pipe(a->fin);
+    make_pipe(a->rep);
+    pid_t pid = spawn(fn, a, 25);
     close(a->ready[1]);
     close(a->go[0]);
     close(a->fin[0]);
     close(a->rep[1]);
+    int64_t x;
+    parent_read(a->ready[0], &x, 8, 10000, what);
+    return pid;
+}
+
+/* Creates topic "t" (one partition, topic_cfg() settings c) in a new log
+ * holding n fresh records, and closes the log: no handle across the fork. */
+static void make_t(ulog_config *c, int64_t n)
+{
+    ulog *log = open_with_topic(logdir, NULL, "t", 1, c);
+    put(log, "t", 0, n, 1, now_ms(), NULL);
+    ulog_close(log);
+}
+
+/* The next record a subscriber (number j) read after offset *last: offsets
+ * only go up, and skip only records below low, which are gone (*gaps
+ * counts the skips); the record is whole. */
+static void expect_next(ulog *log, const ulog_msg *m, int j, int64_t *last, int64_t *gaps)
+{
+    int64_t lo = low_of(log, "t", 0);
+    cr_assert_gt(m->offset, *last, "subscriber %d: offset %lld after %lld", j,
+                 (long long)m->offset, (long long)*last);
+    if (m->offset != *last + 1) {
+        cr_assert(*last + 1 < lo && m->offset <= lo,
+                  "subscriber %d jumped from %lld to %lld, low %lld", j, (long long)*last,
+                  (long long)m->offset, (long long)lo);
+        (*gaps)++;
+    }
+    cr_assert(msg_ok(m, 0), "record %lld is not what was appended", (long long)m->offset);
+    *last = m->offset;
 }
 
 Test(retention, reader_in_another_process_never_goes_back)
 {
-    ulog *log = open_with_topic(logdir, NULL, "t", 1, topic_cfg("retention.bytes", "8192", NULL));
-    put(log, "t", 0, 20, 1, now_ms(), NULL);
-    ulog_close(log);   /* no handle across the fork */
+    make_t(topic_cfg("retention.bytes", "8192", NULL), 20);
     rd_args a;
-    make_pipes(&a);
-    pid_t pid = spawn(slow_reader, &a, 25);
-    parent_ends(&a);
-    int64_t pos;
-    cr_assert(read_within(a.ready[0], &pos, 8, 10000), "the reader did not start\n%s",
-              child_errors());
-    log = open_at(logdir, NULL);
+    pid_t pid = start_child(slow_reader, &a, "the reader to start");
+    ulog *log = open_at(logdir, NULL);
     for (int round = 0; round < 15; round++) {
         put(log, "t", 0, 100, 1, now_ms(), NULL);
         clean_ok(log, "t", NULL);
         if (round == 0) {
             cr_assert_gt(low_of(log, "t", 0), 1, "the first clean left the reader's segment");
             char c = 'g';
-            write_all(a.go[1], &c, 1);
+            parent_write(a.go[1], &c, 1, "go");
         }
         sleep_ms(3);
     }
     int64_t lo, hi;
     watermarks(log, "t", 0, &lo, &hi);
     cr_assert_gt(lo, 1000);
-    write_all(a.fin[1], &hi, 8);
+    parent_write(a.fin[1], &hi, 8, "final high");
     join_ok(pid, 20000, "slow reader");
     rd_report rep;
-    cr_assert(read_within(a.rep[0], &rep, sizeof rep, 1000), "no report from the reader");
+    parent_read(a.rep[0], &rep, sizeof rep, 1000, "the reader's report");
     cr_expect_eq(rep.last, hi - 1);
     cr_expect_geq(rep.gaps, 1, "the reader never jumped, though it sat below low");
     cr_expect_lt(rep.reads, hi, "the reader read %lld records of %lld: none were deleted?",
@@ -1150,16 +1039,14 @@ Test(retention, reader_in_another_process_never_goes_back)
 static void none_reader(void *arg)
 {
     rd_args *a = arg;
-    ulog *log = child_open();
-    ulog_sub *s = child_sub(log, "g", "none");
+    ulog *log = child_open(logdir, NULL);
+    ulog_sub *s = child_sub(log, "t", "g", "none");
     ulog_msg m;
     int rc = ulog_poll(s, 5000, &m);
     CCHECK(rc == 0 && m.offset == 0 && msg_ok(&m, 0), "first poll: %s, offset %lld",
            ulog_errname(rc), rc == 0 ? (long long)m.offset : -1LL);
-    int64_t zero = 0;
-    write_all(a->ready[1], &zero, 8);
     char c;
-    CCHECK(read_within(a->go[0], &c, 1, 15000), "no go from the parent");
+    ready_then_go(a, &c, 1);
     rc = ulog_poll(s, 0, &m);
     CCHECK(rc == ULOG_EOFFSET, "poll below low: %s (offset %lld if a record), expected ULOG_EOFFSET",
            ulog_errname(rc), rc == 0 ? (long long)m.offset : -1LL);
@@ -1187,18 +1074,13 @@ Test(retention, group_reader_with_reset_none_gets_eoffset)
     cr_assert_eq(ulog_group_reset(log, "g", "t", 0, ULOG_RESET_EARLIEST, 0), 0);
     ulog_close(log);
     rd_args a;
-    make_pipes(&a);
-    pid_t pid = spawn(none_reader, &a, 25);
-    parent_ends(&a);
-    int64_t pos;
-    cr_assert(read_within(a.ready[0], &pos, 8, 10000), "the reader did not start\n%s",
-              child_errors());
+    pid_t pid = start_child(none_reader, &a, "the reader to start");
     log = open_at(logdir, NULL);
     put(log, "t", 0, 200, 1, now_ms(), NULL);
     clean_ok(log, "t", NULL);
     cr_assert_gt(low_of(log, "t", 0), 1);
     char c = 'g';
-    write_all(a.go[1], &c, 1);
+    parent_write(a.go[1], &c, 1, "go");
     join_ok(pid, 20000, "reader with auto.offset.reset=none");
 
     /* The group's committed 0 is below low: none refuses, earliest starts
@@ -1224,17 +1106,15 @@ static void clean_loop(void *arg)
     rd_args *a = arg;
     ulog_config *c = cfg_try("retention.check.ms", "100", NULL);
     CCHECK(c, "config");
-    ulog *log = NULL;
-    int rc = ulog_open(logdir, c, &log);
+    ulog *log = child_open(logdir, c);
     ulog_config_free(c);
-    CCHECK(rc == 0, "ulog_open: %s", ulog_errname(rc));
     int64_t runs = 0, last_lo = 0;
-    write_all(a->ready[1], &runs, 8);
+    write_all(a->ready[1], &runs, 8, "ready");
     for (;;) {
         struct pollfd pfd = { a->go[0], POLLIN, 0 };
         if (poll(&pfd, 1, 0) == 1)
             break;
-        rc = ulog_clean(log, "t", ULOG_CLEAN_RETENTION, NULL, NULL);
+        int rc = ulog_clean(log, "t", ULOG_CLEAN_RETENTION, NULL, NULL);
         CCHECK(rc == 0, "ulog_clean: %s", ulog_errname(rc));
         int64_t lo, hi;
         CCHECK(ulog_watermarks(log, "t", 0, &lo, &hi) == 0, "watermarks");
@@ -1244,23 +1124,17 @@ static void clean_loop(void *arg)
         runs++;
         sleep_ms(1);
     }
-    write_all(a->rep[1], &runs, 8);
+    write_all(a->rep[1], &runs, 8, "report");
     ulog_close(log);
 }
 
 Test(retention, cleaning_in_two_processes_while_appending_and_reading)
 {
     const int64_t rb = 8192;
-    ulog *log = open_with_topic(logdir, NULL, "t", 1, topic_cfg("retention.bytes", "8192", NULL));
-    ulog_close(log);
+    make_t(topic_cfg("retention.bytes", "8192", NULL), 0);
     rd_args a;
-    make_pipes(&a);
-    pid_t pid = spawn(clean_loop, &a, 25);
-    parent_ends(&a);
-    int64_t x;
-    cr_assert(read_within(a.ready[0], &x, 8, 10000), "the cleaner did not start\n%s",
-              child_errors());
-    log = open_at(logdir, cfg_of("retention.check.ms", "100", NULL));
+    pid_t pid = start_child(clean_loop, &a, "the cleaner to start");
+    ulog *log = open_at(logdir, cfg_of("retention.check.ms", "100", NULL));
     put(log, "t", 0, 1, 1, now_ms(), NULL);
     ulog_sub *s = sub_earliest(log, "t");
     int64_t last = -1, gaps = 0;
@@ -1281,22 +1155,13 @@ Test(retention, cleaning_in_two_processes_while_appending_and_reading)
         cr_assert_eq(rc, 0, "auto.offset.reset=earliest, poll after offset %lld (low %lld before "
                      "the poll, %lld after): %s (%s)", (long long)last, (long long)lo0,
                      (long long)low_of(log, "t", 0), ulog_errname(rc), msg);
-        int64_t lo = low_of(log, "t", 0);
-        cr_assert_gt(m.offset, last, "offset %lld after %lld", (long long)m.offset,
-                     (long long)last);
-        if (m.offset != last + 1) {
-            cr_assert(last + 1 < lo && m.offset <= lo, "jumped from %lld to %lld, low %lld",
-                      (long long)last, (long long)m.offset, (long long)lo);
-            gaps++;
-        }
-        cr_assert(msg_ok(&m, 0), "record %lld is not what was appended", (long long)m.offset);
-        last = m.offset;
+        expect_next(log, &m, 0, &last, &gaps);
     }
     char c = 's';
-    write_all(a.go[1], &c, 1);
+    parent_write(a.go[1], &c, 1, "stop");
     join_ok(pid, 10000, "cleaner");
     int64_t runs = 0;
-    cr_assert(read_within(a.rep[0], &runs, 8, 1000));
+    parent_read(a.rep[0], &runs, 8, 1000, "the cleaner's report");
     cr_expect_gt(runs, 0);
     cr_expect_gt(gaps, 0, "the reader never fell below low");
     ulog_sub_close(s);
@@ -1323,11 +1188,10 @@ Test(retention, cleaning_in_two_processes_while_appending_and_reading)
 static void fast_cleaner(void *arg)
 {
     rd_args *a = arg;
-    ulog *log = child_open();
+    ulog *log = child_open(logdir, NULL);
     int64_t n = 0;
-    write_all(a->ready[1], &n, 8);
     char c;
-    CCHECK(read_within(a->go[0], &c, 1, 15000), "no go from the parent");
+    ready_then_go(a, &c, 1);
     static uint8_t v[VMAX];
     for (int64_t end = mono_ns() + 1500000000LL; mono_ns() < end; n++) {
         struct pollfd pfd = { a->fin[0], POLLIN, 0 };
@@ -1343,7 +1207,7 @@ static void fast_cleaner(void *arg)
         rc = ulog_clean(log, "t", ULOG_CLEAN_RETENTION, NULL, NULL);
         CCHECK(rc == 0, "ulog_clean: %s", ulog_errname(rc));
     }
-    write_all(a->rep[1], &n, 8);
+    write_all(a->rep[1], &n, 8, "report");
     ulog_close(log);
 }
 
@@ -1353,17 +1217,10 @@ static void fast_cleaner(void *arg)
 Test(retention, earliest_readers_race_a_fast_cleaner)
 {
     enum { N = 16 };
-    ulog *log = open_with_topic(logdir, NULL, "t", 1, topic_cfg("retention.bytes", "0", NULL));
-    put(log, "t", 0, 1, 1, now_ms(), NULL);
-    ulog_close(log);
+    make_t(topic_cfg("retention.bytes", "0", NULL), 1);
     rd_args a;
-    make_pipes(&a);
-    pid_t pid = spawn(fast_cleaner, &a, 25);
-    parent_ends(&a);
-    int64_t x;
-    cr_assert(read_within(a.ready[0], &x, 8, 10000), "the cleaner did not start\n%s",
-              child_errors());
-    log = open_at(logdir, NULL);
+    pid_t pid = start_child(fast_cleaner, &a, "the cleaner to start");
+    ulog *log = open_at(logdir, NULL);
     ulog_sub *s[N];
     int64_t last[N], gaps = 0;
     for (int j = 0; j < N; j++) {
@@ -1371,7 +1228,7 @@ Test(retention, earliest_readers_race_a_fast_cleaner)
         last[j] = -1;
     }
     char c = 'g';
-    write_all(a.go[1], &c, 1);
+    parent_write(a.go[1], &c, 1, "go");
     ulog_msg m;
     bool done = false;
     for (int64_t end = mono_ns() + 3000000000LL; !done && mono_ns() < end;) {
@@ -1386,22 +1243,12 @@ Test(retention, earliest_readers_race_a_fast_cleaner)
                 ulog_errmsg(log, msg, sizeof msg);
             cr_assert_eq(rc, 0, "subscriber %d (earliest), poll after offset %lld: %s (%s)", j,
                          (long long)last[j], ulog_errname(rc), msg);
-            int64_t lo = low_of(log, "t", 0);
-            cr_assert_gt(m.offset, last[j], "subscriber %d: offset %lld after %lld", j,
-                         (long long)m.offset, (long long)last[j]);
-            if (m.offset != last[j] + 1) {
-                cr_assert(last[j] + 1 < lo && m.offset <= lo,
-                          "subscriber %d jumped from %lld to %lld, low %lld", j,
-                          (long long)last[j], (long long)m.offset, (long long)lo);
-                gaps++;
-            }
-            cr_assert(msg_ok(&m, 0), "record %lld is not what was appended", (long long)m.offset);
-            last[j] = m.offset;
+            expect_next(log, &m, j, &last[j], &gaps);
         }
     }
     join_ok(pid, 10000, "appender and cleaner");
     int64_t n = 0;
-    cr_assert(read_within(a.rep[0], &n, 8, 1000), "no report from the cleaner");
+    parent_read(a.rep[0], &n, 8, 1000, "the cleaner's report");
     cr_expect_gt(gaps, 0, "no subscriber ever fell below low");
     int64_t lo, hi;
     watermarks(log, "t", 0, &lo, &hi);
@@ -1542,13 +1389,9 @@ Test(retention, delete_records_moves_low_mid_segment)
 {
     static int64_t ts[1000];
     ulog *log = open_with_topic(logdir, NULL, "t", 1, topic_cfg(NULL));
-    put(log, "t", 0, 120, 1, now_ms(), ts);
-    int64_t high = high_of(log, "t", 0);
     segs before;
-    list_segs(&before, "t", 0);
-    cr_assert_geq(before.n, 5);
-    int64_t off = before.base[1] + 3;
-    cr_assert_lt(off, before.base[2]);
+    int64_t high = fill(log, 0, 120, now_ms(), ts, &before, 5);
+    int64_t off = inside_seg(&before, 1, 3);
     ulog_sub *live = sub_earliest(log, "t");
     ulog_msg m;
     cr_assert_eq(ulog_poll(live, 0, &m), 0);
@@ -1657,13 +1500,9 @@ Test(retention, delete_records_survives_reopen_and_lost_heads)
 {
     static int64_t ts[1000];
     ulog *log = open_with_topic(logdir, NULL, "t", 1, topic_cfg(NULL));
-    put(log, "t", 0, 120, 1, now_ms(), ts);
-    int64_t high = high_of(log, "t", 0);
     segs before;
-    list_segs(&before, "t", 0);
-    cr_assert_geq(before.n, 4);
-    int64_t off = before.base[2] + 5;
-    cr_assert_lt(off, before.base[3]);
+    int64_t high = fill(log, 0, 120, now_ms(), ts, &before, 4);
+    int64_t off = inside_seg(&before, 2, 5);
     cr_assert_eq(ulog_delete_records(log, "t", 0, off), 0);
     int64_t reclaimed = describe(log, "t", 0).reclaimed;
     cr_expect_eq(reclaimed, bytes_of(&before, 0, 2));
@@ -1694,14 +1533,13 @@ Test(retention, delete_records_survives_reopen_and_lost_heads)
 static void delrec_reader(void *arg)
 {
     rd_args *a = arg;
-    ulog *log = child_open();
-    ulog_sub *s = child_sub(log, NULL, "earliest");
+    ulog *log = child_open(logdir, NULL);
+    ulog_sub *s = child_sub(log, "t", NULL, "earliest");
     ulog_msg m;
     int rc = ulog_poll(s, 5000, &m);
     CCHECK(rc == 0 && m.offset == 0, "first poll: %s", ulog_errname(rc));
-    int64_t zero = 0, off;
-    write_all(a->ready[1], &zero, 8);
-    CCHECK(read_within(a->go[0], &off, 8, 15000), "no word from the parent");
+    int64_t off;
+    ready_then_go(a, &off, 8);
     int64_t lo, hi;
     CCHECK(ulog_watermarks(log, "t", 0, &lo, &hi) == 0 && lo == off,
            "low here %lld, the other process moved it to %lld", (long long)lo, (long long)off);
@@ -1719,23 +1557,16 @@ static void delrec_reader(void *arg)
 
 Test(retention, delete_records_reaches_a_reader_in_another_process)
 {
-    ulog *log = open_with_topic(logdir, NULL, "t", 1, topic_cfg(NULL));
-    put(log, "t", 0, 100, 1, now_ms(), NULL);
-    ulog_close(log);
+    make_t(topic_cfg(NULL), 100);
     rd_args a;
-    make_pipes(&a);
-    pid_t pid = spawn(delrec_reader, &a, 25);
-    parent_ends(&a);
-    int64_t pos;
-    cr_assert(read_within(a.ready[0], &pos, 8, 10000), "the reader did not start\n%s",
-              child_errors());
-    log = open_at(logdir, NULL);
+    pid_t pid = start_child(delrec_reader, &a, "the reader to start");
+    ulog *log = open_at(logdir, NULL);
     segs s;
     list_segs(&s, "t", 0);
     cr_assert_geq(s.n, 3);
     int64_t off = s.base[1] + 2;
     cr_assert_eq(ulog_delete_records(log, "t", 0, off), 0);
-    write_all(a.go[1], &off, 8);
+    parent_write(a.go[1], &off, 8, "the new low");
     join_ok(pid, 20000, "reader in another process");
     ulog_close(log);
 }
@@ -1755,12 +1586,9 @@ static void cut_short(enum cut cut)
 {
     static int64_t ts[1000];
     ulog *log = open_with_topic(logdir, NULL, "t", 1, topic_cfg("retention.ms", "3600000", NULL));
-    int64_t fresh = old_then_fresh(log, "t", 0, 150, 40, ts);
-    int64_t high = high_of(log, "t", 0);
     segs before;
-    list_segs(&before, "t", 0);
-    size_t k = seg_of(&before, fresh);
-    cr_assert_geq(k, 3);
+    size_t k = old_segments(log, "t", 0, 150, 40, ts, &before, 3);
+    int64_t high = high_of(log, "t", 0);
     char src[700], dst[700];
     for (size_t i = 0; i < k; i++) {
         seg_path(src, sizeof src, logdir, "t", 0, before.base[i]);
@@ -1827,10 +1655,8 @@ Test(retention, crash_left_only_the_oldest_file)
 Test(retention, clean_bad_input_changes_nothing)
 {
     ulog *log = open_with_topic(logdir, NULL, "t", 1, topic_cfg("retention.bytes", "0", NULL));
-    put(log, "t", 0, 80, 1, now_ms(), NULL);
     segs before;
-    list_segs(&before, "t", 0);
-    cr_assert_geq(before.n, 3);
+    fill(log, 0, 80, now_ms(), NULL, &before, 3);
     cbrec rec = { 0 };
     const int bad_flags[] = { 0, 2, 3, -1, ULOG_CLEAN_RETENTION | 0x100, INT32_MIN };
     for (size_t i = 0; i < sizeof bad_flags / sizeof bad_flags[0]; i++) {
@@ -1874,17 +1700,6 @@ static void expect_accepted(const char *name, const char *value)
     char buf[32] = "";
     cr_expect_eq(ulog_config_get(c, name, buf, sizeof buf), 0);
     cr_expect_str_eq(buf, value);
-    ulog_config_free(c);
-}
-
-static void expect_setting(ulog *log, const char *topic, const char *name, const char *want)
-{
-    ulog_topic_info info = ULOG_TOPIC_INFO_INIT;
-    ulog_config *c = NULL;
-    cr_assert_eq(ulog_topic_describe(log, topic, &info, &c), 0);
-    char buf[32] = "";
-    cr_expect_eq(ulog_config_get(c, name, buf, sizeof buf), 0, "%s not in the description", name);
-    cr_expect_str_eq(buf, want, "%s", name);
     ulog_config_free(c);
 }
 

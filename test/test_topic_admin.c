@@ -41,17 +41,6 @@ static int append_one(ulog *log, const char *topic, const char *value, size_t le
     return ulog_append(log, topic, &r, 1);
 }
 
-static void expect_setting(ulog *log, const char *topic, const char *name, const char *want)
-{
-    ulog_topic_info info = ULOG_TOPIC_INFO_INIT;
-    ulog_config *c = NULL;
-    cr_assert_eq(ulog_topic_describe(log, topic, &info, &c), 0);
-    char buf[32];
-    cr_assert_eq(ulog_config_get(c, name, buf, sizeof buf), 0, "%s", name);
-    cr_expect_str_eq(buf, want, "%s", name);
-    ulog_config_free(c);
-}
-
 static int wait_child(pid_t pid)
 {
     int st;

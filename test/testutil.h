@@ -175,6 +175,19 @@ static inline void watermarks(ulog *log, const char *topic, int32_t p, int64_t *
     cr_assert_eq(rc, 0, "ulog_watermarks %s/%d: %s", topic, (int)p, ulog_errname(rc));
 }
 
+/* Checks that ulog_topic_describe gives topic's setting `name` as want. */
+static inline void expect_setting(ulog *log, const char *topic, const char *name,
+                                  const char *want)
+{
+    ulog_topic_info info = ULOG_TOPIC_INFO_INIT;
+    ulog_config *c = NULL;
+    cr_assert_eq(ulog_topic_describe(log, topic, &info, &c), 0);
+    char buf[32] = "";
+    cr_assert_eq(ulog_config_get(c, name, buf, sizeof buf), 0, "%s not in the description", name);
+    cr_expect_str_eq(buf, want, "%s", name);
+    ulog_config_free(c);
+}
+
 /* ---------------------------------------------------------------- on disk */
 
 /* <dir>/topics/<topic>/<part>: a partition's directory. */
@@ -307,6 +320,26 @@ static inline int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static inline void sleep_us(int64_t us)
+{
+    struct timespec ts = { (time_t)(us / 1000000), (long)(us % 1000000) * 1000 };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static inline void sleep_ms(int64_t ms)
+{
+    sleep_us(ms * 1000);
+}
+
+/* Wall-clock time in ms since the epoch, as record timestamps count it. */
+static inline int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Reads exactly len bytes within timeout_ms in all. False on EOF, error or
  * timeout. For both sides. */
 static inline bool read_within(int fd, void *buf, size_t len, int timeout_ms)
@@ -330,6 +363,23 @@ static inline bool read_within(int fd, void *buf, size_t len, int timeout_ms)
             return false;
         p += r;
         len -= (size_t)r;
+    }
+    return true;
+}
+
+/* Writes all len bytes, again after EINTR. False on error (errno says
+ * which) or a write of nothing. For both sides. */
+static inline bool write_full(int fd, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        p += w;
+        len -= (size_t)w;
     }
     return true;
 }

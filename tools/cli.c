@@ -217,13 +217,17 @@ void cli_table_print(cli_table *t, FILE *f, const char *indent)
             width[i % t->ncols] = n;
     }
     for (size_t i = 0; i < t->ncells; i++) {
-        size_t col = i % t->ncols;
+        size_t col = i % t->ncols, pad = 0;
         if (col == 0)
             fputs(indent, f);
-        if (col + 1 == t->ncols || i + 1 == t->ncells)
-            fprintf(f, "%s\n", t->cells[i]);       /* no trailing blanks */
-        else
-            fprintf(f, "%-*s  ", (int)width[col], t->cells[i]);
+        /* Padding only before a cell that has text: no trailing blanks. */
+        bool last = col + 1 == t->ncols || i + 1 == t->ncells;
+        for (size_t j = i + 1; !last && j < t->ncells && j % t->ncols != 0; j++)
+            if (t->cells[j][0]) {
+                pad = width[col] - strlen(t->cells[i]) + 2;
+                break;
+            }
+        fprintf(f, "%s%*s%s", t->cells[i], (int)pad, "", last ? "\n" : "");
         free(t->cells[i]);
     }
     free(t->cells);

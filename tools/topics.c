@@ -20,11 +20,13 @@ static const char USAGE[] =
     "            by its Kafka name (segment.bytes, max.message.bytes,\n"
     "            flush.policy, flush.ms, index.interval.bytes,\n"
     "            message.timestamp.type, preallocate, retention.ms,\n"
-    "            retention.bytes, segment.ms); repeatable\n"
+    "            retention.bytes, segment.ms, retention.groups); repeatable\n"
     "  list      topic names, one a line\n"
     "  describe  partitions, every setting, and per partition the low and high\n"
     "            watermarks, write end, segment files and bytes, the bytes\n"
-    "            retention has reclaimed and when it last did (default: all)\n"
+    "            retention has reclaimed and when it last did, and which\n"
+    "            consumer groups hold retention back by how many bytes\n"
+    "            (retention.groups) (default: all)\n"
     "  alter     change the settings given with -c (repeatable); the others\n"
     "            keep their values; processes using the topic follow at once\n"
     "  delete    delete topics with their records and group offsets; with\n"
@@ -208,6 +210,38 @@ static int list(int argc, char **argv)
     return rc;
 }
 
+/* The consumer groups retention.groups names, and what each holds back;
+ * nothing when the topic names none. */
+static int describe_pins(ulog *log, const char *name)
+{
+    ulog_pins *pins;
+    int err = ulog_retention_pins(log, name, &pins);
+    if (err)
+        return cli_fail(log, err, "topics describe %s: retention pins", name);
+    if (ulog_pins_count(pins) > 0) {
+        cli_table t;
+        cli_table_init(&t, 4);
+        const char *head[] = { "HELD-BY-GROUP", "PARTITION", "COMMITTED", "HELD-BYTES" };
+        for (int i = 0; i < 4; i++)
+            cli_table_add(&t, "%s", head[i]);
+        for (size_t i = 0; i < ulog_pins_count(pins); i++) {
+            ulog_pin pn = ULOG_PIN_INIT;
+            if (ulog_pins_get(pins, i, &pn) != 0)
+                continue;
+            cli_table_add(&t, "%s", pn.group);
+            cli_table_add(&t, "%d", (int)pn.partition);
+            if (pn.committed < 0)
+                cli_table_add(&t, "-");
+            else
+                cli_table_add(&t, "%lld", (long long)pn.committed);
+            cli_table_add(&t, "%lld", (long long)pn.bytes);
+        }
+        cli_table_print(&t, stdout, "  ");
+    }
+    ulog_pins_free(pins);
+    return 0;
+}
+
 static int describe_one(ulog *log, const char *name)
 {
     ulog_topic_info info = ULOG_TOPIC_INFO_INIT;
@@ -261,7 +295,7 @@ static int describe_one(ulog *log, const char *name)
         cli_table_add(&t, "%s", when);
     }
     cli_table_print(&t, stdout, "  ");
-    return rc;
+    return rc ? rc : describe_pins(log, name);
 }
 
 static int describe(int argc, char **argv)

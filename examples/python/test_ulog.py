@@ -119,9 +119,10 @@ class RoundTrip(LogTest):
         self.assertEqual(set(info.config), {
             "segment.bytes", "max.message.bytes", "flush.policy", "flush.ms",
             "index.interval.bytes", "message.timestamp.type", "preallocate",
-            "retention.ms", "retention.bytes", "segment.ms"})
+            "retention.ms", "retention.bytes", "segment.ms", "retention.groups"})
         self.assertEqual((info.config["retention.ms"], info.config["retention.bytes"],
-                          info.config["segment.ms"]), (-1, -1, 604800000))
+                          info.config["segment.ms"], info.config["retention.groups"]),
+                         (-1, -1, 604800000, ""))
         self.log.append("b", [{"value": b"x" * 100, "partition": 0}] * 3
                         + [{"value": b"y", "partition": 1}])
         part = self.log.describe_partition("b", 0)
@@ -277,6 +278,57 @@ class Retention(LogTest):
         self.assertEqual(self.log.append("old", [b"after"]), [(0, 200)])  # never reused
         with self.log.subscribe("old", auto_offset_reset="earliest") as sub:
             self.assertEqual(self.drain(sub), [(0, 200, b"after")])
+
+    def bases(self, topic="r"):
+        """The base offsets of the partition's segment files, ascending."""
+        return sorted(int(os.path.basename(f)[:20]) for f in
+                      glob.glob(os.path.join(self.dir, "topics", topic, "0", "*.log")))
+
+    def test_retention_groups_keep_what_a_group_has_not_read(self):
+        # retention.bytes=0 alone would delete every closed segment.
+        self.segmented(retention_bytes=0, retention_groups="slow")
+        self.assertEqual(self.log.describe_topic("r").config["retention.groups"], "slow")
+        closed = sum(os.path.getsize(os.path.join(self.dir, "topics", "r", "0", "%020d.log" % b))
+                     for b in self.bases()[:-1])
+        self.assertGreater(len(self.bases()), 4)
+        # No commit yet: slow holds the whole partition.
+        self.assertEqual(self.log.retention_pins("r"), [ulog.Pin("slow", 0, -1, closed)])
+        self.assertEqual(self.log.clean("r").segments_deleted, 0)
+        self.assertEqual(self.log.watermarks("r", 0), (0, 200))
+        # slow reads up to 100 and commits: what is below its segment goes.
+        with self.log.subscribe("r", "slow", auto_offset_reset="earliest") as sub:
+            self.assertEqual([sub.poll(0).offset for _ in range(100)][-1], 99)
+            sub.commit()
+        holding = max(b for b in self.bases() if b <= 100)
+        self.assertGreater(holding, 0)
+        res = self.log.clean("r")
+        self.assertGreater(res.segments_deleted, 0)
+        self.assertEqual(self.log.watermarks("r", 0), (holding, 200))
+        self.assertEqual(self.bases()[0], holding)
+        pins = self.log.retention_pins("r")
+        self.assertEqual([(p.group, p.partition, p.committed) for p in pins], [("slow", 0, 100)])
+        self.assertGreater(pins[0].bytes, 0)
+        self.assertEqual(pins[0].bytes, sum(
+            os.path.getsize(os.path.join(self.dir, "topics", "r", "0", "%020d.log" % b))
+            for b in self.bases()[:-1]))
+        self.assertEqual(self.log.clean("r").segments_deleted, 0)     # held, still
+        # A group the setting does not name holds nothing; "" holds nothing.
+        self.log.reset_group("other", "r", "offset", holding)
+        self.log.alter_topic("r", retention_groups="")
+        self.assertEqual(self.log.retention_pins("r"), [])
+        self.assertGreater(self.log.clean("r").segments_deleted, 0)
+        low = self.log.watermarks("r", 0)[0]
+        self.assertGreater(low, 100)
+        self.assertEqual(self.bases(), [low])                         # the active one
+        # A long list (over the 32 bytes any other value fits in) reads back.
+        many = ",".join("group-%03d" % i for i in range(80))
+        self.log.alter_topic("r", retention_groups=many)
+        self.assertEqual(self.log.describe_topic("r").config["retention.groups"], many)
+        pins = self.log.retention_pins("r")
+        self.assertEqual([p.group for p in pins], many.split(","))
+        self.assertEqual({(p.committed, p.bytes) for p in pins}, {(-1, 0)})
+        self.assertRaises(ulog.ULOG_EINVAL, self.log.alter_topic, "r", retention_groups=",a")
+        self.assertRaises(ulog.ULOG_ENOENT, self.log.retention_pins, "nosuch")
 
     def test_clean_errors_and_stopping(self):
         self.log.create_topic("a", 3)

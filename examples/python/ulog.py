@@ -95,6 +95,11 @@ class _VerifyInfo(Structure):
                 ("offset", c_int64), ("resume", c_int64), ("detail", c_char_p)]
 
 
+class _Pin(Structure):
+    _fields_ = [("struct_size", c_size_t), ("group", c_char_p), ("partition", c_int32),
+                ("committed", c_int64), ("bytes", c_int64)]
+
+
 class _CleanProgress(Structure):
     _fields_ = [("struct_size", c_size_t), ("topic", c_char_p), ("partition", c_int32),
                 ("partitions_done", c_int64), ("partitions_total", c_int64),
@@ -153,6 +158,10 @@ _SIGNATURES = {
     "ulog_verify": (c_int, [c_void_p, c_char_p, _VERIFY_CB, c_void_p, POINTER(_VerifyInfo)]),
     "ulog_clean": (c_int, [c_void_p, c_char_p, c_int, _CLEAN_CB, c_void_p]),
     "ulog_delete_records": (c_int, [c_void_p, c_char_p, c_int32, c_int64]),
+    "ulog_retention_pins": (c_int, [c_void_p, c_char_p, _PP]),
+    "ulog_pins_count": (c_size_t, [c_void_p]),
+    "ulog_pins_get": (c_int, [c_void_p, c_size_t, POINTER(_Pin)]),
+    "ulog_pins_free": (None, [c_void_p]),
 }
 for _name, (_res, _args) in _SIGNATURES.items():
     _f = getattr(_lib, _name)
@@ -301,6 +310,9 @@ CleanProgress = collections.namedtuple(
     "CleanProgress", "topic partition partitions_done partitions_total segments_deleted "
     "bytes_reclaimed")
 CleanResult = collections.namedtuple("CleanResult", "partitions segments_deleted bytes_reclaimed")
+# ulog_retention_pins: a group retention.groups names holds back `bytes` of a
+# partition (committed -1: it has no commit there, and holds all of it).
+Pin = collections.namedtuple("Pin", "group partition committed bytes")
 GroupLag = collections.namedtuple(
     "GroupLag", "topic partition committed low high lag commit_time")
 
@@ -394,7 +406,8 @@ class Log(_Closing):
         try:
             names = c_void_p()
             _check(_lib.ulog_config_names(cfg, byref(names)))
-            config, buf = {}, ctypes.create_string_buffer(32)   # holds any value
+            # 1024 bytes hold any value (32 any but retention.groups's)
+            config, buf = {}, ctypes.create_string_buffer(1024)
             for setting in _strlist(names):
                 _check(_lib.ulog_config_get(cfg, setting.encode(), buf, len(buf)))
                 v = buf.value.decode()
@@ -414,8 +427,9 @@ class Log(_Closing):
                              info.reclaimed, info.cleaned_ms)
 
     def clean(self, topic=None, progress=None):
-        """Applies retention (retention.ms, retention.bytes, segment.ms) to
-        topic (None: every topic) now, as ulog_clean does; returns
+        """Applies retention (retention.ms, retention.bytes, segment.ms; held
+        back by retention.groups) to topic (None: every topic) now, as
+        ulog_clean does; returns
         CleanResult(partitions, segments_deleted, bytes_reclaimed).
         progress, if given, is called with a CleanProgress at the start and
         end of every partition; an exception it raises stops the run after
@@ -454,6 +468,23 @@ class Log(_Closing):
         _check(_lib.ulog_delete_records(self._handle, topic.encode(), part,
                                         _int(offset, 64, "offset")), self._h)
         return self.watermarks(topic, part)[0]
+
+    def retention_pins(self, topic):
+        """[Pin(group, partition, committed, bytes)]: the consumer groups the
+        topic's retention.groups names, one entry per group and partition,
+        with the bytes retention.ms / retention.bytes would delete now but
+        for that group. Empty when the topic has no retention.groups."""
+        pins = c_void_p()
+        _check(_lib.ulog_retention_pins(self._handle, topic.encode(), byref(pins)), self._h)
+        try:
+            out = []
+            for i in range(_lib.ulog_pins_count(pins)):
+                e = _Pin(ctypes.sizeof(_Pin))
+                _check(_lib.ulog_pins_get(pins, i, byref(e)))
+                out.append(Pin(e.group.decode(), e.partition, e.committed, e.bytes))
+            return out
+        finally:
+            _lib.ulog_pins_free(pins)
 
     def verify(self, topic=None):
         """Checks every committed record (of one topic, or all) as ulog_verify

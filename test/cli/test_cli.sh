@@ -452,6 +452,46 @@ ok "produce after delete-records" sh -c 'echo again | "$0" produce retained' "$U
 ok "offsets are not reused" "$U" consume retained -o beginning -e -F '%o %s\n'
 printf '300 again\n' > "$T/exp"; same "offsets are not reused"
 
+# retention.groups: retention.bytes=0 alone would delete every closed
+# segment; the groups named keep what they have not committed past.
+ok "create held" "$U" topics create held -c segment.bytes=4096 -c retention.bytes=0 \
+    -c flush.policy=none -c retention.groups=a,b
+usage_error "bad retention.groups" "$U" topics create held2 -c retention.groups=,a
+usage_error "alter bad retention.groups" "$U" topics alter held -c retention.groups=a,,b
+awk 'BEGIN { for (i = 0; i < 300; i++) printf "r%03d-%096d\n", i, 0 }' > "$T/in"
+ok "produce held" sh -c '"$0" produce held -b 5 <"$1"' "$U" "$T/in"
+ok "groups reset a" "$U" groups reset a held --to-offset 100
+ok "describe held" "$U" topics describe held
+has "retention.groups set" "$T/out" '^  retention.groups  *a,b$'
+has "HELD-BY columns" "$T/out" '^  HELD-BY-GROUP  *PARTITION  *COMMITTED  *HELD-BYTES$'
+has "HELD-BY a" "$T/out" '^  a  *0  *100  *[1-9][0-9]*$'
+has "HELD-BY b, no commit" "$T/out" '^  b  *0  *-  *[1-9][0-9]*$'
+is "HELD-BY: one row per group" "$(sed -n '/HELD-BY-GROUP/,$p' "$T/out" | grep -c .)" = 3
+ok "topics clean held, b has no commit" "$U" topics clean held
+printf 'cleaned 1 partition: 0 segments deleted, 0 bytes reclaimed\n' > "$T/exp"
+same "a group with no commit holds everything"
+is "held: LOW stays 0" "$(row held 0 | cut -d' ' -f1)" = 0
+ok "groups reset b" "$U" groups reset b held --to-offset 200
+ok "topics clean held, a at 100" "$U" topics clean held
+has "topics clean held: deleted" "$T/out" '^cleaned 1 partition: [1-9][0-9]* segments\{0,1\} deleted'
+lowh=$(row held 0 | cut -d' ' -f1)
+is "held: LOW moved up" "${lowh:-0}" -gt 0
+is "held: LOW at or below a's offset" "${lowh:-999}" -le 100
+first=
+for f in "$ULOG_DIR"/topics/held/0/*.log; do [ -n "$first" ] || first=$(basename "$f"); done
+is "held: the first segment file starts at LOW" "$first" = "$(printf '%020d.log' "${lowh:-0}")"
+ok "consume -G a after clean" "$U" consume held -G a -c 1 -F '%o\n'
+printf '100\n' > "$T/exp"; same "a resumes where it left off"
+ok "describe held after clean" "$U" topics describe held
+has "HELD-BY b committed" "$T/out" '^  b  *0  *200  *[0-9]*$'
+ok "alter retention.groups empty" "$U" topics alter held -c retention.groups=
+ok "describe held, no groups" "$U" topics describe held
+checks=$((checks + 1))
+grep -q HELD-BY "$T/out" && fail "a topic without retention.groups prints a HELD-BY table"
+ok "topics clean held, no groups" "$U" topics clean held
+lowh=$(row held 0 | cut -d' ' -f1)
+is "held: without groups LOW passes a's offset" "${lowh:-0}" -gt 100
+
 # ---------------------------------------------------------------- perf
 
 ok "create bench" "$U" topics create bench -p 2 -c flush.policy=none
