@@ -55,23 +55,23 @@ static const struct setting {
     const char *const *choices;
     bool since_02;
 } settings[NSET] = {
-    [S_FILE_MODE]            = { "file.mode", ULOG__SCOPE_LOG, K_FILE_MODE, 0, 0777, 0640, NULL },
-    [S_DIR_MODE]             = { "dir.mode", ULOG__SCOPE_LOG, K_DIR_MODE, 0, 0777, 0750, NULL },
-    [S_INDEX_FLUSH_MS]       = { "index.flush.ms", ULOG__SCOPE_LOG, K_INT, 1, 60000, 100, NULL },
-    [S_RETENTION_CHECK_MS]   = { "retention.check.ms", ULOG__SCOPE_LOG, K_INT, 100, 86400000, 300000, NULL },
-    [S_SEGMENT_BYTES]        = { "segment.bytes", ULOG__SCOPE_TOPIC, K_INT, 4096, 1 << 30, 1 << 30, NULL },
-    [S_MAX_MESSAGE_BYTES]    = { "max.message.bytes", ULOG__SCOPE_TOPIC, K_INT, 64, (1 << 30) - 1, 1048588, NULL },
-    [S_FLUSH_POLICY]         = { "flush.policy", ULOG__SCOPE_TOPIC, K_ENUM, 0, 2, ULOG__FLUSH_ALWAYS, flush_choices },
-    [S_FLUSH_MS]             = { "flush.ms", ULOG__SCOPE_TOPIC, K_INT, 1, 3600000, 1000, NULL },
-    [S_INDEX_INTERVAL_BYTES] = { "index.interval.bytes", ULOG__SCOPE_TOPIC, K_INT, 512, 1 << 24, 4096, NULL },
-    [S_TIMESTAMP_TYPE]       = { "message.timestamp.type", ULOG__SCOPE_TOPIC, K_ENUM, 0, 1, 0, tstype_choices },
-    [S_PREALLOCATE]          = { "preallocate", ULOG__SCOPE_TOPIC, K_ENUM, 0, 1, 0, bool_choices },
+    [S_FILE_MODE]            = { "file.mode", ULOG__SCOPE_LOG, K_FILE_MODE, 0, 0777, 0640, NULL, false },
+    [S_DIR_MODE]             = { "dir.mode", ULOG__SCOPE_LOG, K_DIR_MODE, 0, 0777, 0750, NULL, false },
+    [S_INDEX_FLUSH_MS]       = { "index.flush.ms", ULOG__SCOPE_LOG, K_INT, 1, 60000, 100, NULL, false },
+    [S_RETENTION_CHECK_MS]   = { "retention.check.ms", ULOG__SCOPE_LOG, K_INT, 100, 86400000, 300000, NULL, false },
+    [S_SEGMENT_BYTES]        = { "segment.bytes", ULOG__SCOPE_TOPIC, K_INT, 4096, 1 << 30, 1 << 30, NULL, false },
+    [S_MAX_MESSAGE_BYTES]    = { "max.message.bytes", ULOG__SCOPE_TOPIC, K_INT, 64, (1 << 30) - 1, 1048588, NULL, false },
+    [S_FLUSH_POLICY]         = { "flush.policy", ULOG__SCOPE_TOPIC, K_ENUM, 0, 2, ULOG__FLUSH_ALWAYS, flush_choices, false },
+    [S_FLUSH_MS]             = { "flush.ms", ULOG__SCOPE_TOPIC, K_INT, 1, 3600000, 1000, NULL, false },
+    [S_INDEX_INTERVAL_BYTES] = { "index.interval.bytes", ULOG__SCOPE_TOPIC, K_INT, 512, 1 << 24, 4096, NULL, false },
+    [S_TIMESTAMP_TYPE]       = { "message.timestamp.type", ULOG__SCOPE_TOPIC, K_ENUM, 0, 1, 0, tstype_choices, false },
+    [S_PREALLOCATE]          = { "preallocate", ULOG__SCOPE_TOPIC, K_ENUM, 0, 1, 0, bool_choices, false },
     [S_RETENTION_MS]         = { "retention.ms", ULOG__SCOPE_TOPIC, K_INT, -1, MAX_SPAN, -1, NULL, true },
     [S_RETENTION_BYTES]      = { "retention.bytes", ULOG__SCOPE_TOPIC, K_INT, -1, MAX_SPAN, -1, NULL, true },
     [S_SEGMENT_MS]           = { "segment.ms", ULOG__SCOPE_TOPIC, K_INT, 1, MAX_SPAN, 604800000, NULL, true },
     [S_RETENTION_GROUPS]     = { "retention.groups", ULOG__SCOPE_TOPIC, K_GROUPS, 0, 1, 0, NULL, true },
-    [S_AUTO_OFFSET_RESET]    = { "auto.offset.reset", ULOG__SCOPE_SUB, K_ENUM, 0, 2, ULOG__RESET_LATEST, reset_choices },
-    [S_POLL_SPIN_US]         = { "poll.spin.us", ULOG__SCOPE_SUB, K_INT, 0, 100000, 0, NULL },
+    [S_AUTO_OFFSET_RESET]    = { "auto.offset.reset", ULOG__SCOPE_SUB, K_ENUM, 0, 2, ULOG__RESET_LATEST, reset_choices, false },
+    [S_POLL_SPIN_US]         = { "poll.spin.us", ULOG__SCOPE_SUB, K_INT, 0, 100000, 0, NULL, false },
 };
 
 struct ulog_config {

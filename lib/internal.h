@@ -298,6 +298,10 @@ int ulog__meta_part_state_get(ulog__meta *m, uint32_t topic_id, int32_t partitio
 int ulog__meta_part_state_advance(ulog__meta *m, uint32_t topic_id, int32_t partition,
                                   int64_t log_start, int64_t reclaimed, int64_t now_ms,
                                   ulog__part_state *out) ULOG__HIDDEN;
+/* Sets the log start to exactly `start` (the open that found the log
+ * shorter than the log start after a power cut). */
+int ulog__meta_part_state_set_start(ulog__meta *m, uint32_t topic_id, int32_t partition,
+                                    int64_t start) ULOG__HIDDEN;
 /* ULOG_ENOENT when the partition has none. */
 int ulog__meta_checkpoint_get(ulog__meta *m, uint32_t topic_id, int32_t partition,
                               ulog__checkpoint *out) ULOG__HIDDEN;
@@ -604,6 +608,11 @@ void ulog__topic_retire(ulog *log, ulog__topic *t) ULOG__HIDDEN;
  * timestamp is below before_ms (segment.ms), so retention can delete it;
  * *rolled says whether it did. */
 int  ulog__part_roll_if_older(ulog__part *p, int64_t before_ms, bool *rolled) ULOG__HIDDEN;
+/* A deletion whose process died between its catalog write and the head
+ * (this boot): raises the head's low to the catalog's log start. */
+int  ulog__part_catch_up_low(ulog__part *p) ULOG__HIDDEN;
+/* The durable end, waiting for a sync in progress. */
+int  ulog__part_synced_wait(ulog__part *p, ulog__pos *out) ULOG__HIDDEN;
 /* Raises h->low to at least low. */
 void ulog__head_raise_low(ulog__head *h, int64_t low) ULOG__HIDDEN;
 /* Closes the segment descriptors a deleted partition's writers kept, so

@@ -1011,9 +1011,26 @@ static int drop_index_below(ulog__meta *m, MDB_txn *txn, uint32_t topic, int32_t
     return 0;
 }
 
+static int part_state_write(ulog__meta *m, uint32_t topic_id, int32_t partition,
+                            int64_t log_start, bool exact, int64_t reclaimed, int64_t now_ms,
+                            ulog__part_state *out);
+
+int ulog__meta_part_state_set_start(ulog__meta *m, uint32_t topic_id, int32_t partition,
+                                    int64_t start)
+{
+    return part_state_write(m, topic_id, partition, start, true, 0, 0, NULL);
+}
+
 int ulog__meta_part_state_advance(ulog__meta *m, uint32_t topic_id, int32_t partition,
                                   int64_t log_start, int64_t reclaimed, int64_t now_ms,
                                   ulog__part_state *out)
+{
+    return part_state_write(m, topic_id, partition, log_start, false, reclaimed, now_ms, out);
+}
+
+static int part_state_write(ulog__meta *m, uint32_t topic_id, int32_t partition,
+                            int64_t log_start, bool exact, int64_t reclaimed, int64_t now_ms,
+                            ulog__part_state *out)
 {
     uint8_t key[PKEY], val[PVAL] = { 0 };
     MDB_val k = { PKEY, key }, v = { PVAL, val };
@@ -1030,7 +1047,7 @@ int ulog__meta_part_state_advance(ulog__meta *m, uint32_t topic_id, int32_t part
     if (rc == ULOG_ENOENT)
         rc = 0;
     if (rc == 0) {
-        if (log_start > st.log_start)
+        if (exact || log_start > st.log_start)
             st.log_start = log_start;
         st.reclaimed += reclaimed;
         if (reclaimed > 0)

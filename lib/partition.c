@@ -128,7 +128,11 @@ int ulog__part_open(ulog__topic *t, int32_t id, ulog__part *p)
         ulog__scan_result scan;
         if (!err)
             err = ulog__recover_scan(p->dirfd, fromp, log->cfg.file_mode, &scan);
-        /* The log start may lie inside the first segment (DeleteRecords). */
+        /* The log start may lie inside the first segment (DeleteRecords).
+         * Past the end it cannot stay: offsets from the end on will be
+         * given again (a power cut took records that were not durable). */
+        if (!err && ps.log_start > scan.end.offset)
+            err = ulog__meta_part_state_set_start(log->meta, t->id, id, scan.end.offset);
         if (!err && ps.log_start > scan.low)
             scan.low = ps.log_start < scan.end.offset ? ps.log_start : scan.end.offset;
         if (!err && fromp && cp.max_timestamp > scan.max_timestamp)
@@ -149,6 +153,8 @@ int ulog__part_open(ulog__topic *t, int32_t id, ulog__part *p)
     }
     if (lockfd >= 0)
         close(lockfd);      /* releases the flock */
+    if (!err)
+        err = ulog__part_catch_up_low(p);
     if (!err && __atomic_load_n(&p->h->poisoned, __ATOMIC_ACQUIRE))
         err = unpoison(p);
     if (err) {
@@ -372,6 +378,17 @@ int ulog__part_roll_if_older(ulog__part *p, int64_t before_ms, bool *rolled)
     }
     ulog__mutex_unlock(&h->wlock);
     return err ? part_fail(p, err, "rolling an idle segment") : 0;
+}
+
+int ulog__part_catch_up_low(ulog__part *p)
+{
+    ulog__part_state ps;
+    int err = ulog__meta_part_state_get(p->topic->log->meta, p->topic->id, p->id, &ps);
+    if (err)
+        return err == ULOG_ENOENT ? 0 : err;
+    int64_t c = __atomic_load_n(&p->h->committed, __ATOMIC_ACQUIRE);
+    ulog__head_raise_low(p->h, ps.log_start < c ? ps.log_start : c);
+    return 0;
 }
 
 void ulog__head_raise_low(ulog__head *h, int64_t low)
@@ -910,6 +927,16 @@ out:
  * slock (its double buffer guards against a dying writer, not against a
  * reader racing two updates), so take slock briefly; when a leader holds
  * it, skip: the next flush pass will try again. */
+int ulog__part_synced_wait(ulog__part *p, ulog__pos *out)
+{
+    int err = slock(p);
+    if (err)
+        return err;
+    *out = ulog__head_synced(p->h);
+    sunlock(p);
+    return 0;
+}
+
 bool ulog__part_synced(ulog__part *p, ulog__pos *out)
 {
     bool died;

@@ -47,9 +47,12 @@ typedef struct clean_run {
 /* ---------------------------------------------------------------- time */
 
 /* The largest timestamp of the batches from `pos` to the end of segment
- * `seg` (INT64_MIN for none). Headers only; a batch that does not parse
- * ends the walk (the part after it is not committed, or not whole). */
-static int max_ts_from(ulog__part *p, int64_t seg, int64_t pos, int64_t *out)
+ * `seg`, where the batch at pos must start at offset `at` (-1: any). Headers
+ * only. *whole is false when the walk did not end exactly at the end of
+ * the file, or the batch at pos is not the one expected: then what follows
+ * is unknown. */
+static int max_ts_from(ulog__part *p, int64_t seg, int64_t pos, int64_t at, int64_t *out,
+                       bool *whole)
 {
     int fd;
     int err = ulog__seg_open(p->dirfd, seg, false, &fd);
@@ -62,12 +65,20 @@ static int max_ts_from(ulog__part *p, int64_t seg, int64_t pos, int64_t *out)
         return err;
     }
     *out = INT64_MIN;
-    while (pos + ULOG__BATCH_HEADER_SIZE <= st.st_size) {
+    *whole = false;
+    for (;;) {
+        if (pos == st.st_size) {
+            *whole = true;
+            break;
+        }
         uint8_t hdr[ULOG__BATCH_HEADER_SIZE];
         ulog__batch_hdr h;
-        if (pread(fd, hdr, sizeof hdr, pos) != (ssize_t)sizeof hdr ||
-            ulog__batch_parse_header(hdr, sizeof hdr, &h) != 0 || h.batch_length <= 0)
+        if (pos + ULOG__BATCH_HEADER_SIZE > st.st_size ||
+            pread(fd, hdr, sizeof hdr, pos) != (ssize_t)sizeof hdr ||
+            ulog__batch_parse_header(hdr, sizeof hdr, &h) != 0 || h.batch_length <= 0 ||
+            (at >= 0 && h.base_offset != at))
             break;
+        at = -1;
         if (h.max_timestamp > *out)
             *out = h.max_timestamp;
         pos += ULOG__BATCH_LOG_OVERHEAD + (int64_t)h.batch_length;
@@ -76,23 +87,31 @@ static int max_ts_from(ulog__part *p, int64_t seg, int64_t pos, int64_t *out)
     return 0;
 }
 
-/* The largest timestamp of any record up to the end of segment v[i]
+/* The largest timestamp of any record up to the end of segment `seg`
  * (whose successor starts at `next`), given *running for the segments
- * before it. */
+ * before it; INT64_MAX when it cannot be known (a hint that does not name
+ * a batch there and a segment whose batches do not parse to its end): such
+ * a segment is kept. */
 static int max_ts_through(ulog__part *p, int64_t seg, int64_t next, int64_t *running)
 {
     ulog__index_entry e;
-    int64_t from = 0, m = INT64_MIN;
+    int64_t m;
+    bool whole = false;
+    int err = 0;
+    /* The index entry is a hint: used only if its batch is there. */
     if (ulog__meta_index_floor(p->topic->log->meta, p->topic->id, p->id, next - 1, &e) == 0 &&
-        e.segment == seg && e.pos >= 0) {
-        from = e.pos;
+        e.segment == seg && e.pos >= 0 && e.offset >= seg &&
+        (err = max_ts_from(p, seg, e.pos, e.offset, &m, &whole)) == 0 && whole) {
         if (e.max_timestamp > *running)
             *running = e.max_timestamp;
+    } else if (err || (err = max_ts_from(p, seg, 0, seg, &m, &whole)) != 0) {
+        return err;
     }
-    int err = max_ts_from(p, seg, from, &m);
-    if (!err && m > *running)
+    if (!whole)
+        m = INT64_MAX;
+    if (m > *running)
         *running = m;
-    return err;
+    return 0;
 }
 
 /* ---------------------------------------------------------------- one partition */
@@ -152,7 +171,10 @@ static size_t segs_below(const plan *pl, int64_t offset)
     return k;
 }
 
-static int plan_partition(ulog__part *p, const ulog__topic_cfg *c, int64_t now_ms, plan *pl)
+/* synced_bound: keep the segment that holds the durable end (a clean,
+ * which syncs first); false for a report of what a clean would do. */
+static int plan_partition(ulog__part *p, const ulog__topic_cfg *c, int64_t now_ms,
+                          bool synced_bound, plan *pl)
 {
     ulog__head *h = p->h;
     memset(pl, 0, sizeof *pl);
@@ -171,9 +193,26 @@ static int plan_partition(ulog__part *p, const ulog__topic_cfg *c, int64_t now_m
         pl->size[i] = fstatat(p->dirfd, name, &st, 0) == 0 ? st.st_size : 0;
         total += pl->size[i];
     }
+    /* A preallocated active segment's file size is not its data: the
+     * write end is (read without the lock: a hint for a size bound). */
+    int64_t wseg = __atomic_load_n(&h->wend.segment, __ATOMIC_RELAXED);
+    int64_t wpos = __atomic_load_n(&h->wend.pos, __ATOMIC_RELAXED);
+    if (pl->n && wseg == pl->v[pl->n - 1] && wpos < pl->size[pl->n - 1]) {
+        total -= pl->size[pl->n - 1] - wpos;
+        pl->size[pl->n - 1] = wpos;
+    }
     pl->k_low = segs_below(pl, __atomic_load_n(&h->low, __ATOMIC_ACQUIRE));
-    /* Only segments whose every record is committed. */
+    /* Only segments whose every record is committed, and before the one
+     * holding the durable end: an fsync failure cuts back to it, and the
+     * repair at the next open rewrites from it, so its file must stay. */
     size_t k_max = segs_below(pl, __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE)), k = 0;
+    ulog__pos synced;
+    if (synced_bound && (err = ulog__part_synced_wait(p, &synced)) != 0) {
+        plan_free(pl);
+        return err;
+    }
+    if (synced_bound && segs_below(pl, synced.segment) < k_max)
+        k_max = segs_below(pl, synced.segment);
     if (c->retention_bytes >= 0)
         while (k < k_max && total - pl->size[k] >= c->retention_bytes)
             total -= pl->size[k++];
@@ -278,8 +317,16 @@ static int clean_partition(ulog__part *p, clean_run *run)
     int err = 0;
     if (c->segment_ms > 0 && run->now_ms - c->segment_ms > 0)
         err = ulog__part_roll_if_older(p, run->now_ms - c->segment_ms, &rolled);
+    /* A deletion cut short after its catalog write: the head catches up.
+     * Then a sync, so that the durable end is in the active segment and
+     * every closed one may go (flush.policy none or interval would keep
+     * the last closed one until their own next sync). */
+    if (!err)
+        err = ulog__part_catch_up_low(p);
+    if (!err)
+        err = ulog__part_sync_background(p);
     plan pl;
-    if (err || (err = plan_partition(p, c, run->now_ms, &pl)) != 0)
+    if (err || (err = plan_partition(p, c, run->now_ms, true, &pl)) != 0)
         return err;
     size_t k = pl.k_policy;
     if (k > pl.k_low && c->retention_groups[0]) {
@@ -449,8 +496,13 @@ int ulog_delete_records(ulog *log, const char *topic, int32_t partition, int64_t
                           (int)partition, (long long)offset, (long long)high);
     if (offset <= __atomic_load_n(&p->h->low, __ATOMIC_ACQUIRE))
         return 0;
+    /* Durable up to offset first: a log start past the durable end would
+     * outlive a power cut that takes the records below it, and then hide
+     * the ones written again at those offsets. */
     clean_run run = { .pr = { .struct_size = sizeof run.pr }, .now_ms = ulog__now_ms() };
-    err = move_log_start(p, offset, &run);
+    err = ulog__part_sync_background(p);
+    if (!err)
+        err = move_log_start(p, offset, &run);
     return err ? ulog__fail(log, err, "topic %s partition %d: delete_records: %s", topic,
                             (int)partition, ulog_strerror(err))
                : 0;
@@ -535,7 +587,7 @@ int ulog_retention_pins(ulog *log, const char *topic, ulog_pins **out)
     for (int32_t k = 0; k < t->partitions && !err && c->retention_groups[0]; k++) {
         ulog__part *p = &t->parts[k];
         plan pl;
-        if ((err = plan_partition(p, c, now, &pl)) != 0)
+        if ((err = plan_partition(p, c, now, false, &pl)) != 0)
             break;
         pin_list l;
         err = pins_of(p, c, &l);
