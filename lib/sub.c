@@ -133,10 +133,17 @@ int ulog_subscribe(ulog *log, const char *topic, const char *group, const ulog_c
     if (group && (err = ulog__meta_group_get(log->meta, group, t->id, s->n, committed)) != 0)
         ulog__fail(log, err, "group %s: reading committed offsets", group);
     for (int32_t i = 0; i < s->n && !err; i++) {
-        int64_t start = 0;
-        err = start_offset(s, &sc, i, committed[i], &start);
-        if (!err)
-            err = ulog__cursor_seek(&s->cur[i], start);
+        /* Retention may move the log start past `start` before the seek:
+         * then choose again (it only moves up). */
+        for (int tries = 0; tries < 100; tries++) {
+            int64_t start = 0;
+            err = start_offset(s, &sc, i, committed[i], &start);
+            if (!err)
+                err = ulog__cursor_seek(&s->cur[i], start);
+            if (err != ULOG_EOFFSET ||
+                start >= __atomic_load_n(&t->parts[i].h->low, __ATOMIC_ACQUIRE))
+                break;
+        }
     }
     free(committed);
     if (err) {
