@@ -611,6 +611,8 @@ int  ulog__part_roll_if_older(ulog__part *p, int64_t before_ms, bool *rolled) UL
 /* A deletion whose process died between its catalog write and the head
  * (this boot): raises the head's low to the catalog's log start. */
 int  ulog__part_catch_up_low(ulog__part *p) ULOG__HIDDEN;
+/* The write end (under the writer lock, briefly). */
+int  ulog__part_write_end(ulog__part *p, ulog__pos *out) ULOG__HIDDEN;
 /* The durable end, waiting for a sync in progress. */
 int  ulog__part_synced_wait(ulog__part *p, ulog__pos *out) ULOG__HIDDEN;
 /* Raises h->low to at least low. */

@@ -927,6 +927,16 @@ out:
  * slock (its double buffer guards against a dying writer, not against a
  * reader racing two updates), so take slock briefly; when a leader holds
  * it, skip: the next flush pass will try again. */
+int ulog__part_write_end(ulog__part *p, ulog__pos *out)
+{
+    int err = wlock(p);
+    if (err)
+        return err;
+    *out = p->h->wend;
+    ulog__mutex_unlock(&p->h->wlock);
+    return 0;
+}
+
 int ulog__part_synced_wait(ulog__part *p, ulog__pos *out)
 {
     int err = slock(p);

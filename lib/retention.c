@@ -194,12 +194,15 @@ static int plan_partition(ulog__part *p, const ulog__topic_cfg *c, int64_t now_m
         total += pl->size[i];
     }
     /* A preallocated active segment's file size is not its data: the
-     * write end is (read without the lock: a hint for a size bound). */
-    int64_t wseg = __atomic_load_n(&h->wend.segment, __ATOMIC_RELAXED);
-    int64_t wpos = __atomic_load_n(&h->wend.pos, __ATOMIC_RELAXED);
-    if (pl->n && wseg == pl->v[pl->n - 1] && wpos < pl->size[pl->n - 1]) {
-        total -= pl->size[pl->n - 1] - wpos;
-        pl->size[pl->n - 1] = wpos;
+     * write end is. */
+    ulog__pos wend;
+    if ((err = ulog__part_write_end(p, &wend)) != 0) {
+        plan_free(pl);
+        return err;
+    }
+    if (pl->n && wend.segment == pl->v[pl->n - 1] && wend.pos < pl->size[pl->n - 1]) {
+        total -= pl->size[pl->n - 1] - wend.pos;
+        pl->size[pl->n - 1] = wend.pos;
     }
     pl->k_low = segs_below(pl, __atomic_load_n(&h->low, __ATOMIC_ACQUIRE));
     /* Only segments whose every record is committed, and before the one
