@@ -768,6 +768,11 @@ int ulog__part_sync(ulog__part *p, const ulog__written *w)
         int err = ULOG_ETIMEDOUT;
         bool died = false;
         if (lead) {
+            /* A claim left standing would keep the next gather untimed
+             * (its appenders would sleep SYNC_WAIT_NS) if this batch goes
+             * in a sync already running. */
+            if (timer)
+                __atomic_store_n(&h->gather_timer, 0, __ATOMIC_SEQ_CST);
             err = ulog__mutex_trylock(&h->slock, &died);
             wait_ns = SYNC_WAIT_NS;
             timer = false;
