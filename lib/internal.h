@@ -369,6 +369,8 @@ int ulog__seg_list(int dirfd, int64_t **bases, size_t *n) ULOG__HIDDEN;
 int ulog__seg_next(int dirfd, int64_t after, int64_t *base) ULOG__HIDDEN;
 /* Largest segment base <= offset; ULOG_ENOENT when none. */
 int ulog__seg_floor(int dirfd, int64_t offset, int64_t *base) ULOG__HIDDEN;
+/* The size of segment `base`'s file; 0 when it cannot be read (gone). */
+int64_t ulog__seg_size(int dirfd, int64_t base) ULOG__HIDDEN;
 /* Removes the segments that lie wholly below `offset` (those whose next
  * segment starts at or below it), oldest first, then syncs the directory;
  * counts what it removed. A segment already gone is skipped. */

@@ -127,13 +127,8 @@ static int move_log_start(ulog__part *p, int64_t low, clean_run *run)
     int err = ulog__seg_list(p->dirfd, &v, &n);
     if (err)
         return err;
-    for (size_t i = 0; i + 1 < n && v[i + 1] <= low; i++) {
-        char name[ULOG__SEG_NAME_LEN + 1];
-        struct stat st;
-        ulog__seg_name(name, v[i]);
-        if (fstatat(p->dirfd, name, &st, 0) == 0)
-            bytes += st.st_size;
-    }
+    for (size_t i = 0; i + 1 < n && v[i + 1] <= low; i++)
+        bytes += ulog__seg_size(p->dirfd, v[i]);
     free(v);
     err = ulog__meta_part_state_advance(t->log->meta, t->id, p->id, low, bytes, run->now_ms,
                                         NULL);
@@ -187,10 +182,7 @@ static int plan_partition(ulog__part *p, const ulog__topic_cfg *c, int64_t now_m
     }
     int64_t total = 0;
     for (size_t i = 0; i < pl->n; i++) {
-        char name[ULOG__SEG_NAME_LEN + 1];
-        struct stat st;
-        ulog__seg_name(name, pl->v[i]);
-        pl->size[i] = fstatat(p->dirfd, name, &st, 0) == 0 ? st.st_size : 0;
+        pl->size[i] = ulog__seg_size(p->dirfd, pl->v[i]);
         total += pl->size[i];
     }
     /* A preallocated active segment's file size is not its data: the

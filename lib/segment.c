@@ -185,6 +185,14 @@ int ulog__seg_floor(int dirfd, int64_t offset, int64_t *base)
     return err;
 }
 
+int64_t ulog__seg_size(int dirfd, int64_t base)
+{
+    char name[ULOG__SEG_NAME_LEN + 1];
+    struct stat st;
+    ulog__seg_name(name, base);
+    return fstatat(dirfd, name, &st, 0) == 0 ? st.st_size : 0;
+}
+
 int ulog__seg_drop_below(int dirfd, int64_t offset, int64_t *segments, int64_t *bytes)
 {
     int64_t *v;

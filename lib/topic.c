@@ -600,13 +600,8 @@ int ulog_partition_describe(ulog *log, const char *topic, int32_t partition,
         return ulog__fail(log, err, "topic %s partition %d: listing segments", topic,
                           (int)partition);
     int64_t bytes = 0;
-    for (size_t i = 0; i < n; i++) {
-        char name[ULOG__SEG_NAME_LEN + 1];
-        struct stat st;
-        ulog__seg_name(name, v[i]);
-        if (fstatat(p->dirfd, name, &st, 0) == 0)
-            bytes += st.st_size;
-    }
+    for (size_t i = 0; i < n; i++)
+        bytes += ulog__seg_size(p->dirfd, v[i]);
     free(v);
     bool died;
     if (ulog__mutex_lock(&p->h->wlock, &died) == 0) {
