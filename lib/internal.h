@@ -699,6 +699,12 @@ struct ulog {
     /* The flusher: index entries, checkpoints, background syncs. */
     pthread_t        flusher;
     pthread_mutex_t  fpass;                 /* one ulog__flush_pass at a time */
+    /* A pass's buffers (fpass), kept between passes: an idle pass, ten a
+     * second, allocates nothing. */
+    ulog__index_entry *fentries;
+    size_t             fentries_cap;
+    ulog__checkpoint  *fcps;
+    size_t             fcps_cap;
     pthread_mutex_t  flock;
     pthread_cond_t   fcond;
     bool             stop;

@@ -133,17 +133,25 @@ static bool topic_live(uint32_t topic_id, void *arg)
     return c->last && !ulog__topic_deleted(c->last);
 }
 
+/* buf (capacity *cap elements of `size` bytes) with room for `need`,
+ * doubling; NULL when out of memory, and then buf stays as it was. */
+static void *grow(void *buf, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return buf;
+    size_t n = *cap ? *cap : 16;
+    while (n < need)
+        n *= 2;
+    void *b = realloc(buf, n * size);
+    if (b)
+        *cap = n;
+    return b;
+}
+
 static int flush_pass_locked(ulog *log, bool final)
 {
-    size_t cap = FLUSH_BATCH, ne = 0, ncp = 0, cpcap = 16;
-    ulog__index_entry *e = malloc(cap * sizeof *e);
-    ulog__checkpoint *cp = malloc(cpcap * sizeof *cp);
+    size_t ne = 0, ncp = 0;
     int err = 0;
-    if (!e || !cp) {
-        free(e);
-        free(cp);
-        return ULOG_ENOMEM;
-    }
     int64_t now = ulog__mono_ms();
     pthread_rwlock_rdlock(&log->tlock);
     for (unsigned b = 0; b < ULOG__TOPIC_BUCKETS; b++) {
@@ -158,14 +166,13 @@ static int flush_pass_locked(ulog *log, bool final)
                     ulog__part_sync_background(p);
                 int64_t cut;
                 for (;;) {
-                    if (ne == cap) {
-                        ulog__index_entry *ne2 = realloc(e, 2 * cap * sizeof *e);
-                        if (!ne2)
-                            break;
-                        e = ne2;
-                        cap *= 2;
-                    }
-                    size_t got = ulog__part_take_index(p, e + ne, cap - ne, &cut);
+                    ulog__index_entry *ent = grow(log->fentries, &log->fentries_cap,
+                                                  ne + FLUSH_BATCH, sizeof *ent);
+                    if (!ent)
+                        break;      /* the rest waits for the next pass */
+                    log->fentries = ent;
+                    size_t cap = log->fentries_cap;
+                    size_t got = ulog__part_take_index(p, log->fentries + ne, cap - ne, &cut);
                     if (cut >= 0)
                         ulog__meta_truncate(log->meta, t->id, i, cut);
                     ne += got;
@@ -175,29 +182,24 @@ static int flush_pass_locked(ulog *log, bool final)
                 ulog__pos s;
                 if (__atomic_load_n(&p->appended, __ATOMIC_RELAXED) &&
                     ulog__part_synced(p, &s) && s.offset != p->cp_written) {
-                    if (ncp == cpcap) {
-                        ulog__checkpoint *c2 = realloc(cp, 2 * cpcap * sizeof *cp);
-                        if (!c2)
-                            continue;
-                        cp = c2;
-                        cpcap *= 2;
-                    }
+                    ulog__checkpoint *c = grow(log->fcps, &log->fcps_cap, ncp + 1, sizeof *c);
+                    if (!c)
+                        continue;
+                    log->fcps = c;
                     /* Read without the writer lock: it only grows, and a
                      * larger value is safe (see ulog__checkpoint). */
-                    cp[ncp++] = (ulog__checkpoint){ t->id, i, s.offset, s.segment, s.pos,
-                                                    __atomic_load_n(&p->h->max_ts,
-                                                                    __ATOMIC_RELAXED) };
+                    c[ncp++] = (ulog__checkpoint){ t->id, i, s.offset, s.segment, s.pos,
+                                                   __atomic_load_n(&p->h->max_ts,
+                                                                   __ATOMIC_RELAXED) };
                     p->cp_written = s.offset;
                 }
             }
         }
     }
     if (ne || ncp)
-        err = ulog__meta_flush(log->meta, e, ne, cp, ncp, topic_live,
+        err = ulog__meta_flush(log->meta, log->fentries, ne, log->fcps, ncp, topic_live,
                                &(live_cache){ log, NULL });
     pthread_rwlock_unlock(&log->tlock);
-    free(e);
-    free(cp);
     return err;
 }
 
@@ -353,5 +355,7 @@ void ulog_close(ulog *log)
     pthread_cond_destroy(&log->fcond);
     pthread_mutex_destroy(&log->flock);
     pthread_mutex_destroy(&log->fpass);
+    free(log->fentries);
+    free(log->fcps);
     free(log);
 }

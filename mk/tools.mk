@@ -184,7 +184,8 @@ check-valgrind:
 	@$(MAKE) --no-print-directory valgrind-run
 
 # Each example as check-examples runs it (a fresh directory as argv[1]),
-# under memcheck; the log of each is kept in $(BUILD)/valgrind/.
+# under memcheck; the log of each is kept in $(BUILD)/valgrind/. One still
+# running after 45 s has its threads' stacks printed (mk/valgrind-stacks.sh).
 valgrind-run: $(EXAMPLE_BINS)
 	@mkdir -p $(SCRATCH) $(BUILD)/valgrind
 	$(Q)start=$$(date +%s); \
@@ -193,13 +194,15 @@ valgrind-run: $(EXAMPLE_BINS)
 	    echo "== $(VALGRIND) $$e"; \
 	    rm -f $$log.*; \
 	    d=$$(mktemp -d $(abspath $(SCRATCH))/valgrind.XXXXXX) || exit 1; \
+	    mk/valgrind-stacks.sh 45 "$$d" >$$log.stacks 2>&1 & w=$$!; \
 	    TMPDIR=$(abspath $(SCRATCH)) $(VALGRIND) $(VALGRIND_FLAGS) --log-file=$$log.%p \
 	        $$e "$$d" >$$log.out 2>&1; rc=$$?; \
-	    cat $$log.[0-9]* 2>/dev/null; \
+	    pkill -P $$w 2>/dev/null; kill $$w 2>/dev/null; wait $$w 2>/dev/null; \
+	    cat $$log.[0-9]* $$log.stacks 2>/dev/null; \
 	    if [ $$rc != 0 ] || grep -q 'ERROR SUMMARY: [1-9]\|definitely lost\|possibly lost' $$log.[0-9]* 2>/dev/null; then \
 	        cat $$log.out; echo "FAIL: valgrind $$e $$d (exit $$rc; logs $$log.*)" >&2; exit 1; \
 	    fi; \
-	    rm -rf "$$d" $$log.[0-9]*; \
+	    rm -rf "$$d" $$log.[0-9]* $$log.stacks; \
 	done; \
 	echo "make check-valgrind: $(words $(EXAMPLE_BINS)) examples clean under memcheck in $$(( $$(date +%s) - start ))s"
 

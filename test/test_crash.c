@@ -299,7 +299,7 @@ static void run(const char *policy, const char *segment_bytes, const char *preal
         int pfd[2];
         cr_assert_eq(pipe(pfd), 0);
         fcntl(pfd[1], F_SETPIPE_SZ, 1 << 20);
-        pid_t pid = fork();
+        pid_t pid = quiet_fork();
         cr_assert_geq(pid, 0);
         if (pid == 0) {
             close(pfd[0]);

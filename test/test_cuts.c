@@ -951,7 +951,7 @@ Test(cuts, e9_waiter_of_a_batch_cut_by_a_repair_fails)
 
 static void close_inherited(void)
 {
-    alarm(20);      /* a hang must not outlive the test */
+    child_watchdog(20);      /* a hang must not outlive the test */
     ulog_close(g_log);
     ulog *own = NULL;
     if (ulog_open(root, NULL, &own) != 0)

@@ -1556,7 +1556,7 @@ static void gc_case(int procs, long at, long count, int err, long *acked_out, lo
         pid_t pid[GC_PROCS];
         fflush(NULL);
         for (int p = 0; p < procs; p++) {
-            pid[p] = fork();
+            pid[p] = quiet_fork();
             cr_assert_geq(pid[p], 0, "fork: %s", strerror(errno));
             if (pid[p] == 0) {
                 ulog *cl = NULL;
@@ -1965,7 +1965,7 @@ static void ring_lap(const char *name, bool committed)
     cr_assert_neq(sh, MAP_FAILED);
     sh->rc = 1;
     fflush(NULL);
-    pid_t kid = fork();
+    pid_t kid = quiet_fork();
     cr_assert_geq(kid, 0);
     if (kid == 0) {
         ulog *cl = NULL;

@@ -631,7 +631,7 @@ Test(groups, cross_process_commit, .timeout = 30)
     append_each(log, "xp", 2, 20);
     ulog_close(log);
 
-    pid_t pid = fork();
+    pid_t pid = quiet_fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
         /* No Criterion assertions here. */

@@ -1543,7 +1543,7 @@ static void build_template(const char *tpl, layout *l)
     }
     ulog_close(log);            /* writes the checkpoint: offset 36 */
     fflush(NULL);
-    pid_t pid = fork();
+    pid_t pid = quiet_fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
         ulog_config *lc = cfg_try("index.flush.ms", "60000", NULL);
@@ -2216,7 +2216,7 @@ static bool in_child(int (*check)(const job *), const job *j, char *why, size_t 
 {
     memset(verdict, 0, VERDICT_SIZE);
     fflush(NULL);
-    pid_t pid = fork();
+    pid_t pid = quiet_fork();
     if (pid < 0) {
         snprintf(why, n, "fork: %s", strerror(errno));
         return false;

@@ -3,7 +3,7 @@
  * Every test forks children that open the root themselves (ulog_open in the
  * child; no handle crosses a fork) and report back through pipes, files and
  * their exit status; only the parent asserts. Every wait is bounded: each
- * child runs under alarm() (a hang becomes a SIGALRM death the parent
+ * child runs under child_watchdog() (a hang becomes a SIGALRM death the parent
  * reports) and the parent waits with deadlines, so a library bug fails a
  * test instead of hanging CI. The suite's fini kills any child left over.
  *

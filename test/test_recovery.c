@@ -227,7 +227,7 @@ static void read_layout(const char *dir, const char *topic, layout *l)
 static void make_template(const char *dir, const char *segment_bytes, const size_t *sizes,
                           int nbatches, int close_after, size_t big)
 {
-    pid_t pid = fork();
+    pid_t pid = quiet_fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
         ulog_config *lc = cfg_try("index.flush.ms", "60000", NULL);

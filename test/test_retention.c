@@ -35,8 +35,8 @@
  * Bad input: flags, names, config values and scopes.
  *
  * Children (forked, with testchild.h) open their own handle, run under
- * alarm(), report failures through a pipe and their exit status; only the
- * parent asserts.
+ * child_watchdog(), report failures through a pipe and their exit status;
+ * only the parent asserts.
  */
 #include <criterion/criterion.h>
 #include <errno.h>

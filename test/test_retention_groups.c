@@ -289,10 +289,10 @@ Test(rgroups, a_commit_from_another_process_counts)
     commit_at(log, "billing", 0, 10);
     clean(log);
     cr_assert_eq(low_of(log, 0), seg_of(0, 10));
-    pid_t pid = fork();
+    pid_t pid = quiet_fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
-        alarm(20);
+        child_watchdog(20);
         ulog *cl;
         ulog_sub *s;
         ulog_msg m;

@@ -369,7 +369,7 @@ Test(sweep, truncations, .timeout = 600)
 static void append_and_die(const char *topic_cfg_name, const char *topic_cfg_value, int n,
                            size_t value_len)
 {
-    pid_t pid = fork();
+    pid_t pid = quiet_fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
         ulog_config *lc = cfg_try("index.flush.ms", "60000", NULL);

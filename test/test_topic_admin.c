@@ -148,10 +148,10 @@ Test(admin, alter_reaches_another_process)
     int ready[2], go[2];
     cr_assert_eq(pipe(ready), 0);
     cr_assert_eq(pipe(go), 0);
-    pid_t pid = fork();
+    pid_t pid = quiet_fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
-        alarm(20);
+        child_watchdog(20);
         ulog *cl;
         char big[3000] = { 0 }, b = 1;
         if (ulog_open(dir, NULL, &cl) != 0)
@@ -197,10 +197,10 @@ Test(admin, alter_cut_short_is_found_by_the_next_open)
     cr_assert_eq(v, 1);
     /* Nothing told this process yet. */
     cr_expect_eq(append_one(log, "t", big, sizeof big), 0);
-    pid_t pid = fork();
+    pid_t pid = quiet_fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
-        alarm(20);
+        child_watchdog(20);
         ulog *cl;
         if (ulog_open(dir, NULL, &cl) != 0)
             _exit(10);
@@ -366,11 +366,11 @@ Test(admin, delete_refuses_bad_names)
  * 22 when it is another error, 23 for ENOENT without the message. */
 static pid_t fork_poller(const char *topic, int ready_fd)
 {
-    pid_t pid = fork();
+    pid_t pid = quiet_fork();
     cr_assert_geq(pid, 0);
     if (pid)
         return pid;
-    alarm(30);
+    child_watchdog(30);
     ulog *cl;
     ulog_sub *s;
     ulog_msg m;
@@ -398,10 +398,10 @@ Test(admin, delete_stops_another_process)
     create_topic(log, "t", 2, NULL);
     int ready[2];
     cr_assert_eq(pipe(ready), 0);
-    pid_t app = fork();
+    pid_t app = quiet_fork();
     cr_assert_geq(app, 0);
     if (app == 0) {
-        alarm(30);
+        child_watchdog(30);
         ulog *cl;
         char b = 1;
         if (ulog_open(dir, NULL, &cl) != 0)
@@ -464,10 +464,10 @@ Test(admin, delete_cut_after_marking_is_finished_by_the_next_user)
     cr_assert_eq(ulog__topic_get(log, "t", &t), 0);
     for (int32_t i = 0; i < t->partitions; i++)
         ulog__part_mark_deleted(&t->parts[i]);
-    pid_t pid = fork();
+    pid_t pid = quiet_fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
-        alarm(20);
+        child_watchdog(20);
         ulog *cl;
         if (ulog_open(dir, NULL, &cl) != 0)
             _exit(10);
@@ -574,10 +574,10 @@ Test(admin, delete_wakes_a_blocked_poll)
  * `parts` partitions unless parts is 0. */
 static void delete_elsewhere(const char *topic, int32_t parts)
 {
-    pid_t pid = fork();
+    pid_t pid = quiet_fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
-        alarm(20);
+        child_watchdog(20);
         ulog *cl;
         if (ulog_open(dir, NULL, &cl) != 0)
             _exit(10);

@@ -2,9 +2,9 @@
  *
  * Header only, like testutil.h (which it includes): every helper is static
  * inline. The children of a test open the log themselves (no handle crosses
- * a fork), run under alarm() (a hang becomes a SIGALRM death the parent
- * reports), and report failures through a pipe and their exit status; only
- * the parent asserts.
+ * a fork), run under child_watchdog() (a hang becomes a SIGALRM death the
+ * parent reports, after gdb has printed the child's stacks), and report
+ * failures through a pipe and their exit status; only the parent asserts.
  *
  * The state is this header's, one per test program: kids[], the children
  * forked and not yet reaped, and errp, the pipe children write failure
@@ -141,7 +141,7 @@ static inline pid_t fork_kid(void)
         slot++;
     cr_assert_lt(slot, MAX_KIDS, "too many children");
     fflush(NULL);
-    pid_t pid = fork();
+    pid_t pid = quiet_fork();
     cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
     if (pid > 0)
         kids[slot] = pid;
@@ -162,10 +162,9 @@ static inline pid_t spawn(void (*fn)(void *), void *arg, unsigned watchdog_s)
 {
     pid_t pid = fork_kid();
     if (pid == 0) {
-        signal(SIGALRM, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
         signal(SIGPIPE, SIG_DFL);
-        alarm(watchdog_s);
+        child_watchdog(watchdog_s);
         fn(arg);
         _exit(0);
     }

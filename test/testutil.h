@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -382,6 +384,106 @@ static inline bool write_full(int fd, const void *buf, size_t len)
         len -= (size_t)w;
     }
     return true;
+}
+
+/* ---------------------------------------------------------------- fork */
+
+/* Whether every other thread of this process sleeps in a system call that
+ * is never made holding an allocator lock: waiting for an event, a child,
+ * a futex or a timer. Used only by the forking parent. */
+static inline bool others_asleep(void)
+{
+    static const long idle[] = { 0 /* read */, 7 /* poll */, 23 /* select */,
+                                 35 /* nanosleep */, 61 /* wait4 */, 202 /* futex */,
+                                 230 /* clock_nanosleep */, 232 /* epoll_wait */,
+                                 247 /* waitid */, 270 /* pselect6 */, 271 /* ppoll */,
+                                 281 /* epoll_pwait */, 441 /* epoll_pwait2 */ };
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return true;        /* nothing to go by */
+    pid_t me = gettid();
+    bool asleep = true;
+    struct dirent *de;
+    while (asleep && (de = readdir(d)) != NULL) {
+        long tid = strtol(de->d_name, NULL, 10);
+        if (tid <= 0 || tid == me)
+            continue;
+        char path[64], buf[64] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%ld/syscall", tid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;       /* the thread ended */
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        char *end = buf;
+        long nr = n > 0 ? strtol(buf, &end, 10) : -1;
+        asleep = false;     /* "running", or blocked outside a system call */
+        for (size_t i = 0; n > 0 && end != buf && i < sizeof idle / sizeof idle[0]; i++)
+            asleep |= nr == idle[i];
+    }
+    closedir(d);
+    return asleep;
+}
+
+/*
+ * fork() for the tests. fork() copies only the calling thread, and a lock
+ * another thread held at that moment stays held in the child for good.
+ * glibc's malloc guards its own, but AddressSanitizer's allocator before
+ * LLVM 18 (Debian 12's) does not: a child forked while another thread of
+ * the parent was inside malloc hangs at its first allocation from the same
+ * size class. The other threads here are Criterion's messaging thread
+ * (busy for a moment after every assertion) and the flushers of the logs
+ * the parent has open. So wait, a second at most, until all of them sleep
+ * in a system call, and then fork.
+ */
+static inline pid_t quiet_fork(void)
+{
+    for (int i = 0; i < 2000 && !others_asleep(); i++)
+        sleep_us(500);
+    return fork();
+}
+
+/* ---------------------------------------------------------------- watchdog */
+
+/* SIGALRM handler of child_watchdog(): before the child dies, gdb prints
+ * every thread's stack, so that a hang seen once in CI says where it was.
+ * Only async-signal-safe calls (fork, execvp, waitpid, write). */
+static inline void watchdog_fire(int sig)
+{
+    (void)sig;
+    char pid[24], *q = pid + sizeof pid;
+    *--q = '\0';
+    for (unsigned long v = (unsigned long)getpid(); v || q == pid + sizeof pid - 1; v /= 10)
+        *--q = (char)('0' + v % 10);
+    static const char msg[] = "watchdog: a child hung; its threads (if gdb is here):\n";
+    if (write(2, msg, sizeof msg - 1) < 0) {
+        /* nothing to do: the stacks are a courtesy */
+    }
+    pid_t g = fork();
+    if (g == 0) {
+        dup2(2, 1);
+        char *argv[] = { "gdb", "-nx", "-batch", "-p", q, "-ex", "thread apply all bt",
+                         NULL };
+        execvp("gdb", argv);
+        _exit(127);
+    }
+    if (g > 0)
+        while (waitpid(g, NULL, 0) < 0 && errno == EINTR)
+            ;
+    signal(SIGALRM, SIG_DFL);
+    raise(SIGALRM);     /* the parent still sees a death by SIGALRM */
+}
+
+/* For a forked child, instead of alarm(seconds): after that long it dies by
+ * SIGALRM as with alarm(), having printed its threads' stacks. 0 disarms. */
+static inline void child_watchdog(unsigned seconds)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = watchdog_fire;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    alarm(seconds);
 }
 
 #endif
