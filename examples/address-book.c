@@ -25,9 +25,15 @@
  * parent's handle). The card service starts and rebuilds its copy; the
  * address service changes addresses and the card service picks them up live;
  * the card service stops, more changes happen, it restarts and resumes where
- * its group left off. At the end the program checks that the copy equals the
- * address service's own table, and exits 1 if not, or if anything fails, or
- * if the card service does not answer within 30 s.
+ * its group left off. The program checks that the copy equals the address
+ * service's own table. Last, years pass: thousands of moves later the topic
+ * is compacted (it is created with cleanup.policy=compact, as Kafka's
+ * changelog topics are, so that it keeps every person's latest address
+ * however long it runs), and a new service, address labels, builds its own
+ * copy from it, reading a small fraction of the history. The program exits
+ * 1 if a copy is wrong, if the compacted log still holds more than a quarter
+ * of the history, if anything fails, or if a service does not answer within
+ * 30 s.
  *
  * Usage: address-book DIR    (a new, empty directory; the card service keeps
  *                             its copy in DIR/greeting-cards.copy, where a
@@ -49,7 +55,7 @@
 
 #define TOPIC       "addresses"
 #define PARTITIONS  2
-#define GROUP       "greeting-cards"
+#define HISTORY     3000        /* moves in the last act, before compaction */
 #define DEADLINE_S  30
 #define MAX_PEOPLE  32
 
@@ -147,7 +153,8 @@ static int book_load(book *b, const char *path)
 /* ------------------------------------------------------------ helpers */
 
 static const char *g_dir;
-static char g_copy_path[4096];
+static const char *g_group = "greeting-cards";  /* the card service's group */
+static char g_copy_path[4096];                  /* and its copy */
 
 static int fail(ulog *log, int err, const char *who, const char *what)
 {
@@ -245,7 +252,7 @@ static int card_service(int cmd_fd, int note_fd)
         ulog_config_free(cfg);
         goto out;
     }
-    err = ulog_subscribe(log, TOPIC, GROUP, cfg, &sub);
+    err = ulog_subscribe(log, TOPIC, g_group, cfg, &sub);
     ulog_config_free(cfg);
     if (err) {
         fail(log, err, "cards", "ulog_subscribe");
@@ -407,10 +414,10 @@ static int card_stop(card_proc *c, int kill_it)
 static int show_group(void)
 {
     ulog_group_desc *d;
-    int err = ulog_group_describe(g_log, GROUP, &d);
+    int err = ulog_group_describe(g_log, g_group, &d);
     if (err)
         return fail(g_log, err, "address", "ulog_group_describe");
-    printf("  group \"%s\" committed:", GROUP);
+    printf("  group \"%s\" committed:", g_group);
     for (size_t i = 0; i < ulog_group_desc_count(d); i++) {
         ulog_group_lag g = ULOG_GROUP_LAG_INIT;
         if ((err = ulog_group_desc_get(d, i, &g)) != 0) {
@@ -421,6 +428,104 @@ static int show_group(void)
     }
     printf("\n");
     ulog_group_desc_free(d);
+    return 0;
+}
+
+/* Bytes of the topic's segment files, all partitions; -1 on failure. */
+static int64_t topic_bytes(void)
+{
+    int64_t sum = 0;
+    for (int32_t p = 0; p < PARTITIONS; p++) {
+        ulog_partition_info pi = ULOG_PARTITION_INFO_INIT;
+        int err = ulog_partition_describe(g_log, TOPIC, p, &pi);
+        if (err) {
+            fail(g_log, err, "address", "ulog_partition_describe");
+            return -1;
+        }
+        sum += pi.bytes;
+    }
+    return sum;
+}
+
+/* Years of moves: HISTORY changes of address among the people in the
+ * book, published 100 to an append. */
+static int publish_history(void)
+{
+    static const char *const streets[] = { "Elm Street", "Oak Avenue", "Mill Lane",
+                                           "Station Road", "Church Street", "Park Road" };
+    for (int done = 0; done < HISTORY;) {
+        ulog_record r[100];
+        char id[100][16], addr[100][96];
+        int n = 0;
+        for (; n < 100 && done < HISTORY; n++, done++) {
+            int who = done % g_truth.n;
+            const char *name = g_truth.addr[who], *comma = strchr(name, ',');
+            snprintf(id[n], sizeof id[n], "%s", g_truth.id[who]);
+            snprintf(addr[n], sizeof addr[n], "%.*s, %d %s", (int)(comma ? comma - name : 0),
+                     name, 1 + done / 7, streets[done % 6]);
+            r[n] = (ulog_record){ .key = id[n], .key_len = strlen(id[n]), .value = addr[n],
+                                  .value_len = strlen(addr[n]),
+                                  .timestamp = ULOG_TIMESTAMP_NOW,
+                                  .partition = ULOG_PARTITION_ANY };
+        }
+        int err = ulog_append(g_log, TOPIC, r, (size_t)n);
+        if (err)
+            return fail(g_log, err, "address", "ulog_append");
+        for (int i = 0; i < n; i++)
+            if (book_set(&g_truth, id[i], strlen(id[i]), addr[i], strlen(addr[i])) != 0)
+                return 1;
+    }
+    return 0;
+}
+
+/* The last act: the topic is compacted (cleanup.policy=compact), so a
+ * service that starts years later reads each person's latest address, not
+ * the whole history. */
+static int years_later(void)
+{
+    printf("\n== Years later: %d more moves; compaction keeps each person's latest "
+           "address\n", HISTORY);
+    if (publish_history() != 0)
+        return 1;
+    int64_t before = topic_bytes();
+    int err = ulog_clean(g_log, TOPIC, ULOG_CLEAN_COMPACT, NULL, NULL);
+    if (err)
+        return fail(g_log, err, "address", "ulog_clean");
+    int64_t after = topic_bytes();
+    if (before < 0 || after < 0)
+        return 1;
+    printf("  [address] the topic: %lld bytes before compaction, %lld after\n",
+           (long long)before, (long long)after);
+
+    printf("\n== A new service, address labels, builds its copy from the compacted log\n");
+    g_group = "address-labels";
+    snprintf(g_copy_path, sizeof g_copy_path, "%s/address-labels.copy", g_dir);
+    card_proc labels;
+    int n;
+    if (card_start(&labels) != 0) {
+        perror("address-book: starting the label service");
+        return 1;
+    }
+    if (card_expect(&labels, 'r', &n) != 0) {
+        card_stop(&labels, 1);
+        return 1;
+    }
+    if (card_stop(&labels, 0) != 0)
+        return 1;
+    int changes = 7 + 4 + 1 + HISTORY;
+    printf("  [labels]  rebuilt from %d records; the history holds %d changes\n", n, changes);
+    book copy;
+    if (book_load(&copy, g_copy_path) != 0 || !book_equal(&copy, &g_truth)) {
+        fprintf(stderr, "address-book: the label service's copy differs from the source of "
+                        "truth\n");
+        return 1;
+    }
+    if (n * 4 > changes) {
+        fprintf(stderr, "address-book: the compacted log still held %d of %d changes\n", n,
+                changes);
+        return 1;
+    }
+    printf("\ndone: the label service's copy (%d addresses) equals the table too\n", copy.n);
     return 0;
 }
 
@@ -494,8 +599,8 @@ static int run(void)
         fprintf(stderr, "address-book: the copy differs from the source of truth\n");
         return 1;
     }
-    printf("\ndone: the copy (%d addresses) equals the address service's table\n", copy.n);
-    return 0;
+    printf("\nthe copy (%d addresses) equals the address service's table\n", copy.n);
+    return years_later();
 
 killed:
     card_stop(&card, 1);
@@ -521,7 +626,20 @@ int main(int argc, char **argv)
     int err = ulog_open(g_dir, NULL, &g_log);
     if (err)
         return fail(NULL, err, "address", "ulog_open");
-    err = ulog_topic_create(g_log, TOPIC, PARTITIONS, NULL);
+    /* A changelog: compacted, as Kafka's changelog topics are, so that it
+     * keeps every person's latest address however long it runs. Small
+     * segments, so that the demo's history fills several. */
+    ulog_config *tc = ulog_config_new();
+    char eb[256] = "";
+    if (!tc || ulog_config_set(tc, "cleanup.policy", "compact", eb, sizeof eb) != 0 ||
+        ulog_config_set(tc, "segment.bytes", "8192", eb, sizeof eb) != 0) {
+        fprintf(stderr, "address-book: topic config: %s\n", tc ? eb : "out of memory");
+        ulog_config_free(tc);
+        ulog_close(g_log);
+        return 1;
+    }
+    err = ulog_topic_create(g_log, TOPIC, PARTITIONS, tc);
+    ulog_config_free(tc);
     if (err == ULOG_EEXIST)
         fprintf(stderr, "address-book: %s already has a topic \"%s\"; pass a new directory\n",
                 g_dir, TOPIC);

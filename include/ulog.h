@@ -140,6 +140,18 @@ typedef struct ulog_strlist ulog_strlist;
  *                        a named group with no commit for a partition holds
  *                        all of it. ulog_retention_pins() says who holds
  *                        how much. DeleteRecords is not held back.
+ *   cleanup.policy       delete | compact | compact,delete (delete,compact
+ *                        is the same), default delete. compact keeps the
+ *                        latest record per key (so ulog_append refuses a
+ *                        record with a null key); compact alone turns
+ *                        retention.ms and retention.bytes off, as in Kafka
+ *   delete.retention.ms  0..2^62, default 86400000 (1 day): how long
+ *                        compaction keeps a tombstone (a null value)
+ *   min.compaction.lag.ms 0..2^62, default 0: compaction leaves records
+ *                        younger than this as written
+ *   min.cleanable.dirty.ratio  text "0" to "1" with at most 6 decimals
+ *                        (ulog_config_set only), default 0.5: compact a
+ *                        partition once this share of it is not compacted
  * Subscription (ulog_subscribe):
  *   auto.offset.reset    where to start a partition the group has no usable
  *                        committed offset for (none committed, or it fell out
@@ -162,7 +174,8 @@ ULOG_API ulog_config *ulog_config_new(void);
  * config is unchanged. ULOG_ENOMEM possible. Since 0.1. */
 ULOG_API int ulog_config_set(ulog_config *cfg, const char *name,
                              const char *value, char *errbuf, size_t errbuf_len);
-/* Typed setter for integer settings; same rules as ulog_config_set(). */
+/* Typed setter for integer settings; same rules as ulog_config_set().
+ * Refuses enums, retention.groups and min.cleanable.dirty.ratio (text). */
 ULOG_API int ulog_config_set_int(ulog_config *cfg, const char *name,
                                  int64_t value, char *errbuf, size_t errbuf_len);
 /* Copies the value of `name` into buf (NUL-terminated; 32 bytes hold any
@@ -267,13 +280,18 @@ typedef struct ulog_partition_info {
     int64_t segments;       /* number of segment files */
     int64_t bytes;          /* bytes in segment files */
     /* Since 0.2 (filled when struct_size covers them): */
-    int64_t reclaimed;      /* bytes retention and ulog_delete_records()
-                               have removed, ever */
-    int64_t cleaned_ms;     /* when retention or ulog_delete_records()
-                               last removed bytes, ms since the epoch;
-                               0 for never */
+    int64_t reclaimed;      /* bytes retention, compaction and
+                               ulog_delete_records() have removed, ever */
+    int64_t cleaned_ms;     /* when one of them last removed bytes, ms
+                               since the epoch; 0 for never */
+    int64_t cleaned_end;    /* compaction: below this offset every key has
+                               only its latest record; 0 for never */
+    int64_t clean_bytes;    /* bytes of the segments below cleaned_end */
+    int64_t dirty_bytes;    /* bytes of the closed segments from cleaned_end
+                               on: dirty / (clean + dirty) is the dirty ratio
+                               min.cleanable.dirty.ratio is compared with */
 } ulog_partition_info;
-#define ULOG_PARTITION_INFO_INIT { sizeof(ulog_partition_info), 0, 0, 0, 0, 0, 0, 0 }
+#define ULOG_PARTITION_INFO_INIT { sizeof(ulog_partition_info), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 /* Describes one partition. A struct_size of 0.1's struct (without the
  * fields since 0.2) is accepted; those fields are then not written.
@@ -337,6 +355,8 @@ typedef struct ulog_clean_progress {
 typedef int ulog_clean_cb(const ulog_clean_progress *progress, void *arg);
 
 #define ULOG_CLEAN_RETENTION 1   /* retention.ms, retention.bytes, segment.ms */
+#define ULOG_CLEAN_COMPACT   2   /* cleanup.policy=compact: the latest record per key
+                                    (since 0.2) */
 
 /*
  * Applies the cleanup settings of `topic` (NULL: of every topic) now,
@@ -351,9 +371,20 @@ typedef int ulog_clean_cb(const ulog_clean_progress *progress, void *arg);
  * fails with ULOG_EOFFSET), and one reading a deleted segment finishes its
  * batch safely. Every process with the root open also runs this in the
  * background every retention.check.ms over the topics it has open, one
- * process at a time per root.
+ * process at a time per root. (retention.ms and retention.bytes apply only
+ * when cleanup.policy includes delete, as in Kafka.)
+ * With ULOG_CLEAN_COMPACT, on topics whose cleanup.policy includes compact,
+ * rewrites the closed segments (past min.compaction.lag.ms) keeping the
+ * latest record of each key, and tombstones (null values) until
+ * delete.retention.ms after their segment was written; offsets never
+ * change, so readers see gaps. The background run does this only once a
+ * partition's dirty ratio reaches min.cleanable.dirty.ratio; this call
+ * whenever there is anything new to compact. Appenders and readers are
+ * never blocked, and a crash at any point loses no key's latest record.
+ * Both flags may be given.
  * cb (may be NULL) gets progress. Errors: ULOG_EINVAL (flags), ULOG_ENOENT,
- * ULOG_EIO, ULOG_ENOMEM, or cb's non-zero value. Thread-safe. Since 0.2.
+ * ULOG_EIO, ULOG_ENOMEM, ULOG_ELIMIT (compaction: the keys of one segment
+ * need more than 128 MiB), or cb's non-zero value. Thread-safe. Since 0.2.
  */
 ULOG_API int ulog_clean(ulog *log, const char *topic, int flags, ulog_clean_cb *cb,
                         void *arg);
@@ -487,7 +518,8 @@ ULOG_API int  ulog_subscribe(ulog *log, const char *topic, const char *group,
  */
 ULOG_API int  ulog_poll(ulog_sub *sub, int timeout_ms, ulog_msg *msg);
 /* Moves partition `partition` (or every partition: ULOG_PARTITION_ANY) so that
- * the next record polled from it is `offset`. offset may equal the high
+ * the next record polled from it is `offset` (on a compacted topic, the first
+ * record kept at or after it: compaction leaves gaps). offset may equal the high
  * watermark. Cost: O(log n) metadata lookup plus at most one index interval of
  * scanning. Errors: ULOG_EINVAL, ULOG_EOFFSET (outside [low, high]; the
  * position is unchanged), ULOG_ECORRUPT, ULOG_EIO. Since 0.1. */

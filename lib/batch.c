@@ -24,7 +24,9 @@
  *                                  (1 = LogAppendTime), bit 4 transactional,
  *                                  bit 5 control batch, bit 6 delete horizon
  *                                  set; ulog writes 0 or 0x08
- *   23   4  lastOffsetDelta int32  offsetDelta of the last record (count - 1)
+ *   23   4  lastOffsetDelta int32  offsetDelta of the last record (count - 1);
+ *                                  after compaction the last offset of the
+ *                                  batch's range, whose records may be fewer
  *   27   8  baseTimestamp int64    timestamp of the first record
  *   35   8  maxTimestamp  int64    greatest record timestamp; with
  *                                  LogAppendTime the append time, which
@@ -492,6 +494,23 @@ void ulog__batch_encode(uint8_t *buf, size_t size, const ulog__batch_src *src,
         *max_ts = max;
 }
 
+void ulog__batch_seal(uint8_t *buf, size_t size, const ulog__batch_hdr *h)
+{
+    put64(buf + OFF_BASE_OFFSET, (uint64_t)h->base_offset);
+    put32(buf + OFF_LENGTH, (uint32_t)(size - ULOG__BATCH_LOG_OVERHEAD));
+    put32(buf + OFF_EPOCH, (uint32_t)h->leader_epoch);
+    buf[OFF_MAGIC] = ULOG__BATCH_MAGIC;
+    put16(buf + OFF_ATTR, (uint16_t)h->attributes);
+    put32(buf + OFF_LAST_DELTA, (uint32_t)h->last_offset_delta);
+    put64(buf + OFF_BASE_TS, (uint64_t)h->base_timestamp);
+    put64(buf + OFF_MAX_TS, (uint64_t)h->max_timestamp);
+    put64(buf + OFF_PRODUCER_ID, (uint64_t)h->producer_id);
+    put16(buf + OFF_PRODUCER_EPOCH, (uint16_t)h->producer_epoch);
+    put32(buf + OFF_BASE_SEQ, (uint32_t)h->base_sequence);
+    put32(buf + OFF_COUNT, (uint32_t)h->record_count);
+    put32(buf + OFF_CRC, ulog__crc32c(0, buf + OFF_ATTR, size - OFF_ATTR));
+}
+
 void ulog__batch_set_base_offset(uint8_t *buf, int64_t base_offset)
 {
     put64(buf + OFF_BASE_OFFSET, (uint64_t)base_offset);
@@ -874,7 +893,9 @@ int ulog__rec_header(const ulog__rec *r, size_t index, ulog_header *out)
     return 0;
 }
 
-int ulog__batch_check(const uint8_t *buf, size_t avail, ulog__batch_hdr *h)
+/* gaps: the batch may be one compaction rewrote (records missing from its
+ * range, even all of them); otherwise it must be as an append writes it. */
+static int check(const uint8_t *buf, size_t avail, ulog__batch_hdr *h, bool gaps)
 {
     int rc = ulog__batch_parse_header(buf, avail, h);
     if (rc)
@@ -888,19 +909,21 @@ int ulog__batch_check(const uint8_t *buf, size_t avail, ulog__batch_hdr *h)
     /* Only now is the codec trustworthy enough to report as unsupported. */
     if (h->attributes & ULOG__ATTR_COMPRESSION)
         return ULOG_ENOTSUP;
-    /* baseOffset is outside the CRC; keep offset arithmetic from wrapping. */
-    /* ulog writes no empty batch and no gaps inside one (there is no
-     * compaction yet): recordCount = lastOffsetDelta + 1 >= 1. */
-    if (h->base_offset < 0 || h->record_count < 1 ||
-        h->last_offset_delta != h->record_count - 1 ||
+    /* baseOffset is outside the CRC; keep offset arithmetic from wrapping.
+     * An append writes lastOffsetDelta + 1 >= 1 records; compaction keeps
+     * the batch's range and drops records from it, down to none. */
+    if (h->base_offset < 0 || h->last_offset_delta < 0 ||
         h->base_offset > INT64_MAX - h->last_offset_delta)
+        return ULOG_ECORRUPT;
+    if (gaps ? h->record_count < 0 || h->record_count - 1 > h->last_offset_delta
+             : h->record_count < 1 || h->last_offset_delta != h->record_count - 1)
         return ULOG_ECORRUPT;
     return 0;
 }
 
-int ulog__batch_verify(const uint8_t *buf, size_t avail, ulog__batch_hdr *h)
+static int verify(const uint8_t *buf, size_t avail, ulog__batch_hdr *h, bool gaps)
 {
-    int rc = ulog__batch_check(buf, avail, h);
+    int rc = check(buf, avail, h, gaps);
     if (rc)
         return rc;
 
@@ -909,13 +932,36 @@ int ulog__batch_verify(const uint8_t *buf, size_t avail, ulog__batch_hdr *h)
     int64_t prev = -1;
     ulog__rec r;
 
+    /* Offset deltas run 0, 1, 2, ...; with gaps they only increase, within
+     * the batch's range. */
     for (int32_t i = 0; i < h->record_count; i++) {
-        if (rec_decode(p, end, &r) || r.offset_delta != prev + 1)
+        if (rec_decode(p, end, &r) || (gaps ? r.offset_delta <= prev : r.offset_delta != prev + 1) ||
+            r.offset_delta > h->last_offset_delta)
             return ULOG_ECORRUPT;
         prev = r.offset_delta;
         p = r.end;
     }
-    if (p != end || prev != h->last_offset_delta)
+    if (p != end || (!gaps && prev != h->last_offset_delta))
         return ULOG_ECORRUPT;
     return 0;
+}
+
+int ulog__batch_check(const uint8_t *buf, size_t avail, ulog__batch_hdr *h)
+{
+    return check(buf, avail, h, false);
+}
+
+int ulog__batch_check_gaps(const uint8_t *buf, size_t avail, ulog__batch_hdr *h)
+{
+    return check(buf, avail, h, true);
+}
+
+int ulog__batch_verify(const uint8_t *buf, size_t avail, ulog__batch_hdr *h)
+{
+    return verify(buf, avail, h, false);
+}
+
+int ulog__batch_verify_gaps(const uint8_t *buf, size_t avail, ulog__batch_hdr *h)
+{
+    return verify(buf, avail, h, true);
 }

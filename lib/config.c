@@ -5,7 +5,8 @@
  * The set of names is fixed by this table, so a ulog_config is a bitmask plus
  * one parsed value per known setting: a value is validated once, when it is
  * set, and every later reader sees a number. ulog_config_get() prints values
- * in canonical form (decimal, modes as four octal digits "0640", enum names).
+ * in canonical form (decimal, modes as four octal digits "0640", enum names,
+ * ratios as the shortest decimal: "0.5", "1").
  *
  * Topic config text (the tail of a "topics" value in LMDB, see meta.c):
  * "name=value\n" lines, ASCII, one per topic setting, in table order. Decoding
@@ -22,22 +23,30 @@
 #include <string.h>
 
 /* K_GROUPS: a list of consumer group names (text, not a number): its v[]
- * is 1 when the list is not empty, the names are in the config's `groups`. */
-enum kind { K_INT, K_FILE_MODE, K_DIR_MODE, K_ENUM, K_GROUPS };
+ * is 1 when the list is not empty, the names are in the config's `groups`.
+ * K_RATIO: a decimal number from 0 to 1, held in millionths so that it
+ * stays exact (no floating point: the stored text must print back the same). */
+enum kind { K_INT, K_FILE_MODE, K_DIR_MODE, K_ENUM, K_GROUPS, K_RATIO };
 
 enum {
     S_FILE_MODE, S_DIR_MODE, S_INDEX_FLUSH_MS, S_RETENTION_CHECK_MS,
     S_SEGMENT_BYTES, S_MAX_MESSAGE_BYTES, S_FLUSH_POLICY, S_FLUSH_MS,
     S_INDEX_INTERVAL_BYTES, S_TIMESTAMP_TYPE, S_PREALLOCATE,
     S_RETENTION_MS, S_RETENTION_BYTES, S_SEGMENT_MS, S_RETENTION_GROUPS,
+    S_CLEANUP_POLICY, S_DELETE_RETENTION_MS, S_MIN_COMPACTION_LAG_MS, S_MIN_CLEANABLE_DIRTY,
     S_AUTO_OFFSET_RESET,
     S_POLL_SPIN_US,
     NSET
 };
 
-/* Choice i parses to i, so these orders follow enum ulog__flush and
- * enum ulog__reset; timestamp type 1 means log_append_time. */
+/* A config's `set` and the decoder's `seen` are 32-bit masks. */
+_Static_assert(NSET <= 32, "more settings than bits in a mask");
+
+/* Choice i parses to i, so these orders follow enum ulog__flush,
+ * enum ulog__reset and enum ulog__cleanup; timestamp type 1 means
+ * log_append_time. */
 static const char *const flush_choices[] = { "none", "interval", "always", NULL };
+static const char *const cleanup_choices[] = { "delete", "compact", "compact,delete", NULL };
 static const char *const tstype_choices[] = { "CreateTime", "LogAppendTime", NULL };
 static const char *const reset_choices[] = { "latest", "earliest", "none", NULL };
 static const char *const bool_choices[] = { "false", "true", NULL };
@@ -46,6 +55,9 @@ static const char *const bool_choices[] = { "false", "true", NULL };
  * differ from their default, so that 0.1 can still read a topic that does
  * not use them (it refuses names it does not know). */
 #define MAX_SPAN (INT64_C(1) << 62)
+
+/* A ratio of 1, in the millionths K_RATIO holds. */
+#define RATIO_ONE 1000000
 
 static const struct setting {
     const char *name;
@@ -70,6 +82,14 @@ static const struct setting {
     [S_RETENTION_BYTES]      = { "retention.bytes", ULOG__SCOPE_TOPIC, K_INT, -1, MAX_SPAN, -1, NULL, true },
     [S_SEGMENT_MS]           = { "segment.ms", ULOG__SCOPE_TOPIC, K_INT, 1, MAX_SPAN, 604800000, NULL, true },
     [S_RETENTION_GROUPS]     = { "retention.groups", ULOG__SCOPE_TOPIC, K_GROUPS, 0, 1, 0, NULL, true },
+    [S_CLEANUP_POLICY]       = { "cleanup.policy", ULOG__SCOPE_TOPIC, K_ENUM, 0, 2,
+                                 ULOG__CLEANUP_DELETE, cleanup_choices, true },
+    [S_DELETE_RETENTION_MS]  = { "delete.retention.ms", ULOG__SCOPE_TOPIC, K_INT, 0, MAX_SPAN,
+                                 86400000, NULL, true },
+    [S_MIN_COMPACTION_LAG_MS] = { "min.compaction.lag.ms", ULOG__SCOPE_TOPIC, K_INT,
+                                  0, MAX_SPAN, 0, NULL, true },
+    [S_MIN_CLEANABLE_DIRTY]  = { "min.cleanable.dirty.ratio", ULOG__SCOPE_TOPIC, K_RATIO,
+                                 0, RATIO_ONE, RATIO_ONE / 2, NULL, true },
     [S_AUTO_OFFSET_RESET]    = { "auto.offset.reset", ULOG__SCOPE_SUB, K_ENUM, 0, 2, ULOG__RESET_LATEST, reset_choices, false },
     [S_POLL_SPIN_US]         = { "poll.spin.us", ULOG__SCOPE_SUB, K_INT, 0, 100000, 0, NULL, false },
 };
@@ -155,6 +175,35 @@ static bool groups_valid(const char *s)
     }
 }
 
+/* A ratio in millionths: [digits]['.' 1 to 6 digits], with at least one
+ * digit, so "0", "1", "0.5", ".5" (as Kafka and strtod read it) and
+ * "1.000000". A '.' needs digits after it: "5." looks cut short. No sign,
+ * exponent or spaces, and no seventh decimal (rounding it would silently
+ * store another value). The caller checks the range. */
+static bool parse_ratio(const char *s, int64_t *out)
+{
+    int64_t whole = 0, frac = 0, scale = RATIO_ONE;
+    bool digits = false;
+
+    for (; *s >= '0' && *s <= '9'; s++, digits = true)
+        if ((whole = whole * 10 + (*s - '0')) > 1)   /* out of range: stop before overflow */
+            return false;
+    if (*s == '.') {
+        if (!*++s)
+            return false;
+        for (; *s >= '0' && *s <= '9'; s++, digits = true) {
+            if (scale == 1)
+                return false;
+            scale /= 10;
+            frac += (*s - '0') * scale;
+        }
+    }
+    if (*s || !digits)
+        return false;
+    *out = whole * RATIO_ONE + frac;
+    return true;
+}
+
 static bool parse_value(const struct setting *st, const char *s, int64_t *out)
 {
     int64_t v;
@@ -163,7 +212,16 @@ static bool parse_value(const struct setting *st, const char *s, int64_t *out)
         *out = *s != '\0';
         return groups_valid(s);
     }
+    if (st->kind == K_RATIO) {
+        if (!parse_ratio(s, &v) || !in_range(st, v))
+            return false;
+        *out = v;
+        return true;
+    }
     if (st->kind == K_ENUM) {
+        /* Kafka takes cleanup.policy's two policies in either order. */
+        if (st->choices == cleanup_choices && strcmp(s, "delete,compact") == 0)
+            s = "compact,delete";
         for (int i = 0; st->choices[i]; i++)
             if (strcmp(s, st->choices[i]) == 0) {
                 *out = i;
@@ -184,11 +242,25 @@ static bool parse_value(const struct setting *st, const char *s, int64_t *out)
 /* Longest value of any kind, with its NUL. */
 #define TEXT_MAX (ULOG__GROUPS_MAX + 1)
 
+/* The shortest decimal of a ratio in millionths: "0", "1", "0.05". */
+static void format_ratio(int64_t v, char buf[TEXT_MAX])
+{
+    if (v % RATIO_ONE == 0) {
+        snprintf(buf, TEXT_MAX, "%" PRId64, v / RATIO_ONE);
+        return;
+    }
+    int n = snprintf(buf, TEXT_MAX, "%" PRId64 ".%06" PRId64, v / RATIO_ONE, v % RATIO_ONE);
+    while (buf[n - 1] == '0')
+        buf[--n] = '\0';
+}
+
 /* str: the K_GROUPS text (unused for other kinds). */
 static void format_value(const struct setting *st, int64_t v, const char *str,
                          char buf[TEXT_MAX])
 {
-    if (st->kind == K_ENUM)
+    if (st->kind == K_RATIO)
+        format_ratio(v, buf);
+    else if (st->kind == K_ENUM)
         snprintf(buf, TEXT_MAX, "%s", st->choices[v]);
     else if (st->kind == K_INT)
         snprintf(buf, TEXT_MAX, "%" PRId64, v);
@@ -213,6 +285,11 @@ static int bad_value(const struct setting *st, char *errbuf, size_t len)
         return fail(errbuf, len, "%s: must be an octal mode from 0 to 0777 "
                     "that includes owner read, write and search (0700)", st->name);
     case K_ENUM:
+        /* Its third choice holds a comma, which a list joined by ", "
+         * would blur. */
+        if (st->choices == cleanup_choices)
+            return fail(errbuf, len, "%s: must be delete, compact, or compact,delete "
+                        "(delete,compact is the same)", st->name);
         for (int i = 0; st->choices[i]; i++) {
             if (i)
                 strcat(list, ", ");
@@ -222,6 +299,9 @@ static int bad_value(const struct setting *st, char *errbuf, size_t len)
     case K_GROUPS:
         return fail(errbuf, len, "%s: must be empty, * (every group), or consumer group "
                     "names joined by commas, %d bytes at most", st->name, ULOG__GROUPS_MAX);
+    case K_RATIO:
+        return fail(errbuf, len, "%s: must be a decimal number from 0 to 1 with at most "
+                    "6 digits after the point, such as 0.5", st->name);
     }
     return ULOG_EINVAL;
 }
@@ -271,6 +351,11 @@ int ulog_config_set_int(ulog_config *cfg, const char *name, int64_t value,
         return fail(errbuf, errbuf_len, "config and name must not be NULL");
     if ((i = find(name)) < 0)
         return unknown(name, errbuf, errbuf_len);
+    /* A number here would be read as the ratio itself (1 would pass, 0.5
+     * cannot be said), so ratios are text only. */
+    if (settings[i].kind == K_RATIO)
+        return fail(errbuf, errbuf_len, "%s: a decimal number from 0 to 1, set as text "
+                    "with ulog_config_set (such as \"0.5\"), not as an integer", name);
     /* An enum's index is not a value callers should rely on. */
     if (settings[i].kind == K_ENUM || settings[i].kind == K_GROUPS ||
         !in_range(&settings[i], value))
@@ -381,6 +466,10 @@ static void apply_topic(void *out, int id, int64_t v, const char *str)
     case S_RETENTION_GROUPS:
         snprintf(tc->retention_groups, sizeof tc->retention_groups, "%s", str);
         break;
+    case S_CLEANUP_POLICY:        tc->cleanup_policy = (int)v; break;
+    case S_DELETE_RETENTION_MS:   tc->delete_retention_ms = v; break;
+    case S_MIN_COMPACTION_LAG_MS: tc->min_compaction_lag_ms = v; break;
+    case S_MIN_CLEANABLE_DIRTY:   tc->min_cleanable_dirty_ppm = (int32_t)v; break;
     }
 }
 
@@ -458,6 +547,10 @@ static bool topic_values(const ulog__topic_cfg *tc, int64_t v[NSET])
     v[S_RETENTION_BYTES] = tc->retention_bytes;
     v[S_SEGMENT_MS] = tc->segment_ms;
     v[S_RETENTION_GROUPS] = tc->retention_groups[0] != '\0';
+    v[S_CLEANUP_POLICY] = tc->cleanup_policy;
+    v[S_DELETE_RETENTION_MS] = tc->delete_retention_ms;
+    v[S_MIN_COMPACTION_LAG_MS] = tc->min_compaction_lag_ms;
+    v[S_MIN_CLEANABLE_DIRTY] = tc->min_cleanable_dirty_ppm;
     if (!groups_valid(tc->retention_groups))
         return false;
     for (int i = 0; i < NSET; i++)

@@ -172,6 +172,7 @@ int ulog__head_init(ulog__head *h, const char boot_id[40], const ulog__scan_resu
     h->max_ts = scan->max_timestamp;
     h->committed = scan->end.offset;
     h->low = scan->low;
+    h->compacted = scan->compacted;
     h->synced[0] = scan->end;
     /* Everything recovery kept was read back from the device. */
     __atomic_store_n(&h->ready, 1, __ATOMIC_RELEASE);

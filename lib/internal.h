@@ -92,6 +92,10 @@ size_t ulog__batch_size(const ulog__batch_src *src, int64_t now_ms) ULOG__HIDDEN
 void ulog__batch_encode(uint8_t *buf, size_t size, const ulog__batch_src *src,
                         int64_t now_ms, bool log_append_time,
                         int64_t *max_ts) ULOG__HIDDEN;
+/* Writes the header h describes (batch_length, magic and crc are derived)
+ * in front of the records already in buf[61, size), and the CRC: for
+ * batches rewritten by compaction. */
+void ulog__batch_seal(uint8_t *buf, size_t size, const ulog__batch_hdr *h) ULOG__HIDDEN;
 /* Patch baseOffset and partitionLeaderEpoch (neither is covered by the
  * CRC), under the writer lock. */
 void ulog__batch_set_base_offset(uint8_t *buf, int64_t base_offset) ULOG__HIDDEN;
@@ -104,15 +108,22 @@ int ulog__batch_frame_size(const uint8_t *buf, size_t avail, size_t *frame) ULOG
 /* Parses and fully verifies the batch at buf (the whole frame must be in
  * [buf, buf+avail)): length bounds, magic 2, CRC-32C, compression codec 0
  * (else ULOG_ENOTSUP), and every record decodes, fits exactly, count matches,
- * offset deltas run 0, 1, 2, ... to lastOffsetDelta = recordCount - 1 and the last equals lastOffsetDelta.
+ * offset deltas run 0, 1, 2, ... to lastOffsetDelta = recordCount - 1, as
+ * an append writes them.
  * Returns 0 or ULOG_ECORRUPT / ULOG_ENOTSUP. Fills *h. */
 int ulog__batch_verify(const uint8_t *buf, size_t avail, ulog__batch_hdr *h) ULOG__HIDDEN;
+/* The same for a batch compaction may have rewritten (below the head's
+ * `compacted`): offset deltas only increase, within [0, lastOffsetDelta],
+ * and recordCount may be anything from 0 to lastOffsetDelta + 1. */
+int ulog__batch_verify_gaps(const uint8_t *buf, size_t avail, ulog__batch_hdr *h) ULOG__HIDDEN;
 /* Verifies what readers need before decoding records lazily: frame within
  * avail, length bounds, magic 2, codec 0 (else ULOG_ENOTSUP), CRC-32C,
  * non-negative baseOffset and lastOffsetDelta without overflow of
- * baseOffset+lastOffsetDelta, recordCount >= 0. Does not walk the records:
+ * baseOffset+lastOffsetDelta, recordCount = lastOffsetDelta + 1 (or, in
+ * the _gaps variant, 0 <= recordCount <= lastOffsetDelta + 1). Does not walk the records:
  * ulog__rec_decode checks each record's bounds as the reader goes. */
 int ulog__batch_check(const uint8_t *buf, size_t avail, ulog__batch_hdr *h) ULOG__HIDDEN;
+int ulog__batch_check_gaps(const uint8_t *buf, size_t avail, ulog__batch_hdr *h) ULOG__HIDDEN;
 /* Parses the 61-byte header without verifying the CRC or the records (it
  * does reject a bad batchLength and a magic other than 2, since the fields
  * are elsewhere in other versions). */
@@ -159,7 +170,31 @@ typedef struct ulog__topic_cfg {
     int64_t segment_ms;
     /* retention.groups: "" none, "*" every group, or names joined by commas */
     char    retention_groups[ULOG__GROUPS_MAX + 1];
+    int     cleanup_policy;           /* enum ulog__cleanup */
+    int64_t delete_retention_ms;      /* how long compaction keeps tombstones */
+    int64_t min_compaction_lag_ms;    /* records younger than this stay as written */
+    int32_t min_cleanable_dirty_ppm;  /* min.cleanable.dirty.ratio, in millionths */
 } ulog__topic_cfg;
+
+/* cleanup.policy. Choice i of the setting parses to i, so this order is the
+ * table's in config.c. */
+enum ulog__cleanup { ULOG__CLEANUP_DELETE, ULOG__CLEANUP_COMPACT, ULOG__CLEANUP_COMPACT_DELETE };
+
+/* Whether retention.ms / retention.bytes delete old segments: with
+ * cleanup.policy=compact alone they do not, as in Kafka. */
+static inline bool ulog__cleanup_deletes(const ulog__topic_cfg *c)
+{
+    return c->cleanup_policy == ULOG__CLEANUP_DELETE ||
+           c->cleanup_policy == ULOG__CLEANUP_COMPACT_DELETE;
+}
+
+/* Whether the topic is compacted (keeps the latest record per key), which
+ * also means every record needs a key. */
+static inline bool ulog__cleanup_compacts(const ulog__topic_cfg *c)
+{
+    return c->cleanup_policy == ULOG__CLEANUP_COMPACT ||
+           c->cleanup_policy == ULOG__CLEANUP_COMPACT_DELETE;
+}
 
 typedef struct ulog__log_cfg {
     int     file_mode;
@@ -286,8 +321,13 @@ int ulog__meta_truncate(ulog__meta *m, uint32_t topic_id, int32_t partition,
 /* A partition's lasting state beyond its segments. */
 typedef struct ulog__part_state {
     int64_t log_start;     /* records below it are gone (retention, DeleteRecords) */
-    int64_t reclaimed;     /* bytes retention removed, ever */
-    int64_t cleaned_ms;    /* when retention last removed something; 0: never */
+    int64_t reclaimed;     /* bytes retention and compaction removed, ever */
+    int64_t cleaned_ms;    /* when either last removed something; 0: never */
+    int64_t cleaned_end;   /* compaction: below it every key's latest record is
+                              the only one (the clean part); 0: never compacted */
+    int64_t swap_from;     /* a compaction swap under way: segments [swap_from,
+                              swap_to) are being replaced by swap_from.cleaned */
+    int64_t swap_to;       /* (-1, -1: none) */
 } ulog__part_state;
 /* ULOG_ENOENT when the partition has none (log start 0, nothing reclaimed). */
 int ulog__meta_part_state_get(ulog__meta *m, uint32_t topic_id, int32_t partition,
@@ -302,6 +342,17 @@ int ulog__meta_part_state_advance(ulog__meta *m, uint32_t topic_id, int32_t part
  * shorter than the log start after a power cut). */
 int ulog__meta_part_state_set_start(ulog__meta *m, uint32_t topic_id, int32_t partition,
                                     int64_t start) ULOG__HIDDEN;
+/* Compaction's swap, its commit point (compact.c): records the swap of
+ * segments [from, to) and replaces the partition's index entries for
+ * offsets in [from, to) by e[0..n) (ascending), in one transaction. */
+int ulog__meta_compact_begin(ulog__meta *m, uint32_t topic_id, int32_t partition,
+                             int64_t from, int64_t to, const ulog__index_entry *e,
+                             size_t n) ULOG__HIDDEN;
+/* Ends the swap: clears it, raises cleaned_end to `cleaned_end`, adds
+ * `reclaimed` bytes (cleaned_ms = now_ms when > 0). */
+int ulog__meta_compact_end(ulog__meta *m, uint32_t topic_id, int32_t partition,
+                           int64_t cleaned_end, int64_t reclaimed,
+                           int64_t now_ms) ULOG__HIDDEN;
 /* ULOG_ENOENT when the partition has none. */
 int ulog__meta_checkpoint_get(ulog__meta *m, uint32_t topic_id, int32_t partition,
                               ulog__checkpoint *out) ULOG__HIDDEN;
@@ -371,6 +422,12 @@ int ulog__seg_next(int dirfd, int64_t after, int64_t *base) ULOG__HIDDEN;
 int ulog__seg_floor(int dirfd, int64_t offset, int64_t *base) ULOG__HIDDEN;
 /* The size of segment `base`'s file; 0 when it cannot be read (gone). */
 int64_t ulog__seg_size(int dirfd, int64_t base) ULOG__HIDDEN;
+/* ulog__seg_list, and each segment's size in *sizes. Caller frees both. */
+int ulog__seg_list_sizes(int dirfd, int64_t **bases, int64_t **sizes,
+                         size_t *n) ULOG__HIDDEN;
+/* How many leading segments of bases[0..n) lie wholly below `offset`
+ * (each one's successor starts at or below it): never the last, active one. */
+size_t ulog__segs_below(const int64_t *bases, size_t n, int64_t offset) ULOG__HIDDEN;
 /* Removes the segments that lie wholly below `offset` (those whose next
  * segment starts at or below it), oldest first, then syncs the directory;
  * counts what it removed. A segment already gone is skipped. */
@@ -412,7 +469,7 @@ typedef struct ulog__pos {
 } ulog__pos;
 
 #define ULOG__HEAD_MAGIC   0x44414548474f4c55ULL   /* "ULOGHEAD" */
-#define ULOG__HEAD_VERSION 2
+#define ULOG__HEAD_VERSION 3
 #define ULOG__HEAD_SIZE    4096
 #define ULOG__FAIL_RING    16
 
@@ -442,6 +499,8 @@ typedef struct ulog__head {
     int64_t   max_ts;         /* (w) greatest timestamp written so far */
     int64_t   committed;      /* (a) readers see offsets below this */
     int64_t   low;            /* (a) first offset held */
+    int64_t   compacted;      /* (a) batches below it may be ones compaction
+                                 rewrote, with gaps; only raised */
     uint32_t  bell;           /* (a) futex word: bumped on every publish; the
                                  topic's bell is partition 0's */
     uint32_t  bell_waiters;   /* (a) sleepers on bell */
@@ -470,6 +529,7 @@ typedef struct ulog__scan_result {
     int64_t   cut_bytes;    /* bytes removed from the tail */
     int64_t   cut_segments; /* whole segment files removed */
     int64_t   max_timestamp;
+    int64_t   compacted;    /* given to head_init (the catalog's cleaned_end) */
 } ulog__scan_result;
 
 int  ulog__boot_id(char out[40]) ULOG__HIDDEN;
@@ -518,10 +578,11 @@ int  ulog__mutex_trylock(pthread_mutex_t *m, bool *owner_died) ULOG__HIDDEN;
 
 
 /* Scans a partition directory from `from` (a checkpoint; NULL: the first
- * segment), verifying every batch, truncates at the first invalid byte and
- * removes later segments, makes the cut durable, and reports the end.
- * Creates segment 0 in an empty directory. */
-int ulog__recover_scan(int dirfd, const ulog__pos *from, int file_mode,
+ * segment), verifying every batch (those below `compacted` as compaction may
+ * have rewritten them), truncates at the first invalid byte and removes
+ * later segments, makes the cut durable, and reports the end. Creates
+ * segment 0 in an empty directory. */
+int ulog__recover_scan(int dirfd, const ulog__pos *from, int64_t compacted, int file_mode,
                        ulog__scan_result *out) ULOG__HIDDEN;
 /* Cuts the partition back to `to`: truncates segment to->segment at to->pos,
  * removes every later segment, fsyncs. */
@@ -635,6 +696,17 @@ int  ulog__topic_finish_delete(ulog *log, const char *name, uint32_t id) ULOG__H
 void ulog__retention_background(ulog *log) ULOG__HIDDEN;
 /* Finishes what deletes cut short by a crash left in topics/. */
 void ulog__topics_sweep(ulog *log) ULOG__HIDDEN;
+/* compact.c: compacts partition p (its topic's cleanup.policy compacts),
+ * when its dirty ratio reaches min.cleanable.dirty.ratio or, `forced`,
+ * whenever it has a dirty part; adds to pr's counts (may be NULL). Caller
+ * holds the root's clean lock. */
+int  ulog__compact_partition(ulog__part *p, int64_t now_ms, bool forced,
+                             ulog_clean_progress *pr) ULOG__HIDDEN;
+/* Finishes a compaction swap a crash cut short and removes stray
+ * *.cleaned files (at the start of every run, and before a recovery scan). */
+int  ulog__compact_finish(ulog__part *p) ULOG__HIDDEN;
+/* Tests: called after each step (1 to 5) of every compaction swap. */
+extern void (*ulog__compact_step)(int step) ULOG__HIDDEN;
 
 /* Opens partition `id` of t: maps its head, recovering first when the head
  * is not valid for this boot. */
@@ -739,6 +811,8 @@ typedef struct ulog__cursor {
     int32_t         left;        /* records not yet decoded */
     int64_t         prev_delta;  /* offset delta of the last record decoded */
     uint32_t        gen;         /* h->gen when the segment was mapped */
+    bool            refloored;   /* looked for `expect` in a merged segment */
+    bool            gaps;        /* the open batch may have gaps (compacted) */
 } ulog__cursor;
 
 void ulog__cursor_init(ulog__cursor *c, ulog__part *p) ULOG__HIDDEN;
@@ -755,8 +829,15 @@ int  ulog__cursor_seek_time(ulog__cursor *c, int64_t ts, int64_t *found) ULOG__H
 static inline int ulog__cursor_take(ulog__cursor *c, ulog__rec *r, int64_t *offset, int64_t *timestamp)
 {
     while (c->left > 0) {
-        if (ulog__rec_decode(c->rp, c->bend, r) != 0 || r->offset_delta != c->prev_delta + 1 ||
-            (c->left == 1 && (r->end != c->bend || r->offset_delta != c->bh.last_offset_delta)))
+        /* Deltas run 0, 1, 2, ... to lastOffsetDelta, as an append writes
+         * them; in a batch compaction rewrote they only increase, within
+         * its range. The last record ends the batch. */
+        if (ulog__rec_decode(c->rp, c->bend, r) != 0 ||
+            (c->gaps ? r->offset_delta <= c->prev_delta ||
+                           r->offset_delta > c->bh.last_offset_delta
+                     : r->offset_delta != c->prev_delta + 1 ||
+                           (c->left == 1 && r->offset_delta != c->bh.last_offset_delta)) ||
+            (c->left == 1 && r->end != c->bend))
             return ULOG_ECORRUPT;
         c->prev_delta = r->offset_delta;
         c->rp = r->end;

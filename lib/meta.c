@@ -65,8 +65,10 @@
 #define MAX_PARTITIONS 10000
 #define GROUP_FORMAT  1
 #define GVAL          24     /* u32 version, u32 zero, i64 offset, i64 time */
-#define PART_FORMAT   1
+#define PART_FORMAT   1      /* log_start, reclaimed, cleaned_ms */
 #define PVAL          32     /* u32 version, u32 zero, three i64 */
+#define PART_FORMAT2  2      /* and cleaned_end, swap_from, swap_to (compaction) */
+#define PVAL2         56
 
 struct ulog__meta {
     MDB_env *env;
@@ -877,12 +879,13 @@ int ulog__meta_time_floor(ulog__meta *m, uint32_t topic_id, int32_t partition,
 
 /* ---------------------------------------------------------------- truncate */
 
-/* Walks the partition's keys from `start` and deletes those whose entry is
- * at or past `from` (value offset for the time index, key for the offset
- * index). After mdb_cursor_del the cursor already stands on the next key,
- * and MDB_NEXT returns that key rather than skipping it. */
-static int delete_from(MDB_txn *txn, MDB_dbi dbi, uint32_t topic, int32_t partition,
-                       int64_t from, bool by_value)
+/* Walks the partition's keys and deletes those whose entry's offset is in
+ * [from, to) (the value's offset for the time index, the key's for the
+ * offset index, whose walk starts at `from` and stops at `to`). After
+ * mdb_cursor_del the cursor already stands on the next key, and MDB_NEXT
+ * returns that key rather than skipping it. */
+static int delete_range(MDB_txn *txn, MDB_dbi dbi, uint32_t topic, int32_t partition,
+                        int64_t from, int64_t to, bool by_value)
 {
     uint8_t key[IKEY];
     MDB_cursor *cur;
@@ -900,8 +903,11 @@ static int delete_from(MDB_txn *txn, MDB_dbi dbi, uint32_t topic, int32_t partit
         }
         if (memcmp(k.mv_data, key, PKEY) != 0)
             break;
-        if ((!by_value || get_le64(v.mv_data) >= from) &&
-            (rc = mdb_cursor_del(cur, 0)) != 0)
+        int64_t off = by_value ? get_le64(v.mv_data)
+                               : (int64_t)get_be64((const uint8_t *)k.mv_data + PKEY);
+        if (!by_value && off >= to)
+            break;
+        if (off >= from && off < to && (rc = mdb_cursor_del(cur, 0)) != 0)
             break;
     }
     mdb_cursor_close(cur);
@@ -921,12 +927,12 @@ int ulog__meta_truncate(ulog__meta *m, uint32_t topic_id, int32_t partition, int
         return ULOG_EINVAL;
     if ((rc = txn_begin(m, true, &txn)) != 0)
         return rc;
-    rc = delete_from(txn, m->offidx, topic_id, partition, from, false);
+    rc = delete_range(txn, m->offidx, topic_id, partition, from, INT64_MAX, false);
     /* Time entries are keyed by timestamp, so their offsets are only in the
      * values: scan the partition's entries. The index is sparse, and
      * truncation is rare (recovery, a failed fsync). */
     if (rc == 0)
-        rc = delete_from(txn, m->timeidx, topic_id, partition, from, true);
+        rc = delete_range(txn, m->timeidx, topic_id, partition, from, INT64_MAX, true);
     if (rc == 0) {
         put_be32(key, topic_id);
         put_be32(key + 4, (uint32_t)partition);
@@ -953,12 +959,41 @@ static int part_state_read(ulog__meta *m, MDB_txn *txn, const uint8_t key[PKEY],
     if (rc)
         return rc;
     const uint8_t *p = v.mv_data;
-    if (v.mv_size != PVAL)
+    if (v.mv_size < 4)
         return ULOG_ECORRUPT;
-    if (get_le32(p) != PART_FORMAT)
+    uint32_t format = get_le32(p);
+    if (format != PART_FORMAT && format != PART_FORMAT2)
         return ULOG_EVERSION;
-    *out = (ulog__part_state){ get_le64(p + 8), get_le64(p + 16), get_le64(p + 24) };
-    return out->log_start < 0 || out->reclaimed < 0 ? ULOG_ECORRUPT : 0;
+    if (v.mv_size != (format == PART_FORMAT ? PVAL : PVAL2))
+        return ULOG_ECORRUPT;
+    *out = (ulog__part_state){ get_le64(p + 8), get_le64(p + 16), get_le64(p + 24), 0, -1, -1 };
+    if (format == PART_FORMAT2) {
+        out->cleaned_end = get_le64(p + 32);
+        out->swap_from = get_le64(p + 40);
+        out->swap_to = get_le64(p + 48);
+    }
+    bool bad_swap = out->swap_from < 0 ? out->swap_from != -1 || out->swap_to != -1
+                                       : out->swap_to <= out->swap_from;
+    return out->log_start < 0 || out->reclaimed < 0 || out->cleaned_end < 0 || bad_swap
+               ? ULOG_ECORRUPT : 0;
+}
+
+/* Format 1 while compaction has left nothing to record (what 0.2's first
+ * builds wrote and read), else format 2. */
+static int part_state_put(ulog__meta *m, MDB_txn *txn, const uint8_t key[PKEY],
+                          const ulog__part_state *st)
+{
+    uint8_t val[PVAL2] = { 0 };
+    bool v1 = st->cleaned_end == 0 && st->swap_from < 0;
+    MDB_val k = { PKEY, (void *)key }, v = { v1 ? PVAL : PVAL2, val };
+    put_le32(val, v1 ? PART_FORMAT : PART_FORMAT2);
+    put_le64(val + 8, st->log_start);
+    put_le64(val + 16, st->reclaimed);
+    put_le64(val + 24, st->cleaned_ms);
+    put_le64(val + 32, st->cleaned_end);
+    put_le64(val + 40, st->swap_from);
+    put_le64(val + 48, st->swap_to);
+    return meta_err(mdb_put(txn, m->partitions, &k, &v, 0));
 }
 
 int ulog__meta_part_state_get(ulog__meta *m, uint32_t topic_id, int32_t partition,
@@ -1028,42 +1063,114 @@ int ulog__meta_part_state_advance(ulog__meta *m, uint32_t topic_id, int32_t part
     return part_state_write(m, topic_id, partition, log_start, false, reclaimed, now_ms, out);
 }
 
+/* Begins a write transaction on a partition's state: *st holds it (the
+ * defaults when it has none). */
+static int part_state_begin(ulog__meta *m, uint32_t topic_id, int32_t partition,
+                            uint8_t key[PKEY], MDB_txn **txn, ulog__part_state *st)
+{
+    *st = (ulog__part_state){ 0, 0, 0, 0, -1, -1 };
+    put_be32(key, topic_id);
+    put_be32(key + 4, (uint32_t)partition);
+    int rc = txn_begin(m, true, txn);
+    if (rc)
+        return rc;
+    rc = part_state_read(m, *txn, key, st);
+    if (rc == ULOG_ENOENT)
+        rc = 0;
+    if (rc)
+        mdb_txn_abort(*txn);
+    return rc;
+}
+
 static int part_state_write(ulog__meta *m, uint32_t topic_id, int32_t partition,
                             int64_t log_start, bool exact, int64_t reclaimed, int64_t now_ms,
                             ulog__part_state *out)
 {
-    uint8_t key[PKEY], val[PVAL] = { 0 };
-    MDB_val k = { PKEY, key }, v = { PVAL, val };
+    uint8_t key[PKEY];
     MDB_txn *txn;
-    ulog__part_state st = { 0, 0, 0 };
+    ulog__part_state st;
     if (!m || partition < 0 || log_start < 0 || reclaimed < 0)
         return ULOG_EINVAL;
-    put_be32(key, topic_id);
-    put_be32(key + 4, (uint32_t)partition);
-    int rc = txn_begin(m, true, &txn);
+    int rc = part_state_begin(m, topic_id, partition, key, &txn, &st);
     if (rc)
         return rc;
-    rc = part_state_read(m, txn, key, &st);
-    if (rc == ULOG_ENOENT)
-        rc = 0;
-    if (rc == 0) {
-        if (exact || log_start > st.log_start)
-            st.log_start = log_start;
-        st.reclaimed += reclaimed;
-        if (reclaimed > 0)
-            st.cleaned_ms = now_ms;
-        put_le32(val, PART_FORMAT);
-        put_le64(val + 8, st.log_start);
-        put_le64(val + 16, st.reclaimed);
-        put_le64(val + 24, st.cleaned_ms);
-        rc = meta_err(mdb_put(txn, m->partitions, &k, &v, 0));
-    }
+    if (exact || log_start > st.log_start)
+        st.log_start = log_start;
+    st.reclaimed += reclaimed;
+    if (reclaimed > 0)
+        st.cleaned_ms = now_ms;
+    rc = part_state_put(m, txn, key, &st);
     /* Hints below the log start only cost space now. */
     if (rc == 0)
         rc = drop_index_below(m, txn, topic_id, partition, st.log_start);
     if ((rc = txn_end(txn, rc)) == 0 && out)
         *out = st;
     return rc;
+}
+
+int ulog__meta_compact_begin(ulog__meta *m, uint32_t topic_id, int32_t partition,
+                             int64_t from, int64_t to, const ulog__index_entry *e, size_t n)
+{
+    uint8_t key[PKEY];
+    MDB_txn *txn;
+    ulog__part_state st;
+    if (!m || partition < 0 || from < 0 || to <= from || (n && !e))
+        return ULOG_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (e[i].offset < from || e[i].offset >= to || (i && e[i].offset <= e[i - 1].offset))
+            return ULOG_EINVAL;
+    int rc = part_state_begin(m, topic_id, partition, key, &txn, &st);
+    if (rc)
+        return rc;
+    st.swap_from = from;
+    st.swap_to = to;
+    rc = part_state_put(m, txn, key, &st);
+    if (rc == 0)
+        rc = delete_range(txn, m->offidx, topic_id, partition, from, to, false);
+    if (rc == 0)
+        rc = delete_range(txn, m->timeidx, topic_id, partition, from, to, true);
+    /* Time entries only where the running maximum grows (flush_entry's
+     * rule within the range): each is valid on its own, whatever the
+     * entries around the range hold. */
+    int64_t last = INT64_MIN;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        ulog__index_entry x = e[i];
+        if (x.max_timestamp <= last)
+            x.max_timestamp = INT64_MIN;
+        else
+            last = x.max_timestamp;
+        uint8_t k2[IKEY], v2[IVAL];
+        MDB_val k = { IKEY, k2 }, v = { IVAL, v2 };
+        make_key(k2, topic_id, (uint32_t)partition, (uint64_t)x.offset);
+        put_val3(v2, x.segment, x.pos, x.max_timestamp);
+        rc = meta_err(mdb_put(txn, m->offidx, &k, &v, 0));
+        if (rc == 0 && x.max_timestamp != INT64_MIN) {
+            make_key(k2, topic_id, (uint32_t)partition, ts_key(x.max_timestamp));
+            put_val3(v2, x.offset, x.segment, x.pos);
+            rc = meta_err(mdb_put(txn, m->timeidx, &k, &v, 0));
+        }
+    }
+    return txn_end(txn, rc);
+}
+
+int ulog__meta_compact_end(ulog__meta *m, uint32_t topic_id, int32_t partition,
+                           int64_t cleaned_end, int64_t reclaimed, int64_t now_ms)
+{
+    uint8_t key[PKEY];
+    MDB_txn *txn;
+    ulog__part_state st;
+    if (!m || partition < 0 || cleaned_end < 0 || reclaimed < 0)
+        return ULOG_EINVAL;
+    int rc = part_state_begin(m, topic_id, partition, key, &txn, &st);
+    if (rc)
+        return rc;
+    st.swap_from = st.swap_to = -1;
+    if (cleaned_end > st.cleaned_end)
+        st.cleaned_end = cleaned_end;
+    st.reclaimed += reclaimed;
+    if (reclaimed > 0)
+        st.cleaned_ms = now_ms;
+    return txn_end(txn, part_state_put(m, txn, key, &st));
 }
 
 /* ---------------------------------------------------------------- checkpoints */

@@ -118,7 +118,12 @@ int ulog__part_open(ulog__topic *t, int32_t id, ulog__part *p)
          * left them (maybe with a gap: unlinks are not ordered on disk
          * without a journal). They go before the scan, which would take a
          * gap for a torn log and cut everything after it. */
-        ulog__part_state ps = { 0, 0, 0 };
+        /* A compaction swap cut short after its commit point: the old
+         * segments it replaces overlap the new file until it is finished,
+         * and the scan would take the overlap for a torn log. */
+        if (!err)
+            err = ulog__compact_finish(p);
+        ulog__part_state ps = { 0, 0, 0, 0, -1, -1 };
         int serr = ulog__meta_part_state_get(log->meta, t->id, id, &ps);
         if (serr && serr != ULOG_ENOENT && !err)
             err = serr;
@@ -127,7 +132,8 @@ int ulog__part_open(ulog__topic *t, int32_t id, ulog__part *p)
             err = ulog__seg_drop_below(p->dirfd, ps.log_start, &dropped, &dropped_bytes);
         ulog__scan_result scan;
         if (!err)
-            err = ulog__recover_scan(p->dirfd, fromp, log->cfg.file_mode, &scan);
+            err = ulog__recover_scan(p->dirfd, fromp, ps.cleaned_end, log->cfg.file_mode,
+                                     &scan);
         /* The log start may lie inside the first segment (DeleteRecords).
          * Past the end it cannot stay: offsets from the end on will be
          * given again (a power cut took records that were not durable). */
@@ -141,6 +147,7 @@ int ulog__part_open(ulog__topic *t, int32_t id, ulog__part *p)
          * gone or will hold other batches. */
         if (!err)
             err = ulog__meta_truncate(log->meta, t->id, id, scan.end.offset);
+        scan.compacted = ps.cleaned_end;
         if (!err)
             err = ulog__head_init(p->h, log->boot_id, &scan);
     }
@@ -701,7 +708,7 @@ static int sync_locked(ulog__part *p, bool always, int64_t *synced_to)
     *synced_to = to.offset;
     ulog__pos from = ulog__head_synced(h);
     if (to.offset == from.offset && to.segment == from.segment && to.pos == from.pos)
-        return 0;
+        goto commit;
     /* Poisoned: an fsync failed, and a later one may "succeed" with the
      * failed pages dropped. The durable end stays where it was, so that
      * the repair at the next open rewrites from there (section 4). Looked
@@ -725,11 +732,17 @@ static int sync_locked(ulog__part *p, bool always, int64_t *synced_to)
         __atomic_store_n(&h->sync_batches, batches, __ATOMIC_RELAXED);
         __atomic_store_n(&h->sync_busy, busy > 1000 ? 1000u : (uint32_t)busy,
                          __ATOMIC_RELAXED);
-        int64_t c = __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE);
-        if (to.offset > c) {
-            __atomic_store_n(&h->committed, to.offset, __ATOMIC_RELEASE);
-            ulog__bell_ring(p->bell);
-        }
+    }
+commit:;
+    /* What is durable is committed, whoever synced it: under flush.policy
+     * always a background sync (a clean's, DeleteRecords') may cover an
+     * appender's batch, which then finds nothing left to sync -- it must
+     * find it committed. (Under none and interval, committed is past it
+     * already.) */
+    int64_t c = __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE);
+    if (to.offset > c) {
+        __atomic_store_n(&h->committed, to.offset, __ATOMIC_RELEASE);
+        ulog__bell_ring(p->bell);
     }
     return 0;
 }
@@ -900,7 +913,9 @@ static int unpoison(ulog__part *p)
         if (__atomic_load_n(&h->committed, __ATOMIC_ACQUIRE) <= from.offset &&
             (err = ulog__recover_cut(p->dirfd, &from)) != 0)
             goto out;
-        err = ulog__recover_scan(p->dirfd, &from, p->topic->log->cfg.file_mode, &scan);
+        err = ulog__recover_scan(p->dirfd, &from,
+                                 __atomic_load_n(&h->compacted, __ATOMIC_ACQUIRE),
+                                 p->topic->log->cfg.file_mode, &scan);
         for (int64_t seg = from.segment; !err && seg >= 0;) {
             err = rewrite_tail(p, seg, seg == from.segment ? from.pos : 0);
             int64_t nx;

@@ -71,7 +71,9 @@ static bool batch_at(ulog__cursor *c, int64_t seg, int64_t pos, int64_t offset)
     if (pos + ULOG__BATCH_LOG_OVERHEAD > c->map.size ||
         ulog__batch_frame_size(c->map.addr + pos, (size_t)(c->map.size - pos), &frame) != 0 ||
         pos + (int64_t)frame > c->map.size ||
-        ulog__batch_verify(c->map.addr + pos, frame, &h) != 0)
+        (offset < __atomic_load_n(&c->p->h->compacted, __ATOMIC_ACQUIRE)
+             ? ulog__batch_verify_gaps(c->map.addr + pos, frame, &h)
+             : ulog__batch_verify(c->map.addr + pos, frame, &h)) != 0)
         return false;
     return h.base_offset == offset;
 }
@@ -187,6 +189,21 @@ static int open_batch(ulog__cursor *c)
              * the position fell below the log start. */
             if ((err == ULOG_ENOENT || (!err && seg != c->expect)) && below_low(c, c->expect))
                 return fail(c, ULOG_EOFFSET, "the records after this segment were deleted");
+            /* Compaction merges segments into the file named by the first
+             * one's offset (a new file under an old name), and this may be
+             * the old one: look once more, from the start of the file that
+             * now holds `expect`, skipping what is before the position. */
+            int64_t fl;
+            if ((err || seg != c->expect) && !c->refloored &&
+                ulog__seg_floor(c->p->dirfd, c->expect, &fl) == 0) {
+                c->refloored = true;
+                ulog__map_close(&c->map);
+                if ((err = map_segment(c, fl)) != 0)
+                    return err;
+                c->pos = 0;
+                c->expect = fl;
+                continue;
+            }
             if (err)
                 return fail(c, err == ULOG_ENOENT ? ULOG_ECORRUPT : err,
                             "committed records missing: no next segment");
@@ -213,8 +230,12 @@ static int open_batch(ulog__cursor *c)
                 return fail(c, ULOG_ECORRUPT, "batch runs past the end of its segment");
         }
         /* The CRC proves the bytes are the ones written; the records'
-         * structure is checked as they are decoded (one pass, not two). */
-        int err = ulog__batch_check(b, frame, &c->bh);
+         * structure is checked as they are decoded (one pass, not two).
+         * Below the head's `compacted`, a batch may be one compaction
+         * rewrote, with records missing from its range. */
+        bool gaps = c->expect < __atomic_load_n(&c->p->h->compacted, __ATOMIC_ACQUIRE);
+        int err = gaps ? ulog__batch_check_gaps(b, frame, &c->bh)
+                       : ulog__batch_check(b, frame, &c->bh);
         if (err)
             return fail(c, err, err == ULOG_ENOTSUP ? "compressed batch" : "batch failed verification");
         /* baseOffset is outside the CRC: each batch must start where the
@@ -223,20 +244,25 @@ static int open_batch(ulog__cursor *c)
         if (c->bh.base_offset != c->expect)
             return fail(c, ULOG_ECORRUPT, "batch offsets do not follow on");
         int64_t last = c->bh.base_offset + c->bh.last_offset_delta;
+        /* Batches end at the committed end, never across it. */
+        if (last >= __atomic_load_n(&c->p->h->committed, __ATOMIC_ACQUIRE))
+            return fail(c, ULOG_ECORRUPT, "batch runs past the committed end");
+        if (c->bh.record_count == 0 && frame != ULOG__BATCH_HEADER_SIZE)
+            return fail(c, ULOG_ECORRUPT, "bytes after the last record");
         c->expect = last + 1;
         if (last < c->next) {           /* before the position: skip */
             c->pos += (int64_t)frame;
             continue;
         }
         c->in_batch = true;
+        c->gaps = gaps;
+        c->refloored = false;
         c->bpos = c->pos;
         c->rp = b + ULOG__BATCH_HEADER_SIZE;
         c->bend = b + frame;
         c->left = c->bh.record_count;
         c->prev_delta = -1;
         c->pos += (int64_t)frame;
-        if (c->left == 0 && c->rp != c->bend)
-            return fail(c, ULOG_ECORRUPT, "bytes after the last record");
         return 0;
     }
 }
@@ -248,6 +274,10 @@ static int next_slow(ulog__cursor *c, ulog__rec *r, int64_t *offset, int64_t *ti
         int err = c->in_batch ? ulog__cursor_take(c, r, offset, timestamp) : ULOG_ETIMEDOUT;
         if (err != ULOG_ETIMEDOUT)
             return err == ULOG_ECORRUPT ? fail(c, err, "bad record") : 0;
+        /* Past the batch's last offset, also when compaction removed the
+         * records at its end: the position never rests in a gap. */
+        if (c->in_batch && c->next < c->expect)
+            c->next = c->expect;
         c->in_batch = false;
         if (c->next >= __atomic_load_n(&c->p->h->committed, __ATOMIC_ACQUIRE))
             return ULOG_ETIMEDOUT;

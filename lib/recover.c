@@ -68,8 +68,8 @@ int ulog__recover_cut(int dirfd, const ulog__pos *to)
 
 /* Walks the batches of one segment from *pos; stops at its end or at the
  * first invalid batch. Returns true when the whole rest was valid. */
-static bool scan_segment(const uint8_t *a, int64_t size, bool last, int64_t *pos,
-                         int64_t *next, int64_t *max_ts)
+static bool scan_segment(const uint8_t *a, int64_t size, bool last, int64_t compacted,
+                         int64_t *pos, int64_t *next, int64_t *max_ts)
 {
     static const uint8_t zeros[ULOG__BATCH_LOG_OVERHEAD];
     while (*pos < size) {
@@ -84,7 +84,9 @@ static bool scan_segment(const uint8_t *a, int64_t size, bool last, int64_t *pos
         if (!last && avail >= sizeof zeros && memcmp(p, zeros, sizeof zeros) == 0)
             return true;
         if (ulog__batch_frame_size(p, avail, &frame) != 0 || frame > avail ||
-            ulog__batch_verify(p, frame, &h) != 0 || h.base_offset != *next)
+            (*next < compacted ? ulog__batch_verify_gaps(p, frame, &h)
+                               : ulog__batch_verify(p, frame, &h)) != 0 ||
+            h.base_offset != *next)
             return false;
         *next = h.base_offset + h.last_offset_delta + 1;
         if (h.max_timestamp > *max_ts)
@@ -94,7 +96,8 @@ static bool scan_segment(const uint8_t *a, int64_t size, bool last, int64_t *pos
     return true;
 }
 
-int ulog__recover_scan(int dirfd, const ulog__pos *from, int file_mode, ulog__scan_result *out)
+int ulog__recover_scan(int dirfd, const ulog__pos *from, int64_t compacted, int file_mode,
+                       ulog__scan_result *out)
 {
     int64_t *v;
     size_t n;
@@ -148,7 +151,8 @@ int ulog__recover_scan(int dirfd, const ulog__pos *from, int file_mode, ulog__sc
                 break;
             }
             int64_t start = pos;
-            whole = scan_segment(a, st.st_size, i + 1 == n, &pos, &next, &out->max_timestamp);
+            whole = scan_segment(a, st.st_size, i + 1 == n, compacted, &pos, &next,
+                                 &out->max_timestamp);
             munmap(a, (size_t)st.st_size);
             if (at_checkpoint && pos == start && (!whole || start > 0 || next != v[i])) {
                 /* The checkpoint does not name a batch boundary here, or

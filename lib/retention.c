@@ -42,6 +42,8 @@ typedef struct clean_run {
     void               *arg;
     ulog_clean_progress pr;
     int64_t             now_ms;
+    int                 flags;      /* ULOG_CLEAN_RETENTION | ULOG_CLEAN_COMPACT */
+    bool                forced;     /* ulog_clean: compact whatever is dirty */
 } clean_run;
 
 /* ---------------------------------------------------------------- time */
@@ -157,13 +159,9 @@ static void plan_free(plan *pl)
     free(pl->size);
 }
 
-/* Leading segments wholly below `offset` (never the last, active one). */
 static size_t segs_below(const plan *pl, int64_t offset)
 {
-    size_t k = 0;
-    while (k + 1 < pl->n && pl->v[k + 1] <= offset)
-        k++;
-    return k;
+    return ulog__segs_below(pl->v, pl->n, offset);
 }
 
 /* synced_bound: keep the segment that holds the durable end (a clean,
@@ -173,18 +171,12 @@ static int plan_partition(ulog__part *p, const ulog__topic_cfg *c, int64_t now_m
 {
     ulog__head *h = p->h;
     memset(pl, 0, sizeof *pl);
-    int err = ulog__seg_list(p->dirfd, &pl->v, &pl->n);
+    int err = ulog__seg_list_sizes(p->dirfd, &pl->v, &pl->size, &pl->n);
     if (err)
         return err;
-    if (!(pl->size = calloc(pl->n ? pl->n : 1, sizeof *pl->size))) {
-        plan_free(pl);
-        return ULOG_ENOMEM;
-    }
     int64_t total = 0;
-    for (size_t i = 0; i < pl->n; i++) {
-        pl->size[i] = ulog__seg_size(p->dirfd, pl->v[i]);
+    for (size_t i = 0; i < pl->n; i++)
         total += pl->size[i];
-    }
     /* A preallocated active segment's file size is not its data: the
      * write end is. */
     ulog__pos wend;
@@ -208,10 +200,13 @@ static int plan_partition(ulog__part *p, const ulog__topic_cfg *c, int64_t now_m
     }
     if (synced_bound && segs_below(pl, synced.segment) < k_max)
         k_max = segs_below(pl, synced.segment);
-    if (c->retention_bytes >= 0)
+    /* cleanup.policy=compact alone: retention.ms and retention.bytes do
+     * not apply (Kafka's rule); DeleteRecords still does. */
+    bool deletes = ulog__cleanup_deletes(c);
+    if (deletes && c->retention_bytes >= 0)
         while (k < k_max && total - pl->size[k] >= c->retention_bytes)
             total -= pl->size[k++];
-    if (c->retention_ms >= 0) {
+    if (deletes && c->retention_ms >= 0) {
         int64_t cutoff = now_ms - c->retention_ms, running = INT64_MIN;
         for (size_t i = 0; i < k_max; i++) {
             if ((err = max_ts_through(p, pl->v[i], pl->v[i + 1], &running)) != 0 ||
@@ -305,6 +300,8 @@ static int64_t pins_floor(const pin_list *l, int64_t low)
 
 /* ---------------------------------------------------------------- one partition */
 
+static int retain(ulog__part *p, const ulog__topic_cfg *c, clean_run *run);
+
 static int clean_partition(ulog__part *p, clean_run *run)
 {
     const ulog__topic_cfg *c = ulog__cfg(p->topic);
@@ -320,8 +317,19 @@ static int clean_partition(ulog__part *p, clean_run *run)
         err = ulog__part_catch_up_low(p);
     if (!err)
         err = ulog__part_sync_background(p);
+    if (!err && (run->flags & ULOG_CLEAN_RETENTION))
+        err = retain(p, c, run);
+    if (!err && (run->flags & ULOG_CLEAN_COMPACT) && ulog__cleanup_compacts(c))
+        err = ulog__compact_partition(p, run->now_ms, run->forced, &run->pr);
+    return err;
+}
+
+/* retention.ms, retention.bytes and DeleteRecords' leftovers. */
+static int retain(ulog__part *p, const ulog__topic_cfg *c, clean_run *run)
+{
     plan pl;
-    if (err || (err = plan_partition(p, c, run->now_ms, true, &pl)) != 0)
+    int err = plan_partition(p, c, run->now_ms, true, &pl);
+    if (err)
         return err;
     size_t k = pl.k_policy;
     if (k > pl.k_low && c->retention_groups[0]) {
@@ -421,7 +429,8 @@ void ulog__retention_background(ulog *log)
     ulog__topic **v;
     size_t n;
     if (open_topics(log, &v, &n) == 0) {
-        clean_run run = { .pr = { .struct_size = sizeof run.pr }, .now_ms = ulog__now_ms() };
+        clean_run run = { .pr = { .struct_size = sizeof run.pr }, .now_ms = ulog__now_ms(),
+                          .flags = ULOG_CLEAN_RETENTION | ULOG_CLEAN_COMPACT };
         for (size_t i = 0; i < n; i++)
             run.pr.partitions_total += v[i]->partitions;
         for (size_t i = 0; i < n; i++)
@@ -436,8 +445,9 @@ int ulog_clean(ulog *log, const char *topic, int flags, ulog_clean_cb *cb, void 
 {
     if (!log)
         return ULOG_EINVAL;
-    if (flags != ULOG_CLEAN_RETENTION)
-        return ulog__fail(log, ULOG_EINVAL, "clean: flags must be ULOG_CLEAN_RETENTION");
+    if (flags <= 0 || (flags & ~(ULOG_CLEAN_RETENTION | ULOG_CLEAN_COMPACT)))
+        return ulog__fail(log, ULOG_EINVAL, "clean: flags must be ULOG_CLEAN_RETENTION, "
+                                            "ULOG_CLEAN_COMPACT or both");
     ulog_strlist *names = NULL;
     int err = topic ? 0 : ulog_topic_list(log, &names);
     if (err)
@@ -448,7 +458,8 @@ int ulog_clean(ulog *log, const char *topic, int flags, ulog_clean_cb *cb, void 
         ulog_strlist_free(names);
         return ulog__fail(log, ULOG_ENOMEM, "clean: out of memory");
     }
-    clean_run run = { .cb = cb, .arg = arg, .pr = { .struct_size = sizeof run.pr } };
+    clean_run run = { .cb = cb, .arg = arg, .pr = { .struct_size = sizeof run.pr },
+                      .flags = flags, .forced = true };
     for (size_t i = 0; i < n && !err; i++) {
         err = ulog__topic_get(log, topic ? topic : ulog_strlist_get(names, i), &v[i]);
         /* Deleted since the listing: nothing to clean. */

@@ -193,6 +193,28 @@ int64_t ulog__seg_size(int dirfd, int64_t base)
     return fstatat(dirfd, name, &st, 0) == 0 ? st.st_size : 0;
 }
 
+int ulog__seg_list_sizes(int dirfd, int64_t **bases, int64_t **sizes, size_t *n)
+{
+    int err = ulog__seg_list(dirfd, bases, n);
+    if (err)
+        return err;
+    if (!(*sizes = malloc((*n ? *n : 1) * sizeof **sizes))) {
+        free(*bases);
+        return ULOG_ENOMEM;
+    }
+    for (size_t i = 0; i < *n; i++)
+        (*sizes)[i] = ulog__seg_size(dirfd, (*bases)[i]);
+    return 0;
+}
+
+size_t ulog__segs_below(const int64_t *bases, size_t n, int64_t offset)
+{
+    size_t k = 0;
+    while (k + 1 < n && bases[k + 1] <= offset)
+        k++;
+    return k;
+}
+
 int ulog__seg_drop_below(int dirfd, int64_t offset, int64_t *segments, int64_t *bytes)
 {
     int64_t *v;

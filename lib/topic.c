@@ -347,13 +347,22 @@ static int32_t choose(ulog__topic *t, const ulog_record *r)
     return (int32_t)(__atomic_fetch_add(&t->rr, 1, __ATOMIC_RELAXED) % (uint32_t)t->partitions);
 }
 
-static int check_record(ulog *log, const ulog__topic *t, const ulog_record *r, size_t i)
+/* cfg: the settings this append reads. */
+static int check_record(ulog *log, const ulog__topic *t, const ulog__topic_cfg *cfg,
+                        const ulog_record *r, size_t i)
 {
     const char *why = NULL;
     if (r->partition != ULOG_PARTITION_ANY && (r->partition < 0 || r->partition >= t->partitions))
         why = "partition out of range";
     else if ((!r->key && r->key_len) || (!r->value && r->value_len))
         why = "NULL key or value with a non-zero length";
+    else if (!r->key && ulog__cleanup_compacts(cfg))
+        /* Compaction keeps the latest record per key: a record without
+         * one could never be cleaned up. An empty key is a key. */
+        return ulog__fail(log, ULOG_EINVAL, "topic %s record %zu: a compacted topic "
+                          "(cleanup.policy=%s) needs a key on every record (Kafka's rule)",
+                          t->name, i, cfg->cleanup_policy == ULOG__CLEANUP_COMPACT ?
+                          "compact" : "compact,delete");
     else if (!r->headers && r->header_count)
         why = "NULL headers with a non-zero header_count";
     else if (r->timestamp != ULOG_TIMESTAMP_NOW && r->timestamp < 0)
@@ -483,11 +492,13 @@ int ulog_append(ulog *log, const char *topic, ulog_record *records, size_t count
     scratch *s = scratch_get(count, (size_t)t->partitions, 0);
     if (!s)
         return ulog__fail(log, ULOG_ENOMEM, "append: out of memory");
+    /* One reading of the settings for the whole call. */
+    const ulog__topic_cfg *cfg = ulog__cfg(t);
     /* One pass: validate every record (before anything is written) and
      * choose its partition. */
     bool single = true;
     for (size_t i = 0; i < count; i++) {
-        if ((err = check_record(log, t, &records[i], i)) != 0)
+        if ((err = check_record(log, t, cfg, &records[i], i)) != 0)
             return err;
         s->part[i] = choose(t, &records[i]);
         single = single && s->part[i] == s->part[0];
@@ -498,8 +509,6 @@ int ulog_append(ulog *log, const char *topic, ulog_record *records, size_t count
 
     /* Sizes first: a batch that is too big fails the call before anything
      * is written. */
-    /* One reading of the settings for the whole call. */
-    const ulog__topic_cfg *cfg = ulog__cfg(t);
     size_t maxsize = 0;
     for (size_t g = 0; g < ngroups; g++) {
         ulog__batch_src src = { records, single ? NULL : s->idx + groups[g].first, groups[g].n };
@@ -594,15 +603,13 @@ int ulog_partition_describe(ulog *log, const char *topic, int32_t partition,
     ulog__topic *t = p->topic;
     info->low = __atomic_load_n(&p->h->low, __ATOMIC_ACQUIRE);
     info->high = __atomic_load_n(&p->h->committed, __ATOMIC_ACQUIRE);
-    int64_t *v;
+    int64_t *v, *sizes, bytes = 0;
     size_t n;
-    if ((err = ulog__seg_list(p->dirfd, &v, &n)) != 0)
+    if ((err = ulog__seg_list_sizes(p->dirfd, &v, &sizes, &n)) != 0)
         return ulog__fail(log, err, "topic %s partition %d: listing segments", topic,
                           (int)partition);
-    int64_t bytes = 0;
     for (size_t i = 0; i < n; i++)
-        bytes += ulog__seg_size(p->dirfd, v[i]);
-    free(v);
+        bytes += sizes[i];
     bool died;
     if (ulog__mutex_lock(&p->h->wlock, &died) == 0) {
         info->write_end = p->h->wend.offset;
@@ -611,13 +618,22 @@ int ulog_partition_describe(ulog *log, const char *topic, int32_t partition,
     info->segments = (int64_t)n;
     info->bytes = bytes;
     if (info->struct_size >= sizeof *info) {
-        ulog__part_state ps = { 0, 0, 0 };
+        ulog__part_state ps = { 0, 0, 0, 0, -1, -1 };
         err = ulog__meta_part_state_get(log->meta, t->id, partition, &ps);
-        if (err && err != ULOG_ENOENT)
+        if (err && err != ULOG_ENOENT) {
+            free(v);
+            free(sizes);
             return ulog__fail(log, err, "topic %s partition %d: reading its state", topic,
                               (int)partition);
+        }
         info->reclaimed = ps.reclaimed;
         info->cleaned_ms = ps.cleaned_ms;
+        info->cleaned_end = ps.cleaned_end;
+        info->clean_bytes = info->dirty_bytes = 0;
+        for (size_t i = 0; i + 1 < n; i++)      /* closed segments */
+            *(v[i] < ps.cleaned_end ? &info->clean_bytes : &info->dirty_bytes) += sizes[i];
     }
+    free(v);
+    free(sizes);
     return 0;
 }

@@ -1,6 +1,7 @@
 /* test_config.c -- settings by name: validation, scopes, defaults, and the
  * topic config text stored in LMDB. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +60,8 @@ static const struct {
     { "index.interval.bytes", "512", "16777216", "511", "16777217" },
     { "retention.check.ms", "100", "86400000", "99", "86400001" },
     { "segment.ms", "1", "4611686018427387904", "0", "4611686018427387905" },
+    { "delete.retention.ms", "0", "4611686018427387904", "-1", "4611686018427387905" },
+    { "min.compaction.lag.ms", "0", "4611686018427387904", "-1", "4611686018427387905" },
 };
 
 /* Settings where -1 means "unlimited": -1 is their minimum, nothing below. */
@@ -266,6 +269,10 @@ Test(config, defaults)
     cr_expect_eq(tc.flush_ms, 1000);
     cr_expect_eq(tc.index_interval_bytes, 4096);
     cr_expect_not(tc.log_append_time);
+    cr_expect_eq(tc.cleanup_policy, ULOG__CLEANUP_DELETE);
+    cr_expect_eq(tc.delete_retention_ms, 86400000, "Kafka's: one day");
+    cr_expect_eq(tc.min_compaction_lag_ms, 0);
+    cr_expect_eq(tc.min_cleanable_dirty_ppm, 500000, "Kafka's 0.5");
     cr_assert_eq(ulog__config_sub(NULL, &sc, err, sizeof err), 0);
     cr_expect_eq(sc.reset, ULOG__RESET_LATEST);
 }
@@ -343,6 +350,8 @@ static ulog__topic_cfg custom(void)
         .index_interval_bytes = 16777216, .log_append_time = true,
         .preallocate = true, .retention_ms = 0, .retention_bytes = 4096,
         .segment_ms = 60000, .retention_groups = "billing,audit",
+        .cleanup_policy = ULOG__CLEANUP_COMPACT_DELETE, .delete_retention_ms = 0,
+        .min_compaction_lag_ms = 4611686018427387904, .min_cleanable_dirty_ppm = 50000,
     };
     return tc;
 }
@@ -360,6 +369,10 @@ static void expect_same(const ulog__topic_cfg *a, const ulog__topic_cfg *b)
     cr_expect_eq(a->retention_bytes, b->retention_bytes);
     cr_expect_eq(a->segment_ms, b->segment_ms);
     cr_expect_str_eq(a->retention_groups, b->retention_groups);
+    cr_expect_eq(a->cleanup_policy, b->cleanup_policy);
+    cr_expect_eq(a->delete_retention_ms, b->delete_retention_ms);
+    cr_expect_eq(a->min_compaction_lag_ms, b->min_compaction_lag_ms);
+    cr_expect_eq(a->min_cleanable_dirty_ppm, b->min_cleanable_dirty_ppm);
 }
 
 Test(config, encode_decode_round_trip)
@@ -398,7 +411,11 @@ Test(config, encode_text)
         "retention.ms=0\n"
         "retention.bytes=4096\n"
         "segment.ms=60000\n"
-        "retention.groups=billing,audit\n");
+        "retention.groups=billing,audit\n"
+        "cleanup.policy=compact,delete\n"
+        "delete.retention.ms=0\n"
+        "min.compaction.lag.ms=4611686018427387904\n"
+        "min.cleanable.dirty.ratio=0.05\n");
     free(text);
 
     /* Settings since 0.2 are left out at their defaults, so that 0.1
@@ -414,6 +431,21 @@ Test(config, encode_text)
     cr_expect_eq(ulog__topic_cfg_encode(&tc, &text, &len), ULOG_EINVAL);
     tc = custom();
     tc.flush_policy = 7;
+    cr_expect_eq(ulog__topic_cfg_encode(&tc, &text, &len), ULOG_EINVAL);
+    /* Values no setting takes are a caller bug, never stored. */
+    tc = custom();
+    tc.cleanup_policy = 3;
+    cr_expect_eq(ulog__topic_cfg_encode(&tc, &text, &len), ULOG_EINVAL);
+    tc = custom();
+    tc.delete_retention_ms = -1;
+    cr_expect_eq(ulog__topic_cfg_encode(&tc, &text, &len), ULOG_EINVAL);
+    tc = custom();
+    tc.min_compaction_lag_ms = -1;
+    cr_expect_eq(ulog__topic_cfg_encode(&tc, &text, &len), ULOG_EINVAL);
+    tc = custom();
+    tc.min_cleanable_dirty_ppm = 1000001;
+    cr_expect_eq(ulog__topic_cfg_encode(&tc, &text, &len), ULOG_EINVAL);
+    tc.min_cleanable_dirty_ppm = -1;
     cr_expect_eq(ulog__topic_cfg_encode(&tc, &text, &len), ULOG_EINVAL);
 }
 
@@ -446,6 +478,15 @@ Test(config, decode_rejects_junk)
         "retention.ms=-2\n",
         "retention.groups=,a\n",
         "retention.groups=a b\n",
+        "cleanup.policy=compacted\n",
+        "cleanup.policy=compact, delete\n",
+        "cleanup.policy=2\n",
+        "delete.retention.ms=-1\n",
+        "min.compaction.lag.ms=-1\n",
+        "min.cleanable.dirty.ratio=1.5\n",
+        "min.cleanable.dirty.ratio=0.1234567\n",
+        "min.cleanable.dirty.ratio=500000\n",
+        "min.cleanable.dirty.ratio=\n",
         "file.mode=0640\n",                    /* not a topic setting */
         "auto.offset.reset=earliest\n",
         "flush.policy=sometimes\n",
@@ -528,11 +569,288 @@ Test(config, names_lists_what_is_set)
     cr_assert_eq(ulog__config_topic(NULL, &tc, err, sizeof err), 0);
     cr_assert_eq(ulog__topic_cfg_export(&tc, &all), 0);
     cr_assert_eq(ulog_config_names(all, &l), 0);
-    cr_assert_eq(ulog_strlist_count(l), 11);
+    cr_assert_eq(ulog_strlist_count(l), 15);
     for (size_t i = 0; i < ulog_strlist_count(l); i++) {
         char v[32];
         cr_assert_eq(ulog_config_get(all, ulog_strlist_get(l, i), v, sizeof v), 0);
     }
     ulog_strlist_free(l);
     ulog_config_free(all);
+}
+
+/* ---------------------------------------------------------------- compaction settings */
+
+Test(config, cleanup_policy)
+{
+    expect_ok("cleanup.policy", "delete", "delete");
+    expect_ok("cleanup.policy", "compact", "compact");
+    expect_ok("cleanup.policy", "compact,delete", "compact,delete");
+    expect_ok("cleanup.policy", "delete,compact", "compact,delete");
+
+    static const char *bad[] = {
+        "", "Compact", "DELETE", "compact ", " compact", "compact,", ",compact",
+        "compact, delete", "delete, compact", "compact;delete", "compact,compact",
+        "delete,delete", "compact,delete,compact", "compact,delete,", "0", "1", "2",
+        "none", "compacted",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_bad("cleanup.policy", bad[i]);
+    ulog_config_set(cfg, "cleanup.policy", "x", err, sizeof err);
+    cr_expect_str_eq(err, "cleanup.policy: must be delete, compact, or compact,delete "
+                     "(delete,compact is the same)");
+    cr_expect_eq(ulog_config_set_int(cfg, "cleanup.policy", 1, err, sizeof err), ULOG_EINVAL);
+
+    static const struct {
+        const char *value;
+        int policy;
+        bool deletes, compacts;
+    } apply[] = {
+        { "delete", ULOG__CLEANUP_DELETE, true, false },
+        { "compact", ULOG__CLEANUP_COMPACT, false, true },
+        { "compact,delete", ULOG__CLEANUP_COMPACT_DELETE, true, true },
+        { "delete,compact", ULOG__CLEANUP_COMPACT_DELETE, true, true },
+    };
+    for (size_t i = 0; i < sizeof apply / sizeof apply[0]; i++) {
+        ulog__topic_cfg tc;
+        cr_assert_eq(ulog_config_set(cfg, "cleanup.policy", apply[i].value, err, sizeof err), 0);
+        cr_assert_eq(ulog__config_topic(cfg, &tc, err, sizeof err), 0);
+        cr_expect_eq(tc.cleanup_policy, apply[i].policy, "%s", apply[i].value);
+        cr_expect_eq(ulog__cleanup_deletes(&tc), apply[i].deletes, "%s", apply[i].value);
+        cr_expect_eq(ulog__cleanup_compacts(&tc), apply[i].compacts, "%s", apply[i].value);
+    }
+    ulog__topic_cfg def;
+    cr_assert_eq(ulog__config_topic(NULL, &def, err, sizeof err), 0);
+    cr_expect(ulog__cleanup_deletes(&def), "the default deletes");
+    cr_expect_not(ulog__cleanup_compacts(&def), "and does not compact");
+}
+
+Test(config, compaction_times)
+{
+    ulog__topic_cfg tc;
+
+    expect_ok("delete.retention.ms", "0", "0");
+    expect_ok("delete.retention.ms", "3600000", "3600000");
+    expect_ok("min.compaction.lag.ms", "0", "0");
+    expect_ok("min.compaction.lag.ms", "60000", "60000");
+    cr_assert_eq(ulog__config_topic(cfg, &tc, err, sizeof err), 0);
+    cr_expect_eq(tc.delete_retention_ms, 3600000);
+    cr_expect_eq(tc.min_compaction_lag_ms, 60000);
+    cr_expect_eq(ulog_config_set_int(cfg, "delete.retention.ms", 5, err, sizeof err), 0);
+    cr_expect_eq(ulog_config_set_int(cfg, "min.compaction.lag.ms", 7, err, sizeof err), 0);
+    cr_assert_eq(ulog__config_topic(cfg, &tc, err, sizeof err), 0);
+    cr_expect_eq(tc.delete_retention_ms, 5);
+    cr_expect_eq(tc.min_compaction_lag_ms, 7);
+    cr_expect_eq(ulog_config_set_int(cfg, "delete.retention.ms", -1, err, sizeof err),
+                 ULOG_EINVAL, "no \"unlimited\" -1 here");
+    cr_expect_eq(ulog_config_set_int(cfg, "min.compaction.lag.ms", -1, err, sizeof err),
+                 ULOG_EINVAL);
+    ulog_config_set(cfg, "delete.retention.ms", "-1", err, sizeof err);
+    cr_expect_str_eq(err, "delete.retention.ms: must be an integer from 0 to 4611686018427387904");
+}
+
+/* min.cleanable.dirty.ratio: text in, millionths held, shortest decimal out. */
+Test(config, ratio_parsing)
+{
+    static const struct {
+        const char *in, *canon;
+        int32_t ppm;
+    } ok[] = {
+        { "0", "0", 0 }, { "1", "1", 1000000 }, { "0.5", "0.5", 500000 },
+        { "0.25", "0.25", 250000 }, { "1.0", "1", 1000000 }, { ".5", "0.5", 500000 },
+        { "0.05", "0.05", 50000 }, { "0.123456", "0.123456", 123456 },
+        { "0.000001", "0.000001", 1 }, { "0.999999", "0.999999", 999999 },
+        { "1.000000", "1", 1000000 }, { "0.500000", "0.5", 500000 }, { "0.0", "0", 0 },
+        { "00.5", "0.5", 500000 }, { "01", "1", 1000000 }, { ".000001", "0.000001", 1 },
+        { "0.10", "0.1", 100000 },
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        ulog__topic_cfg tc;
+        expect_ok("min.cleanable.dirty.ratio", ok[i].in, ok[i].canon);
+        cr_assert_eq(ulog__config_topic(cfg, &tc, err, sizeof err), 0);
+        cr_expect_eq(tc.min_cleanable_dirty_ppm, ok[i].ppm, "%s", ok[i].in);
+    }
+
+    static const char *bad[] = {
+        "", ".", "5.", "1.", "0.", "-0", "-0.5", "+0.5", "+1", "0.5e0", "5e-1", "1e0",
+        " 0.5", "0.5 ", "0 .5", "0. 5", "0,5", "1.5", "2", "10", "1.000001", "1.1",
+        "0.1234567", "0.0000001", "1.0000000", "0.5000000", "0x1", "0..5", "0.5.",
+        ".5.5", "abc", "inf", "nan", "99999999999999999999", "0.5\n", "50%", "1/2",
+        "9223372036854775807", "00000000000000000002",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_bad("min.cleanable.dirty.ratio", bad[i]);
+    ulog_config_set(cfg, "min.cleanable.dirty.ratio", "2", err, sizeof err);
+    cr_expect_str_eq(err, "min.cleanable.dirty.ratio: must be a decimal number from 0 to 1 "
+                     "with at most 6 digits after the point, such as 0.5");
+}
+
+Test(config, ratio_is_not_an_integer)
+{
+    char buf[32];
+
+    cr_expect_eq(ulog_config_set_int(cfg, "min.cleanable.dirty.ratio", 1, err, sizeof err),
+                 ULOG_EINVAL);
+    cr_expect(strstr(err, "min.cleanable.dirty.ratio") && strstr(err, "ulog_config_set"),
+              "message: %s", err);
+    cr_expect_eq(ulog_config_set_int(cfg, "min.cleanable.dirty.ratio", 0, err, sizeof err),
+                 ULOG_EINVAL);
+    cr_expect_eq(ulog_config_set_int(cfg, "min.cleanable.dirty.ratio", 500000, err, sizeof err),
+                 ULOG_EINVAL);
+    cr_expect_eq(ulog_config_get(cfg, "min.cleanable.dirty.ratio", buf, sizeof buf), ULOG_ENOENT);
+    expect_ok("min.cleanable.dirty.ratio", "0.5", "0.5");
+    cr_expect_eq(ulog_config_set_int(cfg, "min.cleanable.dirty.ratio", 1, err, sizeof err),
+                 ULOG_EINVAL);
+    cr_expect_eq(ulog_config_get(cfg, "min.cleanable.dirty.ratio", buf, sizeof buf), 0);
+    cr_expect_str_eq(buf, "0.5", "a refused set_int left the value alone");
+}
+
+/* Every value the library prints reads back as itself, and is the
+ * shortest decimal: no trailing zero after the point, "0" and "1" bare. */
+Test(config, ratio_prints_shortest_and_reads_back)
+{
+    ulog__topic_cfg tc;
+    cr_assert_eq(ulog__config_topic(NULL, &tc, err, sizeof err), 0);
+    for (int32_t ppm = 0; ppm <= 1000000;
+         ppm += ppm < 1000 || ppm >= 999000 ? 1 : 997) {
+        ulog_config *out;
+        char text[32], back[32];
+        ulog__topic_cfg again;
+        tc.min_cleanable_dirty_ppm = ppm;
+        cr_assert_eq(ulog__topic_cfg_export(&tc, &out), 0);
+        cr_assert_eq(ulog_config_get(out, "min.cleanable.dirty.ratio", text, sizeof text), 0);
+        ulog_config_free(out);
+        size_t n = strlen(text);
+        if (ppm == 0 || ppm == 1000000)
+            cr_assert_str_eq(text, ppm ? "1" : "0");
+        else
+            cr_assert(n >= 3 && n <= 8 && strncmp(text, "0.", 2) == 0 && text[n - 1] != '0',
+                      "%d millionths print as %s", (int)ppm, text);
+        cr_assert_eq(ulog_config_set(cfg, "min.cleanable.dirty.ratio", text, err, sizeof err), 0,
+                     "%s: %s", text, err);
+        cr_assert_eq(ulog_config_get(cfg, "min.cleanable.dirty.ratio", back, sizeof back), 0);
+        cr_assert_str_eq(back, text);
+        cr_assert_eq(ulog__config_topic(cfg, &again, err, sizeof err), 0);
+        cr_assert_eq(again.min_cleanable_dirty_ppm, ppm, "%s", text);
+    }
+}
+
+/* The 0.1 topic settings: the only names a 0.1 build can read. */
+static bool is_01_name(const char *name, size_t len)
+{
+    static const char *const names[] = {
+        "segment.bytes", "max.message.bytes", "flush.policy", "flush.ms",
+        "index.interval.bytes", "message.timestamp.type", "preallocate",
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strlen(names[i]) == len && memcmp(names[i], name, len) == 0)
+            return true;
+    return false;
+}
+
+/* The lines of text whose name 0.1 does not know, joined. */
+static void new_lines(const char *text, char *out, size_t size)
+{
+    out[0] = '\0';
+    for (const char *p = text, *nl; *p; p = nl + 1) {
+        nl = strchr(p, '\n');
+        cr_assert_not_null(nl);
+        size_t name_len = strcspn(p, "=");
+        if (!is_01_name(p, name_len))
+            snprintf(out + strlen(out), size - strlen(out), "%.*s", (int)(nl - p + 1), p);
+    }
+}
+
+/* Compaction's settings are written only when not at their default, so
+ * that 0.1 reads every topic that does not use them; each one alone
+ * writes just its own line, in canonical form. */
+Test(config, compaction_settings_stored_only_when_used)
+{
+    static const struct {
+        const char *name, *value, *line;
+    } one[] = {
+        { "cleanup.policy", "compact", "cleanup.policy=compact\n" },
+        { "cleanup.policy", "delete,compact", "cleanup.policy=compact,delete\n" },
+        { "delete.retention.ms", "0", "delete.retention.ms=0\n" },
+        { "min.compaction.lag.ms", "1", "min.compaction.lag.ms=1\n" },
+        { "min.cleanable.dirty.ratio", ".25", "min.cleanable.dirty.ratio=0.25\n" },
+        { "min.cleanable.dirty.ratio", "1", "min.cleanable.dirty.ratio=1\n" },
+        /* Set explicitly to the default: still nothing a 0.1 build lacks. */
+        { "cleanup.policy", "delete", "" },
+        { "delete.retention.ms", "86400000", "" },
+        { "min.compaction.lag.ms", "0", "" },
+        { "min.cleanable.dirty.ratio", "0.500", "" },
+    };
+    char extra[512];
+    char *text;
+    size_t len;
+    ulog__topic_cfg tc, back;
+
+    cr_assert_eq(ulog__config_topic(NULL, &tc, err, sizeof err), 0);
+    cr_assert_eq(ulog__topic_cfg_encode(&tc, &text, &len), 0);
+    new_lines(text, extra, sizeof extra);
+    cr_expect_str_eq(extra, "", "a topic with every default writes names 0.1 lacks");
+    cr_expect_null(strstr(text, "cleanup"), "%s", text);
+    cr_expect_null(strstr(text, "compaction"), "%s", text);
+    cr_expect_null(strstr(text, "ratio"), "%s", text);
+    free(text);
+
+    for (size_t i = 0; i < sizeof one / sizeof one[0]; i++) {
+        ulog_config *c = ulog_config_new();
+        cr_assert_eq(ulog_config_set(c, one[i].name, one[i].value, err, sizeof err), 0);
+        cr_assert_eq(ulog__config_topic(c, &tc, err, sizeof err), 0);
+        cr_assert_eq(ulog__topic_cfg_encode(&tc, &text, &len), 0);
+        new_lines(text, extra, sizeof extra);
+        cr_expect_str_eq(extra, one[i].line, "%s=%s", one[i].name, one[i].value);
+        cr_assert_eq(ulog__topic_cfg_decode(text, len, &back), 0);
+        expect_same(&tc, &back);
+        free(text);
+        ulog_config_free(c);
+    }
+}
+
+Test(config, compaction_settings_decode)
+{
+    const char *t = "cleanup.policy=delete,compact\nmin.cleanable.dirty.ratio=.5\n"
+                    "delete.retention.ms=7\nmin.compaction.lag.ms=0\n";
+    ulog__topic_cfg tc;
+    char *text;
+    size_t len;
+
+    cr_assert_eq(ulog__topic_cfg_decode(t, strlen(t), &tc), 0);
+    cr_expect_eq(tc.cleanup_policy, ULOG__CLEANUP_COMPACT_DELETE);
+    cr_expect_eq(tc.min_cleanable_dirty_ppm, 500000);
+    cr_expect_eq(tc.delete_retention_ms, 7);
+    cr_expect_eq(tc.min_compaction_lag_ms, 0);
+    cr_assert_eq(ulog__topic_cfg_encode(&tc, &text, &len), 0);
+    cr_expect_not_null(strstr(text, "\ncleanup.policy=compact,delete\n"), "%s", text);
+    cr_expect_not_null(strstr(text, "\ndelete.retention.ms=7\n"), "%s", text);
+    cr_expect_null(strstr(text, "ratio"), "0.5 is the default: %s", text);
+    cr_expect_null(strstr(text, "lag"), "0 is the default: %s", text);
+    free(text);
+}
+
+/* An alter changes the compaction settings it names and nothing else. */
+Test(config, compaction_settings_alter)
+{
+    ulog__topic_cfg base = custom(), out;
+
+    ulog_config_set(cfg, "cleanup.policy", "compact", NULL, 0);
+    ulog_config_set(cfg, "min.cleanable.dirty.ratio", "0.9", NULL, 0);
+    cr_assert_eq(ulog__config_topic_alter(&base, cfg, &out, err, sizeof err), 0);
+    cr_expect_eq(out.cleanup_policy, ULOG__CLEANUP_COMPACT);
+    cr_expect_eq(out.min_cleanable_dirty_ppm, 900000);
+    out.cleanup_policy = base.cleanup_policy;
+    out.min_cleanable_dirty_ppm = base.min_cleanable_dirty_ppm;
+    expect_same(&out, &base);
+
+    ulog_config *c = ulog_config_new();
+    ulog_config_set(c, "delete.retention.ms", "1", NULL, 0);
+    ulog_config_set(c, "min.compaction.lag.ms", "2", NULL, 0);
+    ulog_config_set(c, "cleanup.policy", "delete", NULL, 0);
+    cr_assert_eq(ulog__config_topic_alter(&base, c, &out, err, sizeof err), 0);
+    cr_expect_eq(out.delete_retention_ms, 1);
+    cr_expect_eq(out.min_compaction_lag_ms, 2);
+    cr_expect_eq(out.cleanup_policy, ULOG__CLEANUP_DELETE);
+    cr_expect_eq(out.min_cleanable_dirty_ppm, base.min_cleanable_dirty_ppm);
+    ulog_config_free(c);
 }

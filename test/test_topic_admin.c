@@ -11,6 +11,10 @@
  * get ULOG_ENOENT; deletes cut short after each of their steps are
  * finished by the next process (or ulog_open) that comes along.
  *
+ * Compaction settings: they alter, persist and describe like the others,
+ * and a topic whose cleanup.policy compacts refuses a null key (all of the
+ * call, naming the record) from the append after the alter on.
+ *
  * Children report through their exit status: 0 is success, anything else
  * names the check that failed (the parent prints it).
  */
@@ -252,6 +256,166 @@ Test(admin, concurrent_alters_of_different_settings_both_stick)
     cr_expect_eq(a.failures + b.failures, 0);
     expect_setting(log, "t", "flush.ms", "1199");
     expect_setting(log, "t", "index.interval.bytes", "1199");
+    ulog_close(log);
+}
+
+/* ================================================================ compaction */
+
+/* The compaction settings alter like any other, are stored, and
+ * ulog_topic_describe lists them. */
+Test(admin, alter_compaction_settings)
+{
+    ulog *log = open_at(dir, NULL);
+    create_topic(log, "t", 1, NULL);
+    expect_setting(log, "t", "cleanup.policy", "delete");
+    expect_setting(log, "t", "delete.retention.ms", "86400000");
+    expect_setting(log, "t", "min.compaction.lag.ms", "0");
+    expect_setting(log, "t", "min.cleanable.dirty.ratio", "0.5");
+    ulog_config *c = cfg_of("cleanup.policy", "delete,compact", "delete.retention.ms", "1000",
+                            "min.compaction.lag.ms", "2000", "min.cleanable.dirty.ratio", ".05",
+                            NULL);
+    cr_assert_eq(ulog_topic_alter(log, "t", c), 0);
+    ulog_config_free(c);
+    ulog_close(log);
+    log = open_at(dir, NULL);
+    expect_setting(log, "t", "cleanup.policy", "compact,delete");
+    expect_setting(log, "t", "delete.retention.ms", "1000");
+    expect_setting(log, "t", "min.compaction.lag.ms", "2000");
+    expect_setting(log, "t", "min.cleanable.dirty.ratio", "0.05");
+    c = cfg_of("min.cleanable.dirty.ratio", "1", NULL);
+    cr_assert_eq(ulog_topic_alter(log, "t", c), 0);
+    ulog_config_free(c);
+    expect_setting(log, "t", "min.cleanable.dirty.ratio", "1");
+    expect_setting(log, "t", "cleanup.policy", "compact,delete");
+    ulog_close(log);
+}
+
+/* The records of one append: keys "k0", "k1", ..., value "v". */
+static void keyed_records(ulog_record *r, size_t n)
+{
+    static const char keys[][4] = { "k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7" };
+    cr_assert_leq(n, sizeof keys / sizeof keys[0]);
+    for (size_t i = 0; i < n; i++)
+        r[i] = (ulog_record){ .key = keys[i], .key_len = 2, .value = "v", .value_len = 1,
+                              .partition = ULOG_PARTITION_ANY,
+                              .timestamp = ULOG_TIMESTAMP_NOW };
+}
+
+/* The sum of the high watermarks of topic's `parts` partitions. */
+static int64_t total_high(ulog *log, const char *topic, int32_t parts)
+{
+    int64_t sum = 0, lo, hi;
+    for (int32_t p = 0; p < parts; p++) {
+        watermarks(log, topic, p, &lo, &hi);
+        sum += hi;
+    }
+    return sum;
+}
+
+static void expect_errmsg(ulog *log, const char *want)
+{
+    char msg[512];
+    ulog_errmsg(log, msg, sizeof msg);
+    cr_expect_str_eq(msg, want);
+}
+
+Test(admin, compacted_topic_refuses_a_null_key)
+{
+    ulog *log = open_at(dir, NULL);
+    create_topic(log, "c", 2, cfg_of("cleanup.policy", "compact", NULL));
+    ulog_record r[5];
+    keyed_records(r, 5);
+    r[3].key = NULL;
+    r[3].key_len = 0;
+    cr_expect_eq(ulog_append(log, "c", r, 5), ULOG_EINVAL);
+    expect_errmsg(log, "topic c record 3: a compacted topic (cleanup.policy=compact) needs a "
+                       "key on every record (Kafka's rule)");
+    cr_expect_eq(total_high(log, "c", 2), 0, "records of a refused call were appended");
+    /* A null value (a tombstone) with a key is what compaction is for. */
+    r[3].key = "k3";
+    r[3].key_len = 2;
+    r[3].value = NULL;
+    r[3].value_len = 0;
+    append_ok(log, "c", r, 5);
+    cr_expect_eq(total_high(log, "c", 2), 5);
+    /* An empty key is a key; null is not, wherever it is in the call. */
+    r[0].key = "";
+    r[0].key_len = 0;
+    append_ok(log, "c", r, 1);
+    r[0].key = NULL;
+    cr_expect_eq(ulog_append(log, "c", r, 5), ULOG_EINVAL);
+    expect_errmsg(log, "topic c record 0: a compacted topic (cleanup.policy=compact) needs a "
+                       "key on every record (Kafka's rule)");
+    keyed_records(r, 5);
+    r[4].key = NULL;
+    r[4].key_len = 0;
+    r[4].partition = 1;
+    cr_expect_eq(ulog_append(log, "c", r, 5), ULOG_EINVAL, "an explicit partition needs a key too");
+    expect_errmsg(log, "topic c record 4: a compacted topic (cleanup.policy=compact) needs a "
+                       "key on every record (Kafka's rule)");
+    cr_expect_eq(total_high(log, "c", 2), 6);
+    ulog_close(log);
+}
+
+Test(admin, compact_delete_topic_refuses_a_null_key)
+{
+    ulog *log = open_at(dir, NULL);
+    create_topic(log, "cd", 1, cfg_of("cleanup.policy", "delete,compact", NULL));
+    ulog_record r[2];
+    keyed_records(r, 2);
+    r[1].key = NULL;
+    r[1].key_len = 0;
+    cr_expect_eq(ulog_append(log, "cd", r, 2), ULOG_EINVAL);
+    expect_errmsg(log, "topic cd record 1: a compacted topic (cleanup.policy=compact,delete) "
+                       "needs a key on every record (Kafka's rule)");
+    cr_expect_eq(total_high(log, "cd", 1), 0);
+    ulog_close(log);
+}
+
+Test(admin, delete_policy_topic_takes_null_keys)
+{
+    ulog *log = open_at(dir, NULL);
+    create_topic(log, "d", 1, cfg_of("cleanup.policy", "delete", NULL));
+    create_topic(log, "plain", 1, NULL);
+    cr_expect_eq(append_one(log, "d", "x", 1), 0);
+    cr_expect_eq(append_one(log, "plain", "x", 1), 0);
+    cr_expect_eq(total_high(log, "d", 1) + total_high(log, "plain", 1), 2);
+    ulog_close(log);
+}
+
+/* After an alter to compact, the next append with a null key is refused,
+ * in this handle and in another one that had the topic open; the null-key
+ * records already there stay. Back to delete, null keys are fine again. */
+Test(admin, alter_to_compact_refuses_null_keys_from_then_on)
+{
+    ulog *log = open_at(dir, NULL), *other = open_at(dir, NULL);
+    create_topic(log, "t", 1, NULL);
+    cr_assert_eq(append_one(log, "t", "old", 3), 0);
+    cr_assert_eq(append_one(other, "t", "old", 3), 0);
+    ulog_config *c = cfg_of("cleanup.policy", "compact", NULL);
+    cr_assert_eq(ulog_topic_alter(log, "t", c), 0);
+    ulog_config_free(c);
+    cr_expect_eq(append_one(log, "t", "new", 3), ULOG_EINVAL);
+    expect_errmsg(log, "topic t record 0: a compacted topic (cleanup.policy=compact) needs a "
+                       "key on every record (Kafka's rule)");
+    cr_expect_eq(append_one(other, "t", "new", 3), ULOG_EINVAL,
+                 "another handle appended a null key under the old policy");
+    cr_expect_eq(total_high(log, "t", 1), 2);
+    cr_expect_eq(count_records(log, "t"), 2, "the null-key records already there stay");
+    ulog_record r[1];
+    keyed_records(r, 1);
+    append_ok(other, "t", r, 1);
+    cr_expect_eq(total_high(log, "t", 1), 3);
+    ulog_close(other);
+    ulog_close(log);
+
+    log = open_at(dir, NULL);
+    cr_expect_eq(append_one(log, "t", "new", 3), ULOG_EINVAL, "the policy is stored");
+    c = cfg_of("cleanup.policy", "delete", NULL);
+    cr_assert_eq(ulog_topic_alter(log, "t", c), 0);
+    ulog_config_free(c);
+    cr_expect_eq(append_one(log, "t", "new", 3), 0);
+    cr_expect_eq(total_high(log, "t", 1), 4);
     ulog_close(log);
 }
 

@@ -27,7 +27,8 @@ static const char USAGE[] =
     "last line without one still counts).\n"
     "  -p N        partition N (default: by key, round-robin for null keys)\n"
     "  -K SEP      the key is what comes before the first SEP, the value what\n"
-    "              follows; a line without SEP has a null key\n"
+    "              follows; a line without SEP has a null key, which a\n"
+    "              compacted topic (cleanup.policy=compact) refuses\n"
     "  -H K=V      add header K with value V to every record (repeatable)\n"
     "  --json      each line is a JSON object: {\"key\":..., \"value\":...,\n"
     "              \"headers\":{\"k\":\"v\",...}, \"partition\":N, \"timestamp\":MS};\n"
@@ -75,6 +76,7 @@ typedef struct producer {
     ulog_record *out;                  /* built at each append */
     ulog_header *outh;
     int64_t     records, appends, total_bytes, lineno;
+    char        cleanup[32];           /* the topic's cleanup.policy */
 } producer;
 
 static const char *policy_names[] = { "none", "interval", "always", NULL };
@@ -168,6 +170,17 @@ static int append(producer *pr)
     pr->n = pr->nh = pr->bytes = 0;
     pr->arena.len = 0;
     return 0;
+}
+
+/* A compacted topic refuses null keys. ulog_append would refuse the whole
+ * batch, with the records before this one, so the tool says it here. */
+static int check_key(producer *pr, bool null_key)
+{
+    if (!null_key || strncmp(pr->cleanup, "compact", 7) != 0)
+        return 0;
+    return cli_error("produce %s: record %lld: no key, and the topic is compacted "
+                     "(cleanup.policy=%s): every record needs one", pr->topic,
+                     (long long)pr->lineno, pr->cleanup);
 }
 
 static int check_partition(producer *pr, int64_t p, const char *where)
@@ -277,6 +290,8 @@ static int json_record(producer *pr, const char *p, size_t len)
         snprintf(where, sizeof where, "record %lld", (long long)pr->lineno);
         rc = check_partition(pr, part, where);
     }
+    if (rc == 0)
+        rc = check_key(pr, key_null);
     if (rc == 0) {
         pend *r = add_record(pr, key.p, key_null ? -1 : (int64_t)key.len, val.p,
                              val_null ? -1 : (int64_t)val.len);
@@ -308,10 +323,14 @@ static int take(producer *pr, const char *p, size_t len)
     if (pr->json)
         return json_record(pr, p, len);
     const char *sep = pr->sep ? memmem(p, len, pr->sep, pr->sep_len) : NULL;
-    if (sep)
-        add_record(pr, p, sep - p, sep + pr->sep_len, (int64_t)(len - (size_t)(sep - p) - pr->sep_len));
-    else
-        add_record(pr, NULL, -1, p, (int64_t)len);
+    if (sep) {
+        add_record(pr, p, sep - p, sep + pr->sep_len,
+                   (int64_t)(len - (size_t)(sep - p) - pr->sep_len));
+        return 0;
+    }
+    if (check_key(pr, true) != 0)
+        return 1;
+    add_record(pr, NULL, -1, p, (int64_t)len);
     return 0;
 }
 
@@ -436,6 +455,7 @@ int cmd_produce(int argc, char **argv)
     } else {
         ulog_config_get(cfg, "flush.policy", policy, sizeof policy);
         ulog_config_get(cfg, "max.message.bytes", maxmsg, sizeof maxmsg);
+        ulog_config_get(cfg, "cleanup.policy", pr.cleanup, sizeof pr.cleanup);
         ulog_config_free(cfg);
         pr.partitions = info.partitions;
         if (!cli_parse_i64(maxmsg, 64, INT32_MAX, &v))

@@ -13,38 +13,45 @@ static const char USAGE[] =
     "       ulog topics describe [NAME...]\n"
     "       ulog topics alter NAME -c NAME=VALUE...\n"
     "       ulog topics delete [--if-exists] NAME...\n"
-    "       ulog topics clean [NAME...]\n"
+    "       ulog topics clean [--retention|--compact] [NAME...]\n"
     "       ulog topics delete-records NAME -p PARTITION -o OFFSET|end\n"
     "\n"
     "  create    make a topic: -p partitions (default 1), -c a topic setting\n"
     "            by its Kafka name (segment.bytes, max.message.bytes,\n"
     "            flush.policy, flush.ms, index.interval.bytes,\n"
     "            message.timestamp.type, preallocate, retention.ms,\n"
-    "            retention.bytes, segment.ms, retention.groups); repeatable\n"
+    "            retention.bytes, segment.ms, retention.groups, cleanup.policy,\n"
+    "            delete.retention.ms, min.compaction.lag.ms,\n"
+    "            min.cleanable.dirty.ratio); repeatable\n"
     "  list      topic names, one a line\n"
     "  describe  partitions, every setting, and per partition the low and high\n"
     "            watermarks, write end, segment files and bytes, the bytes\n"
-    "            retention has reclaimed and when it last did, and which\n"
-    "            consumer groups hold retention back by how many bytes\n"
-    "            (retention.groups) (default: all)\n"
+    "            retention and compaction have reclaimed and when they last\n"
+    "            did, where compaction's clean part ends and the dirty ratio\n"
+    "            (compacted topics), and which consumer groups hold retention\n"
+    "            back by how many bytes (retention.groups) (default: all)\n"
     "  alter     change the settings given with -c (repeatable); the others\n"
     "            keep their values; processes using the topic follow at once\n"
     "  delete    delete topics with their records and group offsets; with\n"
     "            --if-exists a missing topic is not an error\n"
     "  clean     apply retention now (retention.ms, retention.bytes,\n"
     "            segment.ms) to the topics named (default: all): delete the\n"
-    "            oldest whole segments past them; a progress bar goes to\n"
-    "            stderr when it is a terminal, a summary line to stdout\n"
+    "            oldest whole segments past them; and compaction (topics whose\n"
+    "            cleanup.policy compacts): keep the latest record of each key;\n"
+    "            --retention or --compact does only that one; a progress bar\n"
+    "            goes to stderr when it is a terminal, a summary line to stdout\n"
     "  delete-records  move the log start offset of one partition up to\n"
     "            OFFSET (at most the high watermark; end: to it): the records\n"
     "            below are gone for every reader; prints the new start\n"
     "Options of every subcommand: -d DIR, --help.\n";
 
-enum { OPT_IF_EXISTS = 256 };
+enum { OPT_IF_EXISTS = 256, OPT_RETENTION, OPT_COMPACT };
 
 static const struct option LONGOPTS[] = {
     { "help", no_argument, NULL, 'h' },
     { "if-exists", no_argument, NULL, OPT_IF_EXISTS },
+    { "retention", no_argument, NULL, OPT_RETENTION },
+    { "compact", no_argument, NULL, OPT_COMPACT },
     { NULL, 0, NULL, 0 },
 };
 
@@ -268,12 +275,15 @@ static int describe_one(ulog *log, const char *name)
     }
     cli_table_print(&t, stdout, "  ");
     ulog_strlist_free(names);
+    char policy[32] = "";
+    ulog_config_get(cfg, "cleanup.policy", policy, sizeof policy);
+    bool compacts = strstr(policy, "compact") != NULL;
     ulog_config_free(cfg);
 
-    cli_table_init(&t, 8);
+    cli_table_init(&t, 10);
     const char *head[] = { "PARTITION", "LOW", "HIGH", "WRITE-END", "SEGMENTS", "BYTES",
-                           "RECLAIMED", "CLEANED" };
-    for (int i = 0; i < 8; i++)
+                           "RECLAIMED", "CLEANED", "CLEAN-END", "DIRTY" };
+    for (int i = 0; i < 10; i++)
         cli_table_add(&t, "%s", head[i]);
     int rc = 0;
     for (int32_t p = 0; p < info.partitions; p++) {
@@ -293,6 +303,15 @@ static int describe_one(ulog *log, const char *name)
         if (pi.cleaned_ms != 0)
             cli_format_time(pi.cleaned_ms, when, sizeof when);
         cli_table_add(&t, "%s", when);
+        /* The dirty ratio min.cleanable.dirty.ratio is compared with. */
+        int64_t closed = pi.clean_bytes + pi.dirty_bytes;
+        if (compacts) {
+            cli_table_add(&t, "%lld", (long long)pi.cleaned_end);
+            cli_table_add(&t, "%.2f", closed ? (double)pi.dirty_bytes / (double)closed : 0.0);
+        } else {
+            cli_table_add(&t, "-");
+            cli_table_add(&t, "-");
+        }
     }
     cli_table_print(&t, stdout, "  ");
     return rc ? rc : describe_pins(log, name);
@@ -368,9 +387,18 @@ static int on_clean(const ulog_clean_progress *in, void *arg)
 
 static int clean(int argc, char **argv)
 {
-    int rc = plain_options("topics clean", argc, argv);
-    if (rc)
-        return rc < 0 ? cli_help(USAGE) : rc;
+    int c, rc = 0, flags = 0;
+    while (rc == 0 && (c = getopt_long(argc, argv, ":d:", LONGOPTS, NULL)) != -1) {
+        switch (c) {
+        case 'd': cli_dir = optarg; break;
+        case 'h': return cli_help(USAGE);
+        case OPT_RETENTION: flags |= ULOG_CLEAN_RETENTION; break;
+        case OPT_COMPACT: flags |= ULOG_CLEAN_COMPACT; break;
+        default: return cli_bad_option("topics clean", c, argv);
+        }
+    }
+    if (!flags)
+        flags = ULOG_CLEAN_RETENTION | ULOG_CLEAN_COMPACT;
     ulog *log;
     if ((rc = cli_open(&log, false)) != 0)
         return rc;
@@ -390,7 +418,7 @@ static int clean(int argc, char **argv)
     for (int i = 0; rc == 0 && i < calls; i++) {
         const char *name = optind < argc ? argv[optind + i] : NULL;   /* NULL: every topic */
         cs.last = (ulog_clean_progress){ .struct_size = sizeof cs.last };
-        int err = ulog_clean(log, name, ULOG_CLEAN_RETENTION, on_clean, &cs);
+        int err = ulog_clean(log, name, flags, on_clean, &cs);
         cs.partitions += cs.last.partitions_done;
         cs.segments += cs.last.segments_deleted;
         cs.bytes += cs.last.bytes_reclaimed;

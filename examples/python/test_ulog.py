@@ -119,7 +119,9 @@ class RoundTrip(LogTest):
         self.assertEqual(set(info.config), {
             "segment.bytes", "max.message.bytes", "flush.policy", "flush.ms",
             "index.interval.bytes", "message.timestamp.type", "preallocate",
-            "retention.ms", "retention.bytes", "segment.ms", "retention.groups"})
+            "retention.ms", "retention.bytes", "segment.ms", "retention.groups",
+            "cleanup.policy", "delete.retention.ms", "min.compaction.lag.ms",
+            "min.cleanable.dirty.ratio"})
         self.assertEqual((info.config["retention.ms"], info.config["retention.bytes"],
                           info.config["segment.ms"], info.config["retention.groups"]),
                          (-1, -1, 604800000, ""))
@@ -151,6 +153,54 @@ class RoundTrip(LogTest):
             self.log.delete_topic("c")
         self.log.create_topic("c")
         self.assertEqual(self.log.describe_partition("c", 0).high, 0)
+
+    def test_compacted_topic_needs_keys(self):
+        self.log.create_topic("k", cleanup_policy="delete,compact")
+        config = self.log.describe_topic("k").config
+        self.assertEqual((config["cleanup.policy"], config["delete.retention.ms"],
+                          config["min.compaction.lag.ms"], config["min.cleanable.dirty.ratio"]),
+                         ("compact,delete", 86400000, 0, 0.5))
+        with self.assertRaises(ulog.ULOG_EINVAL) as cm:
+            self.log.append("k", [{"key": "a", "value": "1"}, {"value": "no key"}])
+        self.assertIn("record 1: a compacted topic", cm.exception.message)
+        self.assertEqual(self.log.watermarks("k", 0), (0, 0))
+        self.log.append("k", [{"key": "", "value": "empty key"}, {"key": "a", "value": None}])
+        self.assertEqual(self.log.watermarks("k", 0), (0, 2))
+        # A ratio takes a number or its text, and comes back as float.
+        self.log.alter_topic("k", cleanup_policy="delete", min_cleanable_dirty_ratio=1)
+        self.assertEqual(self.log.describe_topic("k").config["min.cleanable.dirty.ratio"], 1.0)
+        self.log.alter_topic("k", min_cleanable_dirty_ratio=0.25)
+        self.assertEqual(self.log.describe_topic("k").config["min.cleanable.dirty.ratio"], 0.25)
+        self.log.alter_topic("k", min_cleanable_dirty_ratio=".05")
+        self.assertEqual(self.log.describe_topic("k").config["min.cleanable.dirty.ratio"], 0.05)
+        self.assertRaises(ulog.ULOG_EINVAL, self.log.alter_topic, "k",
+                          min_cleanable_dirty_ratio=1.5)
+        self.log.append("k", [{"value": "no key, delete policy"}])
+        self.assertEqual(self.log.watermarks("k", 0), (0, 3))
+
+    def test_compaction_keeps_the_latest_value_per_key(self):
+        self.log.create_topic("c", cleanup_policy="compact", segment_bytes=4096)
+        for i in range(600):                # ten keys, sixty values each
+            self.log.append("c", [{"key": "k%d" % (i % 10), "value": "v%d" % i}])
+        before = self.log.describe_partition("c", 0)
+        self.assertEqual(before.cleaned_end, 0)
+        self.assertGreater(before.dirty_bytes, 0)
+        result = self.log.clean("c", flags=ulog.CLEAN_COMPACT)
+        self.assertGreater(result.bytes_reclaimed, 0)
+        after = self.log.describe_partition("c", 0)
+        self.assertGreater(after.cleaned_end, 0)
+        self.assertEqual(after.dirty_bytes, 0)
+        self.assertEqual(after.reclaimed, result.bytes_reclaimed)
+        self.assertLess(after.bytes, before.bytes)
+        latest, offsets = {}, []
+        with self.log.subscribe("c", auto_offset_reset="earliest") as sub:
+            for m in sub:
+                latest[m.key] = m.value
+                offsets.append(m.offset)
+        self.assertEqual(latest, {b"k%d" % k: b"v%d" % (590 + k) for k in range(10)})
+        self.assertEqual(offsets, sorted(set(offsets)))
+        self.assertLess(len(offsets), 600)
+        self.assertEqual(self.log.watermarks("c", 0), (0, 600))
 
 
 class Seeking(LogTest):

@@ -46,6 +46,7 @@ PARTITION_ANY = -1             # ULOG_PARTITION_ANY
 TIMESTAMP_NOW = -(1 << 63)     # ULOG_TIMESTAMP_NOW (INT64_MIN)
 _RESET = {"earliest": 0, "latest": 1, "offset": 2, "time": 3}   # ULOG_RESET_*
 CLEAN_RETENTION = 1            # ULOG_CLEAN_RETENTION
+CLEAN_COMPACT = 2              # ULOG_CLEAN_COMPACT
 
 
 class _Header(Structure):      # ulog_header (frozen)
@@ -79,7 +80,8 @@ class _TopicInfo(Structure):
 class _PartitionInfo(Structure):
     _fields_ = [("struct_size", c_size_t), ("low", c_int64), ("high", c_int64),
                 ("write_end", c_int64), ("segments", c_int64), ("bytes", c_int64),
-                ("reclaimed", c_int64), ("cleaned_ms", c_int64)]      # since 0.2
+                ("reclaimed", c_int64), ("cleaned_ms", c_int64),      # since 0.2
+                ("cleaned_end", c_int64), ("clean_bytes", c_int64), ("dirty_bytes", c_int64)]
 
 
 class _GroupLag(Structure):
@@ -258,6 +260,11 @@ def _strlist(h):
         _lib.ulog_strlist_free(h)
 
 
+# Settings that are decimal numbers: the library takes them as text only
+# ("0.5"), and describe_topic gives them as float.
+_RATIOS = {"min.cleanable.dirty.ratio"}
+
+
 class _Config:
     """A ulog_config built from {name: value}; None when there is nothing."""
 
@@ -272,6 +279,8 @@ class _Config:
         for name, value in items.items():
             if isinstance(value, bool):
                 value = "true" if value else "false"
+            if name in _RATIOS:
+                value = str(value)          # 1 -> "1", 0.25 -> "0.25"
             if isinstance(value, int):
                 rc = _lib.ulog_config_set_int(self.h, name.encode(), _int(value, 64, name),
                                               err, len(err))
@@ -298,10 +307,13 @@ class _Config:
 Message = collections.namedtuple(
     "Message", "topic partition offset timestamp key value headers")
 TopicInfo = collections.namedtuple("TopicInfo", "name partitions id config")
-# reclaimed: bytes retention and delete_records() removed, ever; cleaned_ms:
-# when retention last removed something (ms since the epoch, 0: never).
+# reclaimed: bytes retention, compaction and delete_records() removed, ever;
+# cleaned_ms: when one last removed something (ms since the epoch, 0: never);
+# cleaned_end: compaction's clean part ends there; clean_bytes, dirty_bytes:
+# the closed segments' bytes below and from it (their ratio is the dirty ratio).
 PartitionInfo = collections.namedtuple(
-    "PartitionInfo", "low high write_end segments bytes reclaimed cleaned_ms")
+    "PartitionInfo", "low high write_end segments bytes reclaimed cleaned_ms cleaned_end "
+    "clean_bytes dirty_bytes")
 # ulog_verify: one unreadable stretch [offset, resume) of a partition, and the totals.
 Problem = collections.namedtuple("Problem", "topic partition error offset resume detail")
 VerifyResult = collections.namedtuple("VerifyResult", "records partitions problems")
@@ -399,7 +411,7 @@ class Log(_Closing):
 
     def describe_topic(self, name):
         """TopicInfo(name, partitions, id, config): config holds every topic
-        setting (decimal ones as int)."""
+        setting (decimal ones as int, min.cleanable.dirty.ratio as float)."""
         info, cfg = _TopicInfo(ctypes.sizeof(_TopicInfo)), c_void_p()
         _check(_lib.ulog_topic_describe(self._handle, name.encode(), byref(info), byref(cfg)),
                self._h)
@@ -412,8 +424,11 @@ class Log(_Closing):
                 _check(_lib.ulog_config_get(cfg, setting.encode(), buf, len(buf)))
                 v = buf.value.decode()
                 digits = v[1:] if v[:1] == "-" else v           # retention.ms: -1
-                config[setting] = int(v) if digits.isdigit() and (
-                    digits[:1] != "0" or digits == v == "0") else v
+                if setting in _RATIOS:
+                    config[setting] = float(v)
+                else:
+                    config[setting] = int(v) if digits.isdigit() and (
+                        digits[:1] != "0" or digits == v == "0") else v
         finally:
             _lib.ulog_config_free(cfg)
         return TopicInfo(name, info.partitions, info.id, config)
@@ -424,12 +439,15 @@ class Log(_Closing):
                                             _int(partition, 32, "partition"), byref(info)),
                self._h)
         return PartitionInfo(info.low, info.high, info.write_end, info.segments, info.bytes,
-                             info.reclaimed, info.cleaned_ms)
+                             info.reclaimed, info.cleaned_ms, info.cleaned_end,
+                             info.clean_bytes, info.dirty_bytes)
 
-    def clean(self, topic=None, progress=None):
+    def clean(self, topic=None, progress=None, flags=CLEAN_RETENTION):
         """Applies retention (retention.ms, retention.bytes, segment.ms; held
-        back by retention.groups) to topic (None: every topic) now, as
-        ulog_clean does; returns
+        back by retention.groups), compaction (flags CLEAN_COMPACT: topics
+        whose cleanup.policy compacts keep the latest record per key), or
+        both (CLEAN_RETENTION | CLEAN_COMPACT) to topic (None: every topic)
+        now, as ulog_clean does; returns
         CleanResult(partitions, segments_deleted, bytes_reclaimed).
         progress, if given, is called with a CleanProgress at the start and
         end of every partition; an exception it raises stops the run after
@@ -453,7 +471,7 @@ class Log(_Closing):
 
         cb = _CLEAN_CB(seen)           # kept alive for the call
         rc = _lib.ulog_clean(self._handle, None if topic is None else topic.encode(),
-                             CLEAN_RETENTION, cb, None)
+                             flags, cb, None)
         if raised:
             raise raised[0]
         _check(rc, self._h)

@@ -343,10 +343,11 @@ ok "recreated is empty" "$U" consume doomed -o beginning -e
 
 # ---------------------------------------------------------------- retention
 
-# row TOPIC P: "LOW HIGH SEGMENTS BYTES RECLAIMED CLEANED" of partition P,
-# from the table of topics describe.
+# row TOPIC P: "LOW HIGH SEGMENTS BYTES RECLAIMED CLEANED CLEAN-END DIRTY" of
+# partition P, from the table of topics describe.
 row() {
-    "$U" topics describe "$1" | awk -v p="$2" 'NF == 8 && $1 == p { print $2, $3, $5, $6, $7, $8 }'
+    "$U" topics describe "$1" |
+        awk -v p="$2" 'NF == 10 && $1 == p { print $2, $3, $5, $6, $7, $8, $9, $10 }'
 }
 # is NAME CONDITION...: a check that `test CONDITION` holds.
 is() {
@@ -362,8 +363,8 @@ has "retention.bytes set" "$T/out" '^  retention.bytes  *8192$'
 has "retention.ms defaults to -1" "$T/out" '^  retention.ms  *-1$'
 has "segment.ms defaults to 7 days" "$T/out" '^  segment.ms  *604800000$'
 has "describe: columns" "$T/out" \
-    '^  PARTITION  *LOW  *HIGH  *WRITE-END  *SEGMENTS  *BYTES  *RECLAIMED  *CLEANED$'
-has "describe: never cleaned" "$T/out" '^  0  *0  *0  *0  *[0-9]*  *0  *0  *-$'
+    '^  PARTITION  *LOW  *HIGH  *WRITE-END  *SEGMENTS  *BYTES  *RECLAIMED  *CLEANED  *CLEAN-END  *DIRTY$'
+has "describe: never cleaned" "$T/out" '^  0  *0  *0  *0  *[0-9]*  *0  *0  *-  *-  *-$'
 # 300 records of 101 bytes, 5 to a batch: about 6 batches to a 4 KiB segment.
 awk 'BEGIN { for (i = 0; i < 300; i++) printf "r%03d-%096d\n", i, 0 }' > "$T/in"
 ok "produce many segments" sh -c '"$0" produce retained -b 5 <"$1"' "$U" "$T/in"
@@ -491,6 +492,68 @@ grep -q HELD-BY "$T/out" && fail "a topic without retention.groups prints a HELD
 ok "topics clean held, no groups" "$U" topics clean held
 lowh=$(row held 0 | cut -d' ' -f1)
 is "held: without groups LOW passes a's offset" "${lowh:-0}" -gt 100
+
+# ---------------------------------------------------------------- cleanup.policy
+
+# A compacted topic needs a key on every record: produce stops at the
+# first line without one, after appending the lines before it.
+ok "create compacted" "$U" topics create compacted -c cleanup.policy=delete,compact
+usage_error "bad cleanup.policy" "$U" topics create compacted2 -c cleanup.policy=compacted
+usage_error "bad min.cleanable.dirty.ratio" "$U" topics create compacted2 \
+    -c min.cleanable.dirty.ratio=1.5
+ok "describe compacted" "$U" topics describe compacted
+has "cleanup.policy, canonical" "$T/out" '^  cleanup.policy  *compact,delete$'
+has "delete.retention.ms default" "$T/out" '^  delete.retention.ms  *86400000$'
+has "min.compaction.lag.ms default" "$T/out" '^  min.compaction.lag.ms  *0$'
+has "min.cleanable.dirty.ratio default" "$T/out" '^  min.cleanable.dirty.ratio  *0\.5$'
+printf 'a:1\nb:2\nnokey\nc:3\n' > "$T/in"
+run sh -c '"$0" produce compacted -K : <"$1"' "$U" "$T/in"
+expect "produce a null key to a compacted topic" 1 &&
+    has "null key: which record" "$T/err" 'record 3: no key.*(cleanup.policy=compact,delete)'
+run sh -c 'echo "{\"value\":\"v\"}" | "$0" produce compacted --json' "$U"
+expect "produce --json without a key to a compacted topic" 1 &&
+    has "--json null key: which record" "$T/err" 'record 1: no key'
+ok "produce an empty key" sh -c 'echo ":empty" | "$0" produce compacted -K :' "$U"
+ok "consume compacted" "$U" consume compacted -o beginning -e -F '%k=%s\n'
+printf 'a=1\nb=2\n=empty\n' > "$T/exp"
+same "the records before the keyless one, then the empty key"
+ok "alter to delete" "$U" topics alter compacted -c cleanup.policy=delete \
+    -c min.cleanable.dirty.ratio=.25
+ok "produce a null key once deleting" sh -c 'echo nokey | "$0" produce compacted' "$U"
+ok "describe compacted after alter" "$U" topics describe compacted
+has "cleanup.policy altered" "$T/out" '^  cleanup.policy  *delete$'
+has "min.cleanable.dirty.ratio, canonical" "$T/out" '^  min.cleanable.dirty.ratio  *0\.25$'
+
+# Compaction: 400 changes of 8 keys over many small segments; a clean keeps
+# the latest value of each key (and what the active segment holds).
+ok "create changelog" "$U" topics create changelog -c cleanup.policy=compact \
+    -c segment.bytes=4096
+awk 'BEGIN { for (i = 0; i < 400; i++) printf "k%d:v%03d-%080d\n", i % 8, i, 0 }' > "$T/in"
+ok "produce changes" sh -c '"$0" produce changelog -K : <"$1"' "$U" "$T/in"
+# shellcheck disable=SC2046
+set -- $(row changelog 0)
+cbytes0=${4:-0}
+is "before compaction: never compacted" "${7:-x}" = 0
+is "before compaction: all dirty" "${8:-x}" = 1.00
+ok "topics clean --retention leaves a compacted topic" "$U" topics clean --retention changelog
+has "--retention: nothing reclaimed" "$T/out" \
+    '^cleaned 1 partition: 0 segments deleted, 0 bytes reclaimed$'
+ok "topics clean --compact" "$U" topics clean --compact changelog
+has "--compact: bytes reclaimed" "$T/out" '^cleaned 1 partition: .*, [1-9][0-9]* bytes reclaimed$'
+# shellcheck disable=SC2046
+set -- $(row changelog 0)
+is "after compaction: high" "${2:-x}" = 400
+is "after compaction: fewer bytes" "${4:-0}" -lt "$cbytes0"
+is "after compaction: clean part" "${7:-0}" -gt 0
+is "after compaction: nothing dirty" "${8:-x}" = 0.00
+ok "consume compacted changelog" "$U" consume changelog -o beginning -e -F '%k=%s\n'
+awk -F= '{ v[$1] = $2 } END { for (k in v) print k "=" v[k] }' "$T/out" | sort > "$T/got"
+awk -F: '{ v[$1] = $2 } END { for (k in v) print k "=" v[k] }' "$T/in" | sort > "$T/exp"
+checks=$((checks + 1)); cmp -s "$T/got" "$T/exp" || fail "compaction: latest values differ"
+lines=$(wc -l < "$T/out")
+is "compaction: fewer records read" "$lines" -lt 400
+ok "verify compacted" "$U" verify changelog
+usage_error "clean: unknown option" "$U" topics clean --compacted changelog
 
 # ---------------------------------------------------------------- perf
 

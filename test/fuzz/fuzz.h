@@ -46,6 +46,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
         }                                                                            \
     } while (0)
 
+/* Whether two topic settings are the same, field by field. */
+static inline bool cfg_equal(const ulog__topic_cfg *a, const ulog__topic_cfg *b)
+{
+    return a->segment_bytes == b->segment_bytes && a->max_message_bytes == b->max_message_bytes &&
+           a->flush_policy == b->flush_policy && a->flush_ms == b->flush_ms &&
+           a->index_interval_bytes == b->index_interval_bytes &&
+           a->log_append_time == b->log_append_time && a->preallocate == b->preallocate &&
+           a->retention_ms == b->retention_ms && a->retention_bytes == b->retention_bytes &&
+           a->segment_ms == b->segment_ms &&
+           strcmp(a->retention_groups, b->retention_groups) == 0 &&
+           a->cleanup_policy == b->cleanup_policy &&
+           a->delete_retention_ms == b->delete_retention_ms &&
+           a->min_compaction_lag_ms == b->min_compaction_lag_ms &&
+           a->min_cleanable_dirty_ppm == b->min_cleanable_dirty_ppm;
+}
+
 /* ---------------------------------------------------------------- bytes */
 
 static inline uint16_t fz_be16(const uint8_t *p)

@@ -124,17 +124,6 @@ static int topic_model(const ent *e, ulog__topic_rec *t)
     return 0;
 }
 
-static bool cfg_equal(const ulog__topic_cfg *a, const ulog__topic_cfg *b)
-{
-    return a->segment_bytes == b->segment_bytes && a->max_message_bytes == b->max_message_bytes &&
-           a->flush_policy == b->flush_policy && a->flush_ms == b->flush_ms &&
-           a->index_interval_bytes == b->index_interval_bytes &&
-           a->log_append_time == b->log_append_time && a->preallocate == b->preallocate &&
-           a->retention_ms == b->retention_ms && a->retention_bytes == b->retention_bytes &&
-           a->segment_ms == b->segment_ms &&
-           strcmp(a->retention_groups, b->retention_groups) == 0;
-}
-
 /* A group key as this version writes it: name, NUL, u32, u32. */
 static bool gkey_ok(const ent *e, size_t *nl)
 {

@@ -135,7 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         write_file(dfd, segs[i].base, segs[i].bytes, segs[i].len);
 
     ulog__scan_result res;
-    int rc = ulog__recover_scan(dfd, fromp, 0640, &res);
+    int rc = ulog__recover_scan(dfd, fromp, 0, 0640, &res);
     FUZZ_CHECK(rc == 0, "recover_scan: %d", rc);
 
     if (nseg == 0) {
@@ -212,7 +212,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* Idempotent: what one scan leaves, the next accepts whole. */
     ulog__scan_result again;
-    rc = ulog__recover_scan(dfd, fromp, 0640, &again);
+    rc = ulog__recover_scan(dfd, fromp, 0, 0640, &again);
     FUZZ_CHECK(rc == 0, "second recover_scan: %d", rc);
     FUZZ_CHECK(again.end.offset == res.end.offset && again.end.segment == res.end.segment &&
                    again.end.pos == res.end.pos,

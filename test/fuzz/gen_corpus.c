@@ -570,6 +570,10 @@ static void gen_config(void)
     c.flush_policy = ULOG__FLUSH_INTERVAL;
     c.flush_ms = 250;
     c.segment_bytes = 4096;
+    c.cleanup_policy = ULOG__CLEANUP_COMPACT_DELETE;
+    c.delete_retention_ms = 0;
+    c.min_compaction_lag_ms = 1000;
+    c.min_cleanable_dirty_ppm = 50000;
     if (ulog__topic_cfg_encode(&c, &text, &tl) != 0)
         exit(1);
     s.n = 0;
@@ -618,6 +622,9 @@ static void gen_config(void)
         "index.interval.bytes=512", "message.timestamp.type=LogAppendTime",
         "preallocate=true", "auto.offset.reset=earliest", "poll.spin.us=100000",
         "poll.spin.us=-1", "segment.bytes=4095", "no.such.setting=1", "flush.policy",
+        "cleanup.policy=delete,compact", "min.cleanable.dirty.ratio=1",
+        "min.cleanable.dirty.ratio=.05", "min.cleanable.dirty.ratio=0.1234567",
+        "delete.retention.ms=0", "min.compaction.lag.ms=-1",
     };
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
         char name[32];
