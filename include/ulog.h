@@ -146,7 +146,8 @@ typedef struct ulog_strlist ulog_strlist;
  *                        record with a null key); compact alone turns
  *                        retention.ms and retention.bytes off, as in Kafka
  *   delete.retention.ms  0..2^62, default 86400000 (1 day): how long
- *                        compaction keeps a tombstone (a null value)
+ *                        compaction keeps a tombstone (a null value),
+ *                        counted from the compaction that first kept it
  *   min.compaction.lag.ms 0..2^62, default 0: compaction leaves records
  *                        younger than this as written
  *   min.cleanable.dirty.ratio  text "0" to "1" with at most 6 decimals
@@ -376,14 +377,14 @@ typedef int ulog_clean_cb(const ulog_clean_progress *progress, void *arg);
  * With ULOG_CLEAN_COMPACT, on topics whose cleanup.policy includes compact,
  * rewrites the closed segments (past min.compaction.lag.ms) keeping the
  * latest record of each key, and tombstones (null values) until
- * delete.retention.ms after their segment was written; offsets never
+ * delete.retention.ms after the compaction that first kept them; offsets never
  * change, so readers see gaps. The background run does this only once a
  * partition's dirty ratio reaches min.cleanable.dirty.ratio; this call
  * whenever there is anything new to compact. Appenders and readers are
  * never blocked, and a crash at any point loses no key's latest record.
  * Both flags may be given.
  * cb (may be NULL) gets progress. Errors: ULOG_EINVAL (flags), ULOG_ENOENT,
- * ULOG_EIO, ULOG_ENOMEM, ULOG_ELIMIT (compaction: the keys of one segment
+ * ULOG_EIO, ULOG_ENOMEM, ULOG_ELIMIT (compaction: the keys of one batch
  * need more than 128 MiB), or cb's non-zero value. Thread-safe. Since 0.2.
  */
 ULOG_API int ulog_clean(ulog *log, const char *topic, int flags, ulog_clean_cb *cb,

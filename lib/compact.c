@@ -10,10 +10,11 @@
  *      clean part (the catalog's cleaned_end) on, up to the first segment
  *      with a record newer than min.compaction.lag.ms. A background run
  *      goes on only when dirty bytes / (clean + dirty bytes) reaches
- *      min.cleanable.dirty.ratio; ulog_clean's only when there is any;
+ *      min.cleanable.dirty.ratio, ulog_clean's when there is any; either
+ *      also when tombstones' delete horizon has passed;
  *   3. every key of the dirty part is mapped to its latest offset. Keys are
  *      kept whole, not hashed: a collision could never cost a latest value.
- *      Past MAP_LIMIT bytes the dirty part ends at the last whole segment;
+ *      Past MAP_LIMIT bytes the dirty part ends at that batch;
  *   4. the log from its start to the end of the dirty part is rewritten, in
  *      groups of consecutive segments of at most segment.bytes, each group
  *      into one file named by its first segment.
@@ -28,13 +29,18 @@
  * Kept: a record whose key the map does not have (its latest version is
  * in the clean part, already alone) or maps to its own offset, and every
  * record with a null key (written before the topic was compacted: it has
- * no later version to lose to). A kept tombstone (null value) goes once
- * delete.retention.ms has passed since its segment was last written; a
- * rewritten file keeps the newest modification time of those it replaces,
- * so rewriting never resets that clock.
+ * no later version to lose to). A kept tombstone (null value) goes at the
+ * first run after its batch's delete horizon: the run that first keeps it
+ * sets that to now + delete.retention.ms (Kafka's KIP-534: attribute bit
+ * 6, baseTimestamp the horizon), and batches with different horizons never
+ * merge, so no tombstone waits for another's.
+ *
+ * A map past MAP_LIMIT ends the dirty part at a batch (map_end), inside a
+ * segment if need be; what follows is kept as written, and the next run
+ * goes on from there.
  *
  * The swap of a group [from, to) whose first segment is S:
- *   1. S.cleaned is written, fdatasynced, given its time; directory fsync;
+ *   1. S.cleaned is written and fdatasynced; directory fsync;
  *   2. commit point: one catalog transaction records the swap and replaces
  *      the index entries for [from, to);
  *   3. S.cleaned is renamed over S; directory fsync;
@@ -54,6 +60,7 @@
  */
 #include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -63,9 +70,13 @@
 #include <unistd.h>
 
 /* Kafka's default dedupe buffer (log.cleaner.dedupe.buffer.size). */
-#define MAP_LIMIT ((size_t)128 << 20)
+size_t ulog__compact_map_limit = (size_t)128 << 20;
+#define MAP_LIMIT ulog__compact_map_limit
 
 void (*ulog__compact_step)(int step);
+
+/* A run given up because the handle is closing (only the background's). */
+#define CLOSING (-1000)
 
 static void step_done(int step)
 {
@@ -235,6 +246,8 @@ typedef struct cplan {
     size_t   first;             /* the segment holding the log start */
     size_t   dirty;             /* first dirty segment */
     size_t   end;               /* one past the last cleanable one */
+    int64_t  map_end;           /* the map's keys are those below it: v[end], or
+                                   a batch inside segment end - 1 */
     int64_t  low;
     ulog__part_state st;
 } cplan;
@@ -251,26 +264,40 @@ static size_t below(const cplan *pl, int64_t offset)
 }
 
 /* The greatest batch maxTimestamp of segment i (headers only). */
+/* The greatest batch maxTimestamp of a segment, from the headers alone
+ * (a bound for min.compaction.lag.ms; the batches are verified when
+ * they are read for the map). INT64_MAX when they do not parse to the end:
+ * then the segment counts as young. */
 static int seg_max_ts(ulog__part *p, int64_t base, int64_t *out)
 {
     walk w;
     int err = walk_open(p, base, &w);
     *out = INT64_MIN;
-    while (!err && (err = walk_next(&w)) == 0)
-        if (w.h.max_timestamp > *out)
-            *out = w.h.max_timestamp;
+    while (!err && w.pos < w.map.size) {
+        ulog__batch_hdr h;
+        size_t frame;
+        const uint8_t *b = w.map.addr + w.pos;
+        size_t avail = (size_t)(w.map.size - w.pos);
+        if (ulog__batch_frame_size(b, avail, &frame) != 0 || frame > avail ||
+            ulog__batch_parse_header(b, frame, &h) != 0) {
+            *out = INT64_MAX;
+            break;
+        }
+        if (h.max_timestamp > *out)
+            *out = h.max_timestamp;
+        w.pos += (int64_t)frame;
+    }
     ulog__map_close(&w.map);
-    return err == ULOG_ETIMEDOUT ? 0 : err;
+    return err;
 }
 
-static int plan_compaction(ulog__part *p, int64_t now_ms, cplan *pl)
+static int plan_compaction(ulog__part *p, cplan *pl)
 {
     ulog__topic *t = p->topic;
-    const ulog__topic_cfg *c = ulog__cfg(t);
     memset(pl, 0, sizeof *pl);
     int err = ulog__meta_part_state_get(t->log->meta, t->id, p->id, &pl->st);
     if (err == ULOG_ENOENT) {
-        pl->st = (ulog__part_state){ 0, 0, 0, 0, -1, -1 };
+        pl->st = (ulog__part_state){ 0, 0, 0, 0, -1, -1, 0, 0 };
         err = 0;
     }
     if (!err)
@@ -289,24 +316,39 @@ static int plan_compaction(ulog__part *p, int64_t now_ms, cplan *pl)
     pl->end = below(pl, __atomic_load_n(&p->h->committed, __ATOMIC_ACQUIRE));
     if (below(pl, synced.segment) < pl->end)
         pl->end = below(pl, synced.segment);
+    /* The dirty part starts in the segment holding cleaned_end (a map that
+     * filled up may have ended it inside one). */
     pl->dirty = pl->first;
-    while (pl->dirty < pl->end && pl->v[pl->dirty] < pl->st.cleaned_end)
+    while (pl->dirty < pl->end && pl->v[pl->dirty + 1] <= pl->st.cleaned_end)
         pl->dirty++;
-    /* min.compaction.lag.ms: the dirty part stops at the first segment
-     * holding a record that is not old enough. */
-    if (c->min_compaction_lag_ms > 0)
-        for (size_t i = pl->dirty; i < pl->end; i++) {
-            int64_t m;
-            if ((err = seg_max_ts(p, pl->v[i], &m)) != 0) {
-                cplan_free(pl);
-                return err;
-            }
-            if (m > now_ms - c->min_compaction_lag_ms) {
-                pl->end = i;
-                break;
-            }
-        }
     return 0;
+}
+
+/* min.compaction.lag.ms: the dirty part stops at the first segment holding
+ * a record that is not old enough. */
+static int apply_lag(ulog__part *p, const ulog__topic_cfg *c, int64_t now_ms, cplan *pl)
+{
+    if (c->min_compaction_lag_ms <= 0)
+        return 0;
+    for (size_t i = pl->dirty; i < pl->end; i++) {
+        int64_t m;
+        int err = seg_max_ts(p, pl->v[i], &m);
+        if (err)
+            return err;
+        if (m > now_ms - c->min_compaction_lag_ms) {
+            pl->end = i;
+            break;
+        }
+    }
+    return 0;
+}
+
+static int64_t bytes_of(const cplan *pl, size_t from, size_t to)
+{
+    int64_t sum = 0;
+    for (size_t i = from; i < to; i++)
+        sum += pl->size[i];
+    return sum;
 }
 
 /* ---------------------------------------------------------------- the map */
@@ -315,27 +357,36 @@ static int plan_compaction(ulog__part *p, int64_t now_ms, cplan *pl)
  * ends the dirty part at the last segment mapped whole. */
 static int build_map(ulog__part *p, cplan *pl, keymap *m)
 {
+    pl->map_end = pl->v[pl->end];
     for (size_t i = pl->dirty; i < pl->end; i++) {
         walk w;
         int err = walk_open(p, pl->v[i], &w);
         while (!err && (err = walk_next(&w)) == 0) {
             const uint8_t *r = w.b + ULOG__BATCH_HEADER_SIZE;
             ulog__rec rec;
+            int64_t base = w.h.base_offset;
+            if (ulog__closing(p->topic->log)) {
+                err = CLOSING;
+                break;
+            }
+            if (base + w.h.last_offset_delta < pl->st.cleaned_end)
+                continue;                   /* clean already */
             for (int32_t k = 0; !err && k < w.h.record_count; k++, r = rec.end)
                 if ((err = ulog__rec_decode(r, w.b + w.frame, &rec)) == 0 && rec.key)
-                    err = map_put(m, rec.key, rec.key_len,
-                                  w.h.base_offset + rec.offset_delta);
+                    err = map_put(m, rec.key, rec.key_len, base + rec.offset_delta);
+            /* Full: the dirty part ends before this batch. What of it is
+             * in the map only says that later records exist, and records
+             * from map_end on are all kept. */
+            if (err == ULOG_ELIMIT && base > pl->st.cleaned_end && base > pl->v[pl->dirty]) {
+                pl->map_end = base;
+                pl->end = i + 1;
+                err = ULOG_ETIMEDOUT;
+                i = pl->end;
+            }
         }
         ulog__map_close(&w.map);
-        if (err == ULOG_ETIMEDOUT)
-            continue;
-        if (err == ULOG_ELIMIT && i > pl->dirty) {
-            /* Part of segment i is in the map: build it again without. */
-            map_free(m);
-            pl->end = i;
-            return build_map(p, pl, m);
-        }
-        return err;
+        if (err != ULOG_ETIMEDOUT)
+            return err;
     }
     return 0;
 }
@@ -349,6 +400,7 @@ typedef struct obatch {
     ulog__batch_hdr h;
     bool            open;       /* a range is started (records or not) */
     int64_t         end;        /* one past the range's last offset */
+    int64_t         horizon;    /* its tombstones' delete horizon; -1: none */
 } obatch;
 
 typedef struct out {
@@ -363,6 +415,8 @@ typedef struct out {
     size_t      ne, ecap;
     int64_t     cap;            /* max bytes of a batch (max.message.bytes) */
     int64_t     dropped;        /* records dropped */
+    int64_t     stamped;        /* batches given their first delete horizon */
+    int64_t     horizon;        /* earliest delete horizon written (0: none) */
 } out;
 
 static int out_reserve(obatch *b, size_t more)
@@ -405,6 +459,10 @@ static int flush_batch(out *o)
     if (b->h.record_count == 0) {        /* a range that kept nothing */
         b->h.attributes = 0;
         b->h.base_timestamp = b->h.max_timestamp = -1;
+    } else if (b->horizon >= 0) {
+        b->h.attributes |= ULOG__ATTR_DELETE_HORIZON;
+        if (o->horizon == 0 || b->horizon < o->horizon)
+            o->horizon = b->horizon;
     }
     b->h.last_offset_delta = (int32_t)(b->end - 1 - b->h.base_offset);
     b->h.producer_id = -1;
@@ -426,7 +484,7 @@ static int flush_batch(out *o)
     return 0;
 }
 
-static int start_batch(out *o, int64_t base)
+static int start_batch(out *o, int64_t base, int64_t horizon)
 {
     obatch *b = &o->b;
     b->len = 0;
@@ -439,6 +497,7 @@ static int start_batch(out *o, int64_t base)
     b->len = ULOG__BATCH_HEADER_SIZE;
     b->open = true;
     b->end = base;
+    b->horizon = horizon;
     return 0;
 }
 
@@ -467,11 +526,13 @@ static int add_record(out *o, const ulog__batch_hdr *ih, const uint8_t *r,
     const uint8_t *tail = rec_tail(r, rec->end);
     if (!tail)
         return ULOG_ECORRUPT;
+    /* The record's own time, also under a delete horizon (Kafka's
+     * KIP-534: baseTimestamp is then the horizon, deltas from it). */
     int64_t ts = (int64_t)((uint64_t)ih->base_timestamp + (uint64_t)rec->timestamp_delta);
     if (b->h.record_count == 0) {
-        b->h.base_timestamp = ts;
+        b->h.base_timestamp = b->horizon >= 0 ? b->horizon : ts;
         b->h.max_timestamp = ts;
-        b->h.attributes = ih->attributes;
+        b->h.attributes = ih->attributes & ULOG__ATTR_LOG_APPEND_TIME;
     }
     if (ih->attributes & ULOG__ATTR_LOG_APPEND_TIME)
         b->h.max_timestamp = ih->max_timestamp;
@@ -499,17 +560,27 @@ static int add_record(out *o, const ulog__batch_hdr *ih, const uint8_t *r,
 }
 
 /* Whether records kept from input batch ih may join the open batch. */
-static bool joins(const out *o, const ulog__batch_hdr *ih, size_t kept_bytes)
+/* Whether records kept from input batch ih (kept_bytes of them; horizon:
+ * the delete horizon their tombstones need, -1 for none) may join the open
+ * batch. A batch has one horizon, set before its first record, and tombstones
+ * never wait for another batch's later one. */
+static bool joins(out *o, const ulog__batch_hdr *ih, size_t kept_bytes, int64_t horizon)
 {
-    const obatch *b = &o->b;
+    obatch *b = &o->b;
     if (!b->open)
         return false;
     int64_t last = ih->base_offset + ih->last_offset_delta;
     if (last - b->h.base_offset > INT32_MAX)
         return false;
-    if (b->h.record_count == 0 || kept_bytes == 0)
+    if (kept_bytes == 0)
         return true;
+    if (b->h.record_count == 0) {        /* a range with no record yet */
+        b->horizon = horizon;
+        return true;
+    }
     if ((b->h.attributes | ih->attributes) & ULOG__ATTR_LOG_APPEND_TIME)
+        return false;
+    if (horizon >= 0 && horizon != b->horizon)
         return false;
     return (int64_t)(b->len + kept_bytes) <= o->cap;
 }
@@ -517,19 +588,22 @@ static bool joins(const out *o, const ulog__batch_hdr *ih, size_t kept_bytes)
 typedef struct keep_rule {
     const keymap *map;
     int64_t       low;
-    bool          drop_tombstones;   /* delete.retention.ms has passed */
+    int64_t       map_end;
+    int64_t       now_ms;
+    int64_t       delete_retention_ms;
 } keep_rule;
 
-static bool keep(const keep_rule *k, const ulog__rec *rec, int64_t offset)
+/* drop_tombs: the record's batch has a delete horizon that has passed. */
+static bool keep(const keep_rule *k, const ulog__rec *rec, int64_t offset, bool drop_tombs)
 {
     if (offset < k->low)
         return false;
-    if (!rec->key)
+    if (!rec->key || offset >= k->map_end)  /* past the map: as written */
         return true;
     int64_t latest = map_get(k->map, rec->key, rec->key_len);
     if (latest >= 0 && offset < latest)
         return false;
-    return rec->value || !k->drop_tombstones;
+    return rec->value || !drop_tombs;
 }
 
 /* Rewrites one input batch into o. */
@@ -537,23 +611,36 @@ static int rewrite_batch(out *o, const walk *w, const keep_rule *k)
 {
     const ulog__batch_hdr *ih = &w->h;
     const uint8_t *end = w->b + w->frame;
+    /* Tombstones are kept until delete.retention.ms after the compaction
+     * that first kept them: that run gives their batch a delete horizon,
+     * later runs drop them once it has passed (Kafka's KIP-534). */
+    int64_t in_horizon = ih->attributes & ULOG__ATTR_DELETE_HORIZON ? ih->base_timestamp : -1;
+    bool drop_tombs = in_horizon >= 0 && in_horizon <= k->now_ms;
     /* First pass: how many bytes are kept, for the join decision. */
     size_t kept = 0;
+    bool tombs = false;
     const uint8_t *r = w->b + ULOG__BATCH_HEADER_SIZE;
     ulog__rec rec;
     for (int32_t i = 0; i < ih->record_count; i++, r = rec.end) {
         if (ulog__rec_decode(r, end, &rec) != 0)
             return ULOG_ECORRUPT;
-        if (keep(k, &rec, ih->base_offset + rec.offset_delta))
+        if (keep(k, &rec, ih->base_offset + rec.offset_delta, drop_tombs)) {
             kept += (size_t)(rec.end - r) + 10;
-        else
+            tombs |= rec.key && !rec.value;
+        } else {
             o->dropped++;
+        }
     }
+    int64_t horizon = !tombs ? -1 : in_horizon >= 0 ? in_horizon
+                                                     : k->now_ms + k->delete_retention_ms;
+    if (tombs && in_horizon < 0)
+        o->stamped++;
     int err = 0;
-    if (!joins(o, ih, kept)) {
+    if (!joins(o, ih, kept, horizon)) {
         /* An open range with no records yet takes this batch's records;
          * otherwise the open batch is written and a new one starts. */
-        if ((err = flush_batch(o)) != 0 || (err = start_batch(o, ih->base_offset)) != 0)
+        if ((err = flush_batch(o)) != 0 ||
+            (err = start_batch(o, ih->base_offset, horizon)) != 0)
             return err;
     }
     r = w->b + ULOG__BATCH_HEADER_SIZE;
@@ -562,7 +649,7 @@ static int rewrite_batch(out *o, const walk *w, const keep_rule *k)
         if (ulog__rec_decode(r, end, &rec) != 0)
             return ULOG_ECORRUPT;
         off = ih->base_offset + rec.offset_delta;
-        if (keep(k, &rec, off))
+        if (keep(k, &rec, off, drop_tombs))
             err = add_record(o, ih, r, &rec, off);
     }
     o->b.end = ih->base_offset + ih->last_offset_delta + 1;
@@ -583,8 +670,8 @@ static void raise_compacted(ulog__head *h, int64_t to)
 }
 
 /* Steps 3 to 5 of a swap recorded in the catalog as [from, to). */
-static int finish_swap(ulog__part *p, int64_t from, int64_t to, int64_t reclaimed,
-                       int64_t now_ms)
+static int finish_swap(ulog__part *p, int64_t from, int64_t to, int64_t cleaned_end,
+                       int64_t reclaimed, int64_t now_ms)
 {
     char tmp[64], name[ULOG__SEG_NAME_LEN + 1];
     raise_compacted(p->h, to);
@@ -614,28 +701,34 @@ static int finish_swap(ulog__part *p, int64_t from, int64_t to, int64_t reclaime
         return err;
     step_done(4);
     ulog__topic *t = p->topic;
-    /* Everything below `to` was compacted against the keys after it. */
-    err = ulog__meta_compact_end(t->log->meta, t->id, p->id, to, reclaimed, now_ms);
+    err = ulog__meta_compact_end(t->log->meta, t->id, p->id, cleaned_end, to, reclaimed,
+                                 now_ms, -1);
     if (!err)
         step_done(5);
     return err;
 }
 
-/* Removes *.cleaned files (a run that died before its commit point). */
+/* Removes every *.cleaned file (a run that died before its commit point;
+ * its first segment may be gone since). */
 static int drop_strays(ulog__part *p)
 {
-    int64_t *v;
-    size_t n;
-    int err = ulog__seg_list(p->dirfd, &v, &n);
-    if (err)
-        return err;
-    for (size_t i = 0; i < n; i++) {
-        char tmp[64];
-        cleaned_name(tmp, sizeof tmp, v[i]);
-        if (unlinkat(p->dirfd, tmp, 0) != 0 && errno != ENOENT)
+    int fd = openat(p->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return ulog__errno_to_err(errno);
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return ulog__errno_to_err(errno);
+    }
+    int err = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        if (len > 8 && strcmp(de->d_name + len - 8, ".cleaned") == 0 &&
+            unlinkat(p->dirfd, de->d_name, 0) != 0 && errno != ENOENT)
             err = ulog__errno_to_err(errno);
     }
-    free(v);
+    closedir(d);
     return err;
 }
 
@@ -647,7 +740,7 @@ int ulog__compact_finish(ulog__part *p)
     if (err == ULOG_ENOENT)
         return drop_strays(p);
     if (!err && st.swap_from >= 0)
-        err = finish_swap(p, st.swap_from, st.swap_to, 0, 0);
+        err = finish_swap(p, st.swap_from, st.swap_to, 0, 0, 0);
     return err ? err : drop_strays(p);
 }
 
@@ -668,30 +761,22 @@ static int compact_group(ulog__part *p, const cplan *pl, size_t i, size_t j, out
     o->pos = 0;
     o->since_index = 0;
     o->ne = 0;
-    o->dropped = 0;
+    o->dropped = o->stamped = 0;
     o->b.open = false;
     int64_t in_bytes = 0, next = pl->v[i];   /* where the next batch must start */
-    struct timespec newest = { 0, 0 };
+    keep_rule k = { m, pl->low, pl->map_end, now_ms, c->delete_retention_ms };
     int err = 0;
     for (size_t s = i; s < j && !err; s++) {
         walk w;
         if ((err = walk_open(p, pl->v[s], &w)) != 0)
             break;
-        struct stat st = { 0 };
-        if (fstat(w.map.fd, &st) != 0) {
-            err = ulog__errno_to_err(errno);
-        } else {
-            in_bytes += st.st_size;
-            if (st.st_mtim.tv_sec > newest.tv_sec ||
-                (st.st_mtim.tv_sec == newest.tv_sec && st.st_mtim.tv_nsec > newest.tv_nsec))
-                newest = st.st_mtim;
-        }
-        int64_t mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
-        keep_rule k = { m, pl->low, now_ms - mtime_ms >= c->delete_retention_ms };
+        in_bytes += w.map.size;
         /* The batches must follow on, as readers check: a rewrite spans
          * the offsets it was given, so a hole would become a silent gap. */
         while (!err && (err = walk_next(&w)) == 0) {
-            if (w.h.base_offset != next)
+            if (ulog__closing(t->log))
+                err = CLOSING;
+            else if (w.h.base_offset != next)
                 err = ULOG_ECORRUPT;
             else if ((err = rewrite_batch(o, &w, &k)) == 0)
                 next = w.h.base_offset + w.h.last_offset_delta + 1;
@@ -709,12 +794,10 @@ static int compact_group(ulog__part *p, const cplan *pl, size_t i, size_t j, out
         err = flush_batch(o);
     if (!err && ulog__fdatasync(fd) != 0)
         err = ulog__errno_to_err(errno);
-    struct timespec times[2] = { newest, newest };
-    if (!err && futimens(fd, times) != 0)
-        err = ulog__errno_to_err(errno);
     close(fd);
-    /* Nothing dropped from a single segment: no swap. */
-    if (!err && o->dropped == 0 && j == i + 1) {
+    /* Nothing dropped from a single segment, no tombstone given a horizon:
+     * no swap. */
+    if (!err && o->dropped == 0 && o->stamped == 0 && j == i + 1) {
         unlinkat(p->dirfd, tmp, 0);
         return 0;
     }
@@ -731,7 +814,10 @@ static int compact_group(ulog__part *p, const cplan *pl, size_t i, size_t j, out
     }
     step_done(2);
     int64_t saved = in_bytes - o->pos;
-    err = finish_swap(p, pl->v[i], to, saved > 0 ? saved : 0, now_ms);
+    /* Everything below the group's end (or the map's) was compacted
+     * against the keys after it. */
+    err = finish_swap(p, pl->v[i], to, to < pl->map_end ? to : pl->map_end,
+                      saved > 0 ? saved : 0, now_ms);
     if (!err && pr) {
         pr->segments_deleted += (int64_t)(j - i - 1);
         pr->bytes_reclaimed += saved > 0 ? saved : 0;
@@ -747,18 +833,20 @@ int ulog__compact_partition(ulog__part *p, int64_t now_ms, bool forced,
     if (err)
         return err;
     cplan pl;
-    if ((err = plan_compaction(p, now_ms, &pl)) != 0)
+    if ((err = plan_compaction(p, &pl)) != 0)
         return err;
-    int64_t clean = 0, dirty = 0;
-    for (size_t i = pl.first; i < pl.dirty; i++)
-        clean += pl.size[i];
-    for (size_t i = pl.dirty; i < pl.end; i++)
-        dirty += pl.size[i];
-    /* ratio = dirty / (clean + dirty), in millionths */
-    if (dirty == 0 || (!forced && (double)dirty * 1e6 <
-                                      (double)c->min_cleanable_dirty_ppm * (double)(clean + dirty))) {
+    /* Due: a dirty ratio of at least min.cleanable.dirty.ratio (any dirty
+     * part when forced), or tombstones whose delete horizon has passed. */
+    int64_t clean = bytes_of(&pl, pl.first, pl.dirty), dirty = bytes_of(&pl, pl.dirty, pl.end);
+    bool tombs_due = pl.st.horizon > 0 && pl.st.horizon <= now_ms;
+    bool due = tombs_due || (dirty > 0 && (forced || (double)dirty * 1e6 >=
+                                           (double)c->min_cleanable_dirty_ppm *
+                                               (double)(clean + dirty)));
+    if (due)
+        err = apply_lag(p, c, now_ms, &pl);
+    if (err || !due || (pl.dirty >= pl.end && !tombs_due) || pl.first >= pl.end) {
         cplan_free(&pl);
-        return 0;
+        return err;
     }
     keymap m = { 0 };
     err = build_map(p, &pl, &m);
@@ -771,6 +859,12 @@ int ulog__compact_partition(ulog__part *p, int64_t now_ms, bool forced,
         err = compact_group(p, &pl, i, j, &o, &m, now_ms, pr);
         i = j;
     }
+    /* The clean part's earliest tombstone horizon, for the run that will
+     * drop them (groups that needed no swap counted too). */
+    ulog__topic *t = p->topic;
+    if (!err)
+        err = ulog__meta_compact_end(t->log->meta, t->id, p->id, pl.map_end, 0, 0, now_ms,
+                                     o.horizon);
     free(o.b.buf);
     free(o.e);
     map_free(&m);

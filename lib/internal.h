@@ -39,6 +39,8 @@ bool     ulog__crc32c_hw_available(void) ULOG__HIDDEN;
 #define ULOG__ATTR_LOG_APPEND_TIME 0x08
 #define ULOG__ATTR_TRANSACTIONAL  0x10
 #define ULOG__ATTR_CONTROL        0x20
+#define ULOG__ATTR_DELETE_HORIZON 0x40   /* baseTimestamp is the batch's delete
+                                            horizon (Kafka's KIP-534) */
 
 typedef struct ulog__batch_hdr {
     int64_t  base_offset;
@@ -328,6 +330,10 @@ typedef struct ulog__part_state {
     int64_t swap_from;     /* a compaction swap under way: segments [swap_from,
                               swap_to) are being replaced by swap_from.cleaned */
     int64_t swap_to;       /* (-1, -1: none) */
+    int64_t horizon;       /* the earliest delete horizon of a batch holding
+                              tombstones in the clean part; 0: none */
+    int64_t rewritten;     /* batches below it may be ones compaction
+                              rewrote, with gaps */
 } ulog__part_state;
 /* ULOG_ENOENT when the partition has none (log start 0, nothing reclaimed). */
 int ulog__meta_part_state_get(ulog__meta *m, uint32_t topic_id, int32_t partition,
@@ -348,11 +354,12 @@ int ulog__meta_part_state_set_start(ulog__meta *m, uint32_t topic_id, int32_t pa
 int ulog__meta_compact_begin(ulog__meta *m, uint32_t topic_id, int32_t partition,
                              int64_t from, int64_t to, const ulog__index_entry *e,
                              size_t n) ULOG__HIDDEN;
-/* Ends the swap: clears it, raises cleaned_end to `cleaned_end`, adds
- * `reclaimed` bytes (cleaned_ms = now_ms when > 0). */
+/* Ends the swap: clears it, raises cleaned_end and rewritten, adds
+ * `reclaimed` bytes (cleaned_ms = now_ms when > 0), and sets the earliest
+ * tombstone delete horizon (0: none; -1: leave it). */
 int ulog__meta_compact_end(ulog__meta *m, uint32_t topic_id, int32_t partition,
-                           int64_t cleaned_end, int64_t reclaimed,
-                           int64_t now_ms) ULOG__HIDDEN;
+                           int64_t cleaned_end, int64_t rewritten, int64_t reclaimed,
+                           int64_t now_ms, int64_t horizon) ULOG__HIDDEN;
 /* ULOG_ENOENT when the partition has none. */
 int ulog__meta_checkpoint_get(ulog__meta *m, uint32_t topic_id, int32_t partition,
                               ulog__checkpoint *out) ULOG__HIDDEN;
@@ -445,8 +452,10 @@ typedef struct ulog__map {
     const uint8_t *addr;
     size_t         len;     /* mapped length (>= size) */
     int64_t        size;    /* file size at the last refresh */
+    uint64_t       ino;     /* the file: compaction puts a new one under */
+    uint64_t       dev;     /*   an old name */
 } ulog__map;
-#define ULOG__MAP_INIT { -1, -1, NULL, 0, 0 }
+#define ULOG__MAP_INIT { -1, -1, NULL, 0, 0, 0, 0 }
 int  ulog__map_open(int dirfd, int64_t base, size_t reserve, ulog__map *m) ULOG__HIDDEN;
 /* Re-reads the file size, remapping if it outgrew the mapping. */
 int  ulog__map_refresh(ulog__map *m) ULOG__HIDDEN;
@@ -529,7 +538,7 @@ typedef struct ulog__scan_result {
     int64_t   cut_bytes;    /* bytes removed from the tail */
     int64_t   cut_segments; /* whole segment files removed */
     int64_t   max_timestamp;
-    int64_t   compacted;    /* given to head_init (the catalog's cleaned_end) */
+    int64_t   compacted;    /* given to head_init (the catalog's `rewritten`) */
 } ulog__scan_result;
 
 int  ulog__boot_id(char out[40]) ULOG__HIDDEN;
@@ -707,6 +716,8 @@ int  ulog__compact_partition(ulog__part *p, int64_t now_ms, bool forced,
 int  ulog__compact_finish(ulog__part *p) ULOG__HIDDEN;
 /* Tests: called after each step (1 to 5) of every compaction swap. */
 extern void (*ulog__compact_step)(int step) ULOG__HIDDEN;
+/* The bytes compaction's key map may take (128 MiB; tests lower it). */
+extern size_t ulog__compact_map_limit ULOG__HIDDEN;
 
 /* Opens partition `id` of t: maps its head, recovering first when the head
  * is not valid for this boot. */
@@ -779,8 +790,14 @@ struct ulog {
     size_t             fcps_cap;
     pthread_mutex_t  flock;
     pthread_cond_t   fcond;
-    bool             stop;
+    bool             stop;                  /* (flock; read atomically) */
     bool             flusher_started;
+    /* The cleaner: retention and compaction every retention.check.ms, in
+     * a thread of its own: a compaction can take long, and index flushes,
+     * interval syncs and checkpoints must not wait for it. */
+    pthread_t        cleaner;
+    pthread_cond_t   ccond;                 /* (flock) */
+    bool             cleaner_started;
     pid_t            pid;                   /* the process that opened it */
 };
 
@@ -788,6 +805,8 @@ struct ulog {
  * (log may be NULL); returns err. */
 int  ulog__fail(ulog *log, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4))) ULOG__HIDDEN;
+/* Whether ulog_close has begun: long background work gives up. */
+bool ulog__closing(ulog *log) ULOG__HIDDEN;
 /* Wakes the flusher early (index buffer filling up). */
 void ulog__flusher_kick(ulog *log) ULOG__HIDDEN;
 /* Runs one flusher pass: index entries, checkpoints, due syncs. */

@@ -67,8 +67,9 @@
 #define GVAL          24     /* u32 version, u32 zero, i64 offset, i64 time */
 #define PART_FORMAT   1      /* log_start, reclaimed, cleaned_ms */
 #define PVAL          32     /* u32 version, u32 zero, three i64 */
-#define PART_FORMAT2  2      /* and cleaned_end, swap_from, swap_to (compaction) */
-#define PVAL2         56
+#define PART_FORMAT2  2      /* and cleaned_end, swap_from, swap_to, horizon,
+                                rewritten (compaction) */
+#define PVAL2         72
 
 struct ulog__meta {
     MDB_env *env;
@@ -966,15 +967,19 @@ static int part_state_read(ulog__meta *m, MDB_txn *txn, const uint8_t key[PKEY],
         return ULOG_EVERSION;
     if (v.mv_size != (format == PART_FORMAT ? PVAL : PVAL2))
         return ULOG_ECORRUPT;
-    *out = (ulog__part_state){ get_le64(p + 8), get_le64(p + 16), get_le64(p + 24), 0, -1, -1 };
+    *out = (ulog__part_state){ get_le64(p + 8), get_le64(p + 16), get_le64(p + 24), 0, -1, -1,
+                               0, 0 };
     if (format == PART_FORMAT2) {
         out->cleaned_end = get_le64(p + 32);
         out->swap_from = get_le64(p + 40);
         out->swap_to = get_le64(p + 48);
+        out->horizon = get_le64(p + 56);
+        out->rewritten = get_le64(p + 64);
     }
     bool bad_swap = out->swap_from < 0 ? out->swap_from != -1 || out->swap_to != -1
                                        : out->swap_to <= out->swap_from;
-    return out->log_start < 0 || out->reclaimed < 0 || out->cleaned_end < 0 || bad_swap
+    return out->log_start < 0 || out->reclaimed < 0 || out->cleaned_end < 0 || bad_swap ||
+                   out->horizon < 0 || out->rewritten < 0
                ? ULOG_ECORRUPT : 0;
 }
 
@@ -984,7 +989,8 @@ static int part_state_put(ulog__meta *m, MDB_txn *txn, const uint8_t key[PKEY],
                           const ulog__part_state *st)
 {
     uint8_t val[PVAL2] = { 0 };
-    bool v1 = st->cleaned_end == 0 && st->swap_from < 0;
+    bool v1 = st->cleaned_end == 0 && st->swap_from < 0 && st->horizon == 0 &&
+              st->rewritten == 0;
     MDB_val k = { PKEY, (void *)key }, v = { v1 ? PVAL : PVAL2, val };
     put_le32(val, v1 ? PART_FORMAT : PART_FORMAT2);
     put_le64(val + 8, st->log_start);
@@ -993,6 +999,8 @@ static int part_state_put(ulog__meta *m, MDB_txn *txn, const uint8_t key[PKEY],
     put_le64(val + 32, st->cleaned_end);
     put_le64(val + 40, st->swap_from);
     put_le64(val + 48, st->swap_to);
+    put_le64(val + 56, st->horizon);
+    put_le64(val + 64, st->rewritten);
     return meta_err(mdb_put(txn, m->partitions, &k, &v, 0));
 }
 
@@ -1068,7 +1076,7 @@ int ulog__meta_part_state_advance(ulog__meta *m, uint32_t topic_id, int32_t part
 static int part_state_begin(ulog__meta *m, uint32_t topic_id, int32_t partition,
                             uint8_t key[PKEY], MDB_txn **txn, ulog__part_state *st)
 {
-    *st = (ulog__part_state){ 0, 0, 0, 0, -1, -1 };
+    *st = (ulog__part_state){ 0, 0, 0, 0, -1, -1, 0, 0 };
     put_be32(key, topic_id);
     put_be32(key + 4, (uint32_t)partition);
     int rc = txn_begin(m, true, txn);
@@ -1108,6 +1116,49 @@ static int part_state_write(ulog__meta *m, uint32_t topic_id, int32_t partition,
     return rc;
 }
 
+/* Deletes the offset-index entries for offsets in [from, to) and the time
+ * entries they made (keyed by their running maximum, pointing at their
+ * offset): a walk of the range, not of the partition's whole time index. A
+ * time entry whose offset entry was overwritten since stays; it is a hint,
+ * verified before use. */
+static int drop_range_entries(ulog__meta *m, MDB_txn *txn, uint32_t topic, int32_t partition,
+                              int64_t from, int64_t to)
+{
+    uint8_t key[IKEY];
+    MDB_cursor *cur;
+    MDB_val k = { IKEY, key }, v;
+    make_key(key, topic, (uint32_t)partition, (uint64_t)from);
+    int rc = mdb_cursor_open(txn, m->offidx, &cur);
+    if (rc)
+        return meta_err(rc);
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != IKEY || v.mv_size != IVAL || memcmp(k.mv_data, key, PKEY) != 0 ||
+            (int64_t)get_be64((const uint8_t *)k.mv_data + PKEY) >= to)
+            break;
+        int64_t ts = get_le64((const uint8_t *)v.mv_data + 16);
+        if (ts != INT64_MIN) {
+            uint8_t tk[IKEY];
+            MDB_val tkey = { IKEY, tk }, tval;
+            make_key(tk, topic, (uint32_t)partition, ts_key(ts));
+            int r = mdb_get(txn, m->timeidx, &tkey, &tval);
+            if (r == 0 && tval.mv_size == IVAL) {
+                int64_t off = get_le64(tval.mv_data);
+                if (off >= from && off < to)
+                    r = mdb_del(txn, m->timeidx, &tkey, NULL);
+            }
+            if (r != 0 && r != MDB_NOTFOUND) {
+                rc = r;
+                break;
+            }
+        }
+        if ((rc = mdb_cursor_del(cur, 0)) != 0)
+            break;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : meta_err(rc);
+}
+
 int ulog__meta_compact_begin(ulog__meta *m, uint32_t topic_id, int32_t partition,
                              int64_t from, int64_t to, const ulog__index_entry *e, size_t n)
 {
@@ -1126,27 +1177,22 @@ int ulog__meta_compact_begin(ulog__meta *m, uint32_t topic_id, int32_t partition
     st.swap_to = to;
     rc = part_state_put(m, txn, key, &st);
     if (rc == 0)
-        rc = delete_range(txn, m->offidx, topic_id, partition, from, to, false);
-    if (rc == 0)
-        rc = delete_range(txn, m->timeidx, topic_id, partition, from, to, true);
+        rc = drop_range_entries(m, txn, topic_id, partition, from, to);
     /* Time entries only where the running maximum grows (flush_entry's
      * rule within the range): each is valid on its own, whatever the
      * entries around the range hold. */
     int64_t last = INT64_MIN;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        ulog__index_entry x = e[i];
-        if (x.max_timestamp <= last)
-            x.max_timestamp = INT64_MIN;
-        else
-            last = x.max_timestamp;
+        const ulog__index_entry *x = &e[i];
         uint8_t k2[IKEY], v2[IVAL];
         MDB_val k = { IKEY, k2 }, v = { IVAL, v2 };
-        make_key(k2, topic_id, (uint32_t)partition, (uint64_t)x.offset);
-        put_val3(v2, x.segment, x.pos, x.max_timestamp);
+        make_key(k2, topic_id, (uint32_t)partition, (uint64_t)x->offset);
+        put_val3(v2, x->segment, x->pos, x->max_timestamp);
         rc = meta_err(mdb_put(txn, m->offidx, &k, &v, 0));
-        if (rc == 0 && x.max_timestamp != INT64_MIN) {
-            make_key(k2, topic_id, (uint32_t)partition, ts_key(x.max_timestamp));
-            put_val3(v2, x.offset, x.segment, x.pos);
+        if (rc == 0 && x->max_timestamp != INT64_MIN && x->max_timestamp > last) {
+            last = x->max_timestamp;
+            make_key(k2, topic_id, (uint32_t)partition, ts_key(x->max_timestamp));
+            put_val3(v2, x->offset, x->segment, x->pos);
             rc = meta_err(mdb_put(txn, m->timeidx, &k, &v, 0));
         }
     }
@@ -1154,19 +1200,25 @@ int ulog__meta_compact_begin(ulog__meta *m, uint32_t topic_id, int32_t partition
 }
 
 int ulog__meta_compact_end(ulog__meta *m, uint32_t topic_id, int32_t partition,
-                           int64_t cleaned_end, int64_t reclaimed, int64_t now_ms)
+                           int64_t cleaned_end, int64_t rewritten, int64_t reclaimed,
+                           int64_t now_ms, int64_t horizon)
 {
     uint8_t key[PKEY];
     MDB_txn *txn;
     ulog__part_state st;
-    if (!m || partition < 0 || cleaned_end < 0 || reclaimed < 0)
+    if (!m || partition < 0 || cleaned_end < 0 || rewritten < 0 || reclaimed < 0 ||
+        horizon < -1)
         return ULOG_EINVAL;
     int rc = part_state_begin(m, topic_id, partition, key, &txn, &st);
     if (rc)
         return rc;
     st.swap_from = st.swap_to = -1;
+    if (horizon >= 0)
+        st.horizon = horizon;
     if (cleaned_end > st.cleaned_end)
         st.cleaned_end = cleaned_end;
+    if (rewritten > st.rewritten)
+        st.rewritten = rewritten;
     st.reclaimed += reclaimed;
     if (reclaimed > 0)
         st.cleaned_ms = now_ms;

@@ -123,7 +123,7 @@ int ulog__part_open(ulog__topic *t, int32_t id, ulog__part *p)
          * and the scan would take the overlap for a torn log. */
         if (!err)
             err = ulog__compact_finish(p);
-        ulog__part_state ps = { 0, 0, 0, 0, -1, -1 };
+        ulog__part_state ps = { 0, 0, 0, 0, -1, -1, 0, 0 };
         int serr = ulog__meta_part_state_get(log->meta, t->id, id, &ps);
         if (serr && serr != ULOG_ENOENT && !err)
             err = serr;
@@ -132,7 +132,7 @@ int ulog__part_open(ulog__topic *t, int32_t id, ulog__part *p)
             err = ulog__seg_drop_below(p->dirfd, ps.log_start, &dropped, &dropped_bytes);
         ulog__scan_result scan;
         if (!err)
-            err = ulog__recover_scan(p->dirfd, fromp, ps.cleaned_end, log->cfg.file_mode,
+            err = ulog__recover_scan(p->dirfd, fromp, ps.rewritten, log->cfg.file_mode,
                                      &scan);
         /* The log start may lie inside the first segment (DeleteRecords).
          * Past the end it cannot stay: offsets from the end on will be
@@ -147,7 +147,7 @@ int ulog__part_open(ulog__topic *t, int32_t id, ulog__part *p)
          * gone or will hold other batches. */
         if (!err)
             err = ulog__meta_truncate(log->meta, t->id, id, scan.end.offset);
-        scan.compacted = ps.cleaned_end;
+        scan.compacted = ps.rewritten;
         if (!err)
             err = ulog__head_init(p->h, log->boot_id, &scan);
     }

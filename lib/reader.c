@@ -110,6 +110,7 @@ static bool index_hint(ulog__cursor *c, int64_t offset, ulog__index_entry *best)
 static int start_at(ulog__cursor *c, int64_t offset, const ulog__index_entry *hint)
 {
     c->in_batch = false;
+    c->refloored = false;
     if (hint && batch_at(c, hint->segment, hint->pos, hint->offset)) {
         c->pos = hint->pos;
         c->expect = hint->offset;
@@ -152,11 +153,18 @@ static int open_batch(ulog__cursor *c)
     for (;;) {
         if (c->map.addr && c->gen != __atomic_load_n(&c->p->h->gen, __ATOMIC_ACQUIRE)) {
             /* A cut since this segment was mapped: reopen it by name; if
-             * the cut removed it, find the offset again. */
+             * the cut removed it, find the offset again -- also when the
+             * name now holds another file (a compaction merged segments
+             * into it), where the position means other bytes. */
             int64_t base = c->map.base, pos = c->pos;
+            uint64_t ino = c->map.ino, dev = c->map.dev;
             ulog__map_close(&c->map);
-            if (map_segment(c, base) == 0)
-                c->pos = pos;
+            if (map_segment(c, base) == 0) {
+                if (c->map.ino == ino && c->map.dev == dev)
+                    c->pos = pos;
+                else
+                    ulog__map_close(&c->map);
+            }
         }
         if (!c->map.addr) {
             int err = start_at(c, c->next, NULL);

@@ -20,9 +20,9 @@
  * index.interval.bytes of them), so a check costs no scan of the segment.
  * As Kafka's, the test stops at the first segment that must stay.
  *
- * The background run happens in the flusher thread of every open handle,
- * every retention.check.ms, over the topics that handle has open; an flock
- * on meta/clean.lock lets one process at a time do it.
+ * The background run happens in the cleaner thread of every open handle
+ * (ulog.c), every retention.check.ms, over the topics that handle has open;
+ * an flock on meta/clean.lock lets one process at a time do it.
  */
 #include "internal.h"
 
@@ -317,6 +317,12 @@ static int clean_partition(ulog__part *p, clean_run *run)
         err = ulog__part_catch_up_low(p);
     if (!err)
         err = ulog__part_sync_background(p);
+    /* A compaction swap a crash cut short (whatever the policy is now):
+     * until it is finished the merged file and the old segments after it
+     * overlap, and a deletion would take the merged file for one below
+     * the next old segment. */
+    if (!err)
+        err = ulog__compact_finish(p);
     if (!err && (run->flags & ULOG_CLEAN_RETENTION))
         err = retain(p, c, run);
     if (!err && (run->flags & ULOG_CLEAN_COMPACT) && ulog__cleanup_compacts(c))
@@ -433,7 +439,7 @@ void ulog__retention_background(ulog *log)
                           .flags = ULOG_CLEAN_RETENTION | ULOG_CLEAN_COMPACT };
         for (size_t i = 0; i < n; i++)
             run.pr.partitions_total += v[i]->partitions;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n && !ulog__closing(log); i++)
             if (!ulog__topic_deleted(v[i]))
                 clean_topic(v[i], &run);    /* a failure is in ulog_errmsg; go on */
         free(v);
@@ -506,9 +512,20 @@ int ulog_delete_records(ulog *log, const char *topic, int32_t partition, int64_t
      * outlive a power cut that takes the records below it, and then hide
      * the ones written again at those offsets. */
     clean_run run = { .pr = { .struct_size = sizeof run.pr }, .now_ms = ulog__now_ms() };
-    err = ulog__part_sync_background(p);
+    /* One at a time with retention and compaction runs, in every process:
+     * a compaction renames a merged file over its group's first segment,
+     * which a deletion that listed the segments before that could take
+     * for one wholly below the new log start. */
+    int lockfd = -1;
+    err = clean_lock(log, true, &lockfd);
+    if (!err)
+        err = ulog__part_sync_background(p);
+    if (!err)
+        err = ulog__compact_finish(p);      /* see clean_partition */
     if (!err)
         err = move_log_start(p, offset, &run);
+    if (lockfd >= 0)
+        close(lockfd);
     return err ? ulog__fail(log, err, "topic %s partition %d: delete_records: %s", topic,
                             (int)partition, ulog_strerror(err))
                : 0;

@@ -301,6 +301,8 @@ int ulog__map_open(int dirfd, int64_t base, size_t reserve, ulog__map *m)
         return err;
     }
     nm.size = st.st_size;
+    nm.ino = (uint64_t)st.st_ino;
+    nm.dev = (uint64_t)st.st_dev;
     size_t want = page_round(st.st_size > (int64_t)reserve ? st.st_size : (int64_t)reserve);
     err = map_at(&nm, want);
     if (err) {

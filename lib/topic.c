@@ -618,7 +618,7 @@ int ulog_partition_describe(ulog *log, const char *topic, int32_t partition,
     info->segments = (int64_t)n;
     info->bytes = bytes;
     if (info->struct_size >= sizeof *info) {
-        ulog__part_state ps = { 0, 0, 0, 0, -1, -1 };
+        ulog__part_state ps = { 0, 0, 0, 0, -1, -1, 0, 0 };
         err = ulog__meta_part_state_get(log->meta, t->id, partition, &ps);
         if (err && err != ULOG_ENOENT) {
             free(v);
@@ -631,7 +631,7 @@ int ulog_partition_describe(ulog *log, const char *topic, int32_t partition,
         info->cleaned_end = ps.cleaned_end;
         info->clean_bytes = info->dirty_bytes = 0;
         for (size_t i = 0; i + 1 < n; i++)      /* closed segments */
-            *(v[i] < ps.cleaned_end ? &info->clean_bytes : &info->dirty_bytes) += sizes[i];
+            *(v[i + 1] <= ps.cleaned_end ? &info->clean_bytes : &info->dirty_bytes) += sizes[i];
     }
     free(v);
     free(sizes);

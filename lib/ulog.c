@@ -1,7 +1,8 @@
 /*
  * ulog.c -- the log handle: open/close, the per-handle error detail, the
- * filesystem check, and the flusher thread that keeps LMDB writes (index
- * entries, recovery checkpoints) and background syncs off the append path.
+ * filesystem check, the flusher thread that keeps LMDB writes (index
+ * entries, recovery checkpoints) and background syncs off the append path,
+ * and the cleaner thread that runs retention and compaction.
  */
 #include "internal.h"
 
@@ -203,20 +204,43 @@ static int flush_pass_locked(ulog *log, bool final)
     return err;
 }
 
+/* Sleeps on `cond` for ms, under flock; false once the handle is closing. */
+static bool nap(ulog *log, pthread_cond_t *cond, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);    /* the conds wait on it */
+    int64_t ns = ts.tv_nsec + ms * 1000000LL;
+    ts.tv_sec += (time_t)(ns / 1000000000LL);
+    ts.tv_nsec = (long)(ns % 1000000000LL);
+    if (!log->stop)
+        pthread_cond_timedwait(cond, &log->flock, &ts);
+    return !log->stop;
+}
+
+static void *cleaner_main(void *arg)
+{
+    ulog *log = arg;
+    pthread_mutex_lock(&log->flock);
+    while (nap(log, &log->ccond, log->cfg.retention_check_ms)) {
+        pthread_mutex_unlock(&log->flock);
+        ulog__retention_background(log);
+        pthread_mutex_lock(&log->flock);
+    }
+    pthread_mutex_unlock(&log->flock);
+    return NULL;
+}
+
+bool ulog__closing(ulog *log)
+{
+    return __atomic_load_n(&log->stop, __ATOMIC_ACQUIRE);
+}
+
 static void *flusher_main(void *arg)
 {
     ulog *log = arg;
-    int64_t last_reader_check = ulog__mono_ms(), last_retention = last_reader_check;
+    int64_t last_reader_check = ulog__mono_ms();
     pthread_mutex_lock(&log->flock);
-    while (!log->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);    /* fcond waits on it */
-        int64_t ns = ts.tv_nsec + log->cfg.index_flush_ms * 1000000LL;
-        ts.tv_sec += (time_t)(ns / 1000000000LL);
-        ts.tv_nsec = (long)(ns % 1000000000LL);
-        pthread_cond_timedwait(&log->fcond, &log->flock, &ts);
-        if (log->stop)
-            break;
+    while (nap(log, &log->fcond, log->cfg.index_flush_ms)) {
         pthread_mutex_unlock(&log->flock);
         int err = ulog__flush_pass(log, false);
         if (err)
@@ -227,10 +251,6 @@ static void *flusher_main(void *arg)
         if (now - last_reader_check > 10000) {
             ulog__meta_reader_check(log->meta);
             last_reader_check = now;
-        }
-        if (now - last_retention >= log->cfg.retention_check_ms) {
-            ulog__retention_background(log);
-            last_retention = ulog__mono_ms();
         }
         pthread_mutex_lock(&log->flock);
     }
@@ -292,6 +312,7 @@ int ulog_open(const char *dir, const ulog_config *cfg, ulog **out)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&log->fcond, &ca);
+    pthread_cond_init(&log->ccond, &ca);
     pthread_condattr_destroy(&ca);
     pthread_rwlock_init(&log->tlock, NULL);
     char msg[256];
@@ -315,6 +336,12 @@ int ulog_open(const char *dir, const ulog_config *cfg, ulog **out)
         else
             log->flusher_started = true;
     }
+    if (!err) {
+        if (pthread_create(&log->cleaner, NULL, cleaner_main, log) != 0)
+            err = ULOG_ENOMEM;
+        else
+            log->cleaner_started = true;
+    }
     if (err) {
         ulog_close(log);
         return err;
@@ -334,13 +361,17 @@ void ulog_close(ulog *log)
          * the memory go with the process. */
         return;
     }
-    if (log->flusher_started) {
-        pthread_mutex_lock(&log->flock);
-        log->stop = true;
-        pthread_cond_signal(&log->fcond);
-        pthread_mutex_unlock(&log->flock);
+    /* A compaction under way in the cleaner sees `stop` and gives up (its
+     * next run, in any process, starts over). */
+    pthread_mutex_lock(&log->flock);
+    __atomic_store_n(&log->stop, true, __ATOMIC_RELEASE);
+    pthread_cond_signal(&log->fcond);
+    pthread_cond_signal(&log->ccond);
+    pthread_mutex_unlock(&log->flock);
+    if (log->flusher_started)
         pthread_join(log->flusher, NULL);
-    }
+    if (log->cleaner_started)
+        pthread_join(log->cleaner, NULL);
     if (log->meta) {
         ulog__flush_pass(log, true);
         ulog__topics_close(log);
@@ -353,6 +384,7 @@ void ulog_close(ulog *log)
     free(log->root);
     pthread_rwlock_destroy(&log->tlock);
     pthread_cond_destroy(&log->fcond);
+    pthread_cond_destroy(&log->ccond);
     pthread_mutex_destroy(&log->flock);
     pthread_mutex_destroy(&log->fpass);
     free(log->fentries);

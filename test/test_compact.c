@@ -123,7 +123,8 @@ static int64_t check_against_model(ulog *log, const char *topic, int64_t keep_fr
             cr_assert(m.value && m.value_len == strlen(x->value) &&
                           memcmp(m.value, x->value, m.value_len) == 0,
                       "offset %lld: not the value appended there", (long long)m.offset);
-        last_seen[x->key] = m.offset;
+        if (x->key < KEYS)
+            last_seen[x->key] = m.offset;
         if (m.offset >= keep_from)
             tail++;
         prev = m.offset;
@@ -149,6 +150,23 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The segment bases of partition 0 of "t" under root, ascending. */
+static int seg_bases(const char *root, int64_t *v, int cap)
+{
+    char pd[600];
+    part_dir(pd, sizeof pd, root, "t", 0);
+    DIR *d = opendir(pd);
+    cr_assert_not_null(d);
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (is_segment_name(de->d_name) && n < cap)
+            v[n++] = atoll(de->d_name);
+    closedir(d);
+    qsort(v, (size_t)n, sizeof v[0], cmp_i64);
+    return n;
+}
+
 static int64_t dir_bytes(const char *root, const char *topic)
 {
     char pd[600];
@@ -172,17 +190,10 @@ static int64_t dir_bytes(const char *root, const char *topic)
 
 static int64_t active_base(const char *root, const char *topic)
 {
-    char pd[600];
-    part_dir(pd, sizeof pd, root, topic, 0);
-    DIR *d = opendir(pd);
-    cr_assert_not_null(d);
-    int64_t best = -1;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL)
-        if (is_segment_name(de->d_name) && atoll(de->d_name) > best)
-            best = atoll(de->d_name);
-    closedir(d);
-    return best;
+    (void)topic;        /* always "t" */
+    int64_t v[1024];
+    int n = seg_bases(root, v, 1024);
+    return n ? v[n - 1] : -1;
 }
 
 Test(compact, latest_per_key_survives_and_offsets_stay)
@@ -335,7 +346,8 @@ static int64_t read_some(ulog_sub *s, int64_t n, int64_t *prev, int64_t last[KEY
                           : m.value && m.value_len == strlen(x->value) &&
                                 memcmp(m.value, x->value, m.value_len) == 0,
                   "offset %lld: not the record appended there", (long long)m.offset);
-        last[x->key] = m.offset;
+        if (x->key < KEYS)
+            last[x->key] = m.offset;
         *prev = m.offset;
         got++;
     }
@@ -404,18 +416,8 @@ Test(compact, a_reader_whose_next_segment_was_merged_away)
     char root[400];
     snprintf(root, sizeof root, "%s/m", dir);
     make_twice_dirty(root);
-    char pd[600];
-    part_dir(pd, sizeof pd, root, "t", 0);
     int64_t v[256];
-    int nv = 0;
-    DIR *d = opendir(pd);
-    cr_assert_not_null(d);
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL)
-        if (is_segment_name(de->d_name) && nv < 256)
-            v[nv++] = atoll(de->d_name);
-    closedir(d);
-    qsort(v, (size_t)nv, sizeof v[0], cmp_i64);
+    int nv = seg_bases(root, v, 256);
     ulog *log = open_at(root, NULL);
     ulog_sub *s = sub_earliest(log, "t");
     int64_t prev = -1, last[KEYS];
@@ -442,7 +444,8 @@ Test(compact, a_reader_whose_next_segment_was_merged_away)
     cr_assert_eq(read_some(s, in_first, &prev, last), in_first);
     cr_assert_lt(prev, second);
     cr_assert_eq(ulog_clean(log, "t", ULOG_CLEAN_COMPACT, NULL, NULL), 0);
-    char path[800];
+    char pd[600], path[800];
+    part_dir(pd, sizeof pd, root, "t", 0);
     snprintf(path, sizeof path, "%s/%020lld.log", pd, (long long)second);
     cr_assert_neq(access(path, F_OK), 0, "the second segment was not merged away");
     read_some(s, INT64_MAX, &prev, last);
@@ -506,21 +509,37 @@ Test(compact, seeks_land_on_the_next_record_kept)
     ulog_close(log);
 }
 
-/* delete.retention.ms=0: tombstones go in the same run as what they
- * delete, so a key whose latest record is a tombstone has none left. */
+/* Tombstones in the cleaned part below `active`, among the n offsets read. */
+static int64_t tombs_in(const int64_t *offs, int64_t n, int64_t active)
+{
+    int64_t t = 0;
+    for (int64_t i = 0; i < n; i++)
+        t += offs[i] < active && model[offs[i]].tomb;
+    return t;
+}
+
+/* A tombstone stays until delete.retention.ms after the compaction that
+ * first kept it (its batch's delete horizon, Kafka's KIP-534), and goes
+ * at the first run after that -- a run due for it alone, with nothing
+ * dirty: then a key whose latest record is a tombstone has none left. */
 Test(compact, tombstones_go_after_delete_retention_ms)
 {
-    ulog *log = compacted_log(dir, "delete.retention.ms", "0");
+    ulog *log = compacted_log(dir, "delete.retention.ms", "2000");
     append_random(log, "t", 3000, 4);
     cr_assert_eq(ulog_clean(log, "t", ULOG_CLEAN_COMPACT, NULL, NULL), 0);
     int64_t active = active_base(dir, "t");
     int64_t n = read_offsets(log, "t", kept, MAXREC);
-    int64_t tombs_left = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (kept[i] < active && model[kept[i]].tomb)
-            tombs_left++;
-    cr_expect_eq(tombs_left, 0, "%lld tombstones left in the cleaned part",
-                 (long long)tombs_left);
+    int64_t first = tombs_in(kept, n, active);
+    cr_expect_gt(first, 0, "the first compaction dropped its tombstones at once");
+    /* Within delete.retention.ms: a second run keeps them. */
+    cr_assert_eq(ulog_clean(log, "t", ULOG_CLEAN_COMPACT, NULL, NULL), 0);
+    n = read_offsets(log, "t", kept, MAXREC);
+    cr_expect_eq(tombs_in(kept, n, active), first, "tombstones went before their horizon");
+    sleep_ms(2100);
+    cr_assert_eq(ulog_clean(log, "t", ULOG_CLEAN_COMPACT, NULL, NULL), 0);
+    n = read_offsets(log, "t", kept, MAXREC);
+    cr_expect_eq(tombs_in(kept, n, active), 0, "%lld tombstones left after their horizon",
+                 (long long)tombs_in(kept, n, active));
     for (int k = 0; k < KEYS; k++) {
         int64_t latest = latest_of(k);
         bool found = false;
@@ -696,5 +715,182 @@ Test(compact, the_background_run_compacts)
     } while (pi.cleaned_end == 0 && now_ms() < deadline);
     cr_assert_gt(pi.cleaned_end, 0, "no background compaction in 20 s");
     check_against_model(log, "t", active_base(dir, "t"));
+    ulog_close(log);
+}
+
+/* ---------------------------------------------------------------- review */
+
+/* A map that fills up inside a segment ends the dirty part at a batch; the
+ * next run goes on from there. Each run keeps every key's latest record,
+ * and runs until nothing is dirty compact the whole log. */
+Test(compact, a_full_map_ends_the_dirty_part_inside_a_segment)
+{
+    size_t saved = ulog__compact_map_limit;
+    ulog__compact_map_limit = 100 << 10;    /* about 750 keys */
+    ulog *log = open_with_topic(dir, NULL, "t", 1,
+                                cfg_of("cleanup.policy", "compact", "segment.bytes", "65536",
+                                       NULL));
+    nmodel = 0;
+    /* Keys from a wider set than KEYS: each record its own key for the
+     * first 1000, so a segment's keys do not fit. */
+    for (int i = 0; i < 1000; i++) {
+        mrec *x = &model[nmodel];
+        char key[32];
+        *x = (mrec){ .key = KEYS + i, .tomb = false };
+        snprintf(key, sizeof key, "k%d", x->key);
+        snprintf(x->value, sizeof x->value, "w%d", i);
+        ulog_record r = { .key = key, .key_len = strlen(key), .value = x->value,
+                          .value_len = strlen(x->value), .partition = 0,
+                          .timestamp = TS0 + 10 * nmodel };
+        cr_assert_eq(ulog_append(log, "t", &r, 1), 0);
+        nmodel++;
+    }
+    append_random(log, "t", 2000, 10);
+    ulog_partition_info pi = ULOG_PARTITION_INFO_INIT;
+    int64_t ends[8];
+    int runs = 0;
+    do {
+        cr_assert_eq(ulog_clean(log, "t", ULOG_CLEAN_COMPACT, NULL, NULL), 0, "%s",
+                     ulog_errname(ulog_clean(log, "t", ULOG_CLEAN_COMPACT, NULL, NULL)));
+        cr_assert_eq(ulog_partition_describe(log, "t", 0, &pi), 0);
+        ends[runs++] = pi.cleaned_end;
+    } while (pi.dirty_bytes > 0 && runs < 8);
+    cr_expect_gt(runs, 1, "one run compacted it all: the map never filled");
+    for (int i = 1; i < runs; i++)
+        cr_expect_gt(ends[i], ends[i - 1], "run %d did not move cleaned_end", i + 1);
+    cr_expect_eq(pi.dirty_bytes, 0, "still dirty after %d runs", runs);
+    ulog__compact_map_limit = saved;
+    /* Every u-key kept (each written once), every k-key's latest. */
+    int64_t n = read_offsets(log, "t", kept, MAXREC), unique = 0;
+    for (int64_t i = 0; i < n; i++)
+        unique += kept[i] < 1000;
+    cr_expect_eq(unique, 1000);
+    check_against_model(log, "t", active_base(dir, "t"));
+    ulog_close(log);
+}
+
+/* A swap cut short after its rename (the head still valid: no reboot):
+ * retention and DeleteRecords finish it before they look at the segments,
+ * or they take the merged file for one wholly below the old segment after
+ * it and delete it. */
+Test(compact, an_unfinished_swap_is_finished_before_a_deletion, .timeout = 60)
+{
+    char root[400];
+    for (int via = 0; via < 2; via++) {
+        snprintf(root, sizeof root, "%s/u%d", dir, via);
+        make_twice_dirty(root);
+        pid_t pid = quiet_fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+            child_watchdog(30);
+            ulog *cl;
+            crash_at = 3;
+            ulog__compact_step = crash_step;
+            if (ulog_open(root, NULL, &cl) != 0)
+                _exit(10);
+            ulog_clean(cl, "t", ULOG_CLEAN_COMPACT, NULL, NULL);
+            _exit(11);
+        }
+        int st;
+        cr_assert_eq(waitpid(pid, &st, 0), pid);
+        cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "status %d", st);
+        /* The segment files now: the merged one first, then the old ones
+         * of its group that it overlaps. */
+        char pd[600], path[900];
+        part_dir(pd, sizeof pd, root, "t", 0);
+        int64_t v[256];
+        int nv = seg_bases(root, v, 256);
+        cr_assert_gt(nv, 2);
+        ulog *log = open_at(root, NULL);
+        int64_t lo, hi;
+        if (via == 0) {
+            /* DeleteRecords into the second file: the first is wholly below
+             * it by the listing, but holds the whole merged group. */
+            cr_assert_eq(ulog_delete_records(log, "t", 0, v[1] + 1), 0);
+        } else {
+            /* Retention that deletes exactly the first file. */
+            ulog_partition_info pi = ULOG_PARTITION_INFO_INIT;
+            cr_assert_eq(ulog_partition_describe(log, "t", 0, &pi), 0);
+            struct stat fst;
+            snprintf(path, sizeof path, "%s/%020lld.log", pd, (long long)v[0]);
+            cr_assert_eq(stat(path, &fst), 0);
+            char bytes[32];
+            snprintf(bytes, sizeof bytes, "%lld", (long long)(pi.bytes - fst.st_size));
+            ulog_config *c = cfg_of("cleanup.policy", "compact,delete", "retention.bytes",
+                                    bytes, NULL);
+            cr_assert_eq(ulog_topic_alter(log, "t", c), 0);
+            ulog_config_free(c);
+            cr_assert_eq(ulog_clean(log, "t", ULOG_CLEAN_RETENTION, NULL, NULL), 0);
+        }
+        /* And the next compaction run (which finishes any swap left). */
+        cr_assert_eq(ulog_clean(log, "t", ULOG_CLEAN_COMPACT, NULL, NULL), 0);
+        watermarks(log, "t", 0, &lo, &hi);
+        /* Every key's latest record at or past the log start is readable. */
+        ulog_sub *s = sub_earliest(log, "t");
+        int64_t prev = -1, last[KEYS];
+        for (int k = 0; k < KEYS; k++)
+            last[k] = -1;
+        read_some(s, INT64_MAX, &prev, last);
+        ulog_position(s, 0, &prev);
+        cr_expect_eq(prev, hi, "via %s: the read stopped at %lld of [%lld, %lld)",
+                     via ? "retention" : "DeleteRecords", (long long)prev, (long long)lo,
+                     (long long)hi);
+        for (int k = 0; k < KEYS; k++) {
+            int64_t latest = latest_of(k);
+            if (latest >= lo)
+                cr_expect_eq(last[k], latest, "via %s: key k%d: last read %lld, latest %lld",
+                             via ? "retention" : "DeleteRecords", k, (long long)last[k],
+                             (long long)latest);
+        }
+        ulog_sub_close(s);
+        ulog_close(log);
+    }
+}
+
+/* A reader inside a group's first segment when the swap puts a new file
+ * under its name, then a roll (which makes readers reopen their segment by
+ * name): it finds its offset again in the new file, rather than reading
+ * other bytes at its old position. Three small segments (rolled by
+ * segment.ms: the records are years old) merge into the first one's name,
+ * a file larger than the first was. */
+Test(compact, a_reader_reopening_a_replaced_segment_by_name)
+{
+    ulog *log = compacted_log(dir, "segment.bytes", "1048576");
+    for (int seg = 0; seg < 3; seg++) {
+        ulog_record r[10];
+        char keys[10][8];
+        for (int i = 0; i < 10; i++) {
+            mrec *x = &model[nmodel + i];
+            *x = (mrec){ .key = 10 * seg + i, .tomb = false };
+            snprintf(x->value, sizeof x->value, "s%d-%d", seg, i);
+            snprintf(keys[i], sizeof keys[i], "k%d", x->key);
+            r[i] = (ulog_record){ .key = keys[i], .key_len = strlen(keys[i]), .value = x->value,
+                                  .value_len = strlen(x->value), .partition = 0,
+                                  .timestamp = TS0 + 10 * (nmodel + i) };
+        }
+        cr_assert_eq(ulog_append(log, "t", r, 10), 0);
+        nmodel += 10;
+        cr_assert_eq(ulog_clean(log, "t", ULOG_CLEAN_RETENTION, NULL, NULL), 0);  /* rolls */
+    }
+    ulog_sub *s = sub_earliest(log, "t");
+    int64_t prev = -1, last[KEYS];
+    for (int k = 0; k < KEYS; k++)
+        last[k] = -1;
+    read_some(s, 3, &prev, last);              /* inside the first segment */
+    cr_assert_eq(ulog_clean(log, "t", ULOG_CLEAN_COMPACT, NULL, NULL), 0);
+    char pd[600], path[900];
+    part_dir(pd, sizeof pd, dir, "t", 0);
+    snprintf(path, sizeof path, "%s/%020lld.log", pd, 10LL);
+    cr_assert_neq(access(path, F_OK), 0, "the segments were not merged");
+    append_random(log, "t", 5, 0);
+    cr_assert_eq(ulog_clean(log, "t", ULOG_CLEAN_RETENTION, NULL, NULL), 0);  /* rolls */
+    read_some(s, INT64_MAX, &prev, last);
+    int64_t lo, hi, pos;
+    watermarks(log, "t", 0, &lo, &hi);
+    cr_assert_eq(ulog_position(s, 0, &pos), 0);
+    cr_expect_eq(pos, hi, "the reader stopped at %lld of %lld", (long long)pos, (long long)hi);
+    for (int k = 0; k < KEYS; k++)
+        cr_expect_eq(last[k], latest_of(k), "key k%d", k);
+    ulog_sub_close(s);
     ulog_close(log);
 }
