@@ -263,34 +263,6 @@ static size_t below(const cplan *pl, int64_t offset)
     return ulog__segs_below(pl->v, pl->n, offset);
 }
 
-/* The greatest batch maxTimestamp of segment i (headers only). */
-/* The greatest batch maxTimestamp of a segment, from the headers alone
- * (a bound for min.compaction.lag.ms; the batches are verified when
- * they are read for the map). INT64_MAX when they do not parse to the end:
- * then the segment counts as young. */
-static int seg_max_ts(ulog__part *p, int64_t base, int64_t *out)
-{
-    walk w;
-    int err = walk_open(p, base, &w);
-    *out = INT64_MIN;
-    while (!err && w.pos < w.map.size) {
-        ulog__batch_hdr h;
-        size_t frame;
-        const uint8_t *b = w.map.addr + w.pos;
-        size_t avail = (size_t)(w.map.size - w.pos);
-        if (ulog__batch_frame_size(b, avail, &frame) != 0 || frame > avail ||
-            ulog__batch_parse_header(b, frame, &h) != 0) {
-            *out = INT64_MAX;
-            break;
-        }
-        if (h.max_timestamp > *out)
-            *out = h.max_timestamp;
-        w.pos += (int64_t)frame;
-    }
-    ulog__map_close(&w.map);
-    return err;
-}
-
 static int plan_compaction(ulog__part *p, cplan *pl)
 {
     ulog__topic *t = p->topic;
@@ -331,11 +303,14 @@ static int apply_lag(ulog__part *p, const ulog__topic_cfg *c, int64_t now_ms, cp
     if (c->min_compaction_lag_ms <= 0)
         return 0;
     for (size_t i = pl->dirty; i < pl->end; i++) {
+        /* Headers only (the batches are verified when they are mapped);
+         * a segment whose headers do not parse to its end counts as young. */
         int64_t m;
-        int err = seg_max_ts(p, pl->v[i], &m);
+        bool whole;
+        int err = ulog__seg_max_ts(p->dirfd, pl->v[i], 0, pl->v[i], &m, &whole);
         if (err)
             return err;
-        if (m > now_ms - c->min_compaction_lag_ms) {
+        if (!whole || m > now_ms - c->min_compaction_lag_ms) {
             pl->end = i;
             break;
         }

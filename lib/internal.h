@@ -429,6 +429,13 @@ int ulog__seg_next(int dirfd, int64_t after, int64_t *base) ULOG__HIDDEN;
 int ulog__seg_floor(int dirfd, int64_t offset, int64_t *base) ULOG__HIDDEN;
 /* The size of segment `base`'s file; 0 when it cannot be read (gone). */
 int64_t ulog__seg_size(int dirfd, int64_t base) ULOG__HIDDEN;
+/* The largest batch maxTimestamp from `pos` to the end of segment `seg`,
+ * where the batch at pos must start at offset `at` (-1: any). Headers only.
+ * *whole is false when the walk did not end exactly at the end of the file,
+ * or the batch at pos is not the one expected: then what follows is
+ * unknown. */
+int ulog__seg_max_ts(int dirfd, int64_t seg, int64_t pos, int64_t at, int64_t *out,
+                     bool *whole) ULOG__HIDDEN;
 /* ulog__seg_list, and each segment's size in *sizes. Caller frees both. */
 int ulog__seg_list_sizes(int dirfd, int64_t **bases, int64_t **sizes,
                          size_t *n) ULOG__HIDDEN;

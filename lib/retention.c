@@ -48,47 +48,6 @@ typedef struct clean_run {
 
 /* ---------------------------------------------------------------- time */
 
-/* The largest timestamp of the batches from `pos` to the end of segment
- * `seg`, where the batch at pos must start at offset `at` (-1: any). Headers
- * only. *whole is false when the walk did not end exactly at the end of
- * the file, or the batch at pos is not the one expected: then what follows
- * is unknown. */
-static int max_ts_from(ulog__part *p, int64_t seg, int64_t pos, int64_t at, int64_t *out,
-                       bool *whole)
-{
-    int fd;
-    int err = ulog__seg_open(p->dirfd, seg, false, &fd);
-    if (err)
-        return err;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        err = ulog__errno_to_err(errno);
-        close(fd);
-        return err;
-    }
-    *out = INT64_MIN;
-    *whole = false;
-    for (;;) {
-        if (pos == st.st_size) {
-            *whole = true;
-            break;
-        }
-        uint8_t hdr[ULOG__BATCH_HEADER_SIZE];
-        ulog__batch_hdr h;
-        if (pos + ULOG__BATCH_HEADER_SIZE > st.st_size ||
-            pread(fd, hdr, sizeof hdr, pos) != (ssize_t)sizeof hdr ||
-            ulog__batch_parse_header(hdr, sizeof hdr, &h) != 0 || h.batch_length <= 0 ||
-            (at >= 0 && h.base_offset != at))
-            break;
-        at = -1;
-        if (h.max_timestamp > *out)
-            *out = h.max_timestamp;
-        pos += ULOG__BATCH_LOG_OVERHEAD + (int64_t)h.batch_length;
-    }
-    close(fd);
-    return 0;
-}
-
 /* The largest timestamp of any record up to the end of segment `seg`
  * (whose successor starts at `next`), given *running for the segments
  * before it; INT64_MAX when it cannot be known (a hint that does not name
@@ -103,10 +62,10 @@ static int max_ts_through(ulog__part *p, int64_t seg, int64_t next, int64_t *run
     /* The index entry is a hint: used only if its batch is there. */
     if (ulog__meta_index_floor(p->topic->log->meta, p->topic->id, p->id, next - 1, &e) == 0 &&
         e.segment == seg && e.pos >= 0 && e.offset >= seg &&
-        (err = max_ts_from(p, seg, e.pos, e.offset, &m, &whole)) == 0 && whole) {
+        (err = ulog__seg_max_ts(p->dirfd, seg, e.pos, e.offset, &m, &whole)) == 0 && whole) {
         if (e.max_timestamp > *running)
             *running = e.max_timestamp;
-    } else if (err || (err = max_ts_from(p, seg, 0, seg, &m, &whole)) != 0) {
+    } else if (err || (err = ulog__seg_max_ts(p->dirfd, seg, 0, seg, &m, &whole)) != 0) {
         return err;
     }
     if (!whole)

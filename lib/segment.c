@@ -215,6 +215,42 @@ size_t ulog__segs_below(const int64_t *bases, size_t n, int64_t offset)
     return k;
 }
 
+int ulog__seg_max_ts(int dirfd, int64_t seg, int64_t pos, int64_t at, int64_t *out,
+                     bool *whole)
+{
+    int fd = -1;
+    int err = ulog__seg_open(dirfd, seg, false, &fd);
+    if (err)
+        return err;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        err = ulog__errno_to_err(errno);
+        close(fd);
+        return err;
+    }
+    *out = INT64_MIN;
+    *whole = false;
+    for (;;) {
+        if (pos == st.st_size) {
+            *whole = true;
+            break;
+        }
+        uint8_t hdr[ULOG__BATCH_HEADER_SIZE];
+        ulog__batch_hdr h;
+        if (pos + ULOG__BATCH_HEADER_SIZE > st.st_size ||
+            pread(fd, hdr, sizeof hdr, pos) != (ssize_t)sizeof hdr ||
+            ulog__batch_parse_header(hdr, sizeof hdr, &h) != 0 || h.batch_length <= 0 ||
+            (at >= 0 && h.base_offset != at))
+            break;
+        at = -1;
+        if (h.max_timestamp > *out)
+            *out = h.max_timestamp;
+        pos += ULOG__BATCH_LOG_OVERHEAD + (int64_t)h.batch_length;
+    }
+    close(fd);
+    return 0;
+}
+
 int ulog__seg_drop_below(int dirfd, int64_t offset, int64_t *segments, int64_t *bytes)
 {
     int64_t *v;

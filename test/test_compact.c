@@ -894,3 +894,39 @@ Test(compact, a_reader_reopening_a_replaced_segment_by_name)
     ulog_sub_close(s);
     ulog_close(log);
 }
+
+/* A closed segment that does not verify: the run fails with ULOG_ECORRUPT
+ * and changes nothing -- no file rewritten, none left behind, the catalog's
+ * clean part where it was. */
+Test(compact, a_corrupt_segment_stops_the_run_and_changes_nothing)
+{
+    ulog *log = compacted_log(dir, NULL, NULL);
+    append_random(log, "t", 2000, 10);
+    int64_t v[256];
+    int nv = seg_bases(dir, v, 256);
+    cr_assert_gt(nv, 3);
+    char pd[600], path[900];
+    part_dir(pd, sizeof pd, dir, "t", 0);
+    snprintf(path, sizeof path, "%s/%020lld.log", pd, (long long)v[2]);
+    FILE *f = fopen(path, "r+b");
+    cr_assert_not_null(f);
+    cr_assert_eq(fseek(f, 200, SEEK_SET), 0);
+    int ch = fgetc(f);
+    cr_assert_eq(fseek(f, 200, SEEK_SET), 0);
+    fputc(ch ^ 0x20, f);
+    fclose(f);
+    int64_t before = dir_bytes(dir, "t");
+    int rc = ulog_clean(log, "t", ULOG_CLEAN_COMPACT, NULL, NULL);
+    cr_expect_eq(rc, ULOG_ECORRUPT, "%s", ulog_errname(rc));
+    cr_expect_eq(dir_bytes(dir, "t"), before);
+    /* The same files (and perhaps a new active one: the run rolls first). */
+    int64_t w[256];
+    int nw = seg_bases(dir, w, 256);
+    cr_expect(nw >= nv && memcmp(v, w, (size_t)nv * sizeof v[0]) == 0, "segment files changed");
+    cr_expect(no_cleaned_files(dir), "a .cleaned file left");
+    ulog_partition_info pi = ULOG_PARTITION_INFO_INIT;
+    cr_assert_eq(ulog_partition_describe(log, "t", 0, &pi), 0);
+    cr_expect_eq(pi.cleaned_end, 0);
+    cr_expect_eq(pi.reclaimed, 0);
+    ulog_close(log);
+}
