@@ -52,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define TOPIC_FORMAT  1
@@ -203,7 +204,16 @@ static int txn_end(MDB_txn *txn, int rc)
         mdb_txn_abort(txn);
         return rc;
     }
-    return meta_err(mdb_txn_commit(txn));
+    MDB_env *env = mdb_txn_env(txn);
+    rc = mdb_txn_commit(txn);
+    /* LMDB reports a short write as EIO; on a full filesystem that is
+     * ENOSPC, which callers can act on (free space, retry). */
+    const char *path;
+    struct statvfs vs;
+    if (rc == EIO && mdb_env_get_path(env, &path) == 0 && statvfs(path, &vs) == 0 &&
+        vs.f_bavail == 0)
+        rc = ENOSPC;
+    return meta_err(rc);
 }
 
 /* ---------------------------------------------------------------- open */

@@ -1807,7 +1807,10 @@ static void fill_disk(const char *mnt, const char *fs, const char *policy, size_
               ulog_errname(rc));
     bool y_acked = rc == 0;
     rc = ulog_topic_create(log, "x", 4, NULL);
-    cr_assert(rc == 0 || rc == ULOG_ENOSPC, "%s: topic_create: %s", what, ulog_errname(rc));
+    char cm[512];
+    ulog_errmsg(log, cm, sizeof cm);
+    cr_assert(rc == 0 || rc == ULOG_ENOSPC, "%s: topic_create: %s (%s)", what, ulog_errname(rc),
+              cm);
     bool x_made = rc == 0;
     char dir2[420];
     snprintf(dir2, sizeof dir2, "%s-2", dir);
