@@ -561,23 +561,28 @@ static void case_replay(uint64_t nrec, size_t size, double target)
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0)
         die_sys("open", path);
-    size_t cap = 1 << 20, used = 0;
-    uint8_t *buf = malloc(cap);
+    /* Written as the log was, one write() per batch of 100: the page
+     * cache keeps a file in folios as large as the writes that filled it
+     * (ext4 with large folios, Linux 6.16 on), and a scan of a file
+     * written in 1 MiB pieces takes a third of the page faults (996
+     * against 3174 for these 2M records, 4 ns of system time per record
+     * against 10 on this machine): that measured the writes, not the
+     * read path. */
+    uint8_t *buf = malloc(batch * (4 + size));
     if (!buf) {
         fprintf(stderr, "bench: out of memory\n");
         exit(1);
     }
-    for (uint64_t i = 0; i < nrec; i++) {
-        if (used + 4 + size > cap) {
-            write_all(fd, buf, used, path);
-            used = 0;
+    for (uint64_t i = 0; i < nrec; i += batch) {
+        size_t used = 0;
+        for (size_t j = 0; j < batch; j++) {
+            uint32_t l = (uint32_t)size;
+            memcpy(buf + used, &l, 4);
+            memcpy(buf + used + 4, payload(i + j, size), size);
+            used += 4 + size;
         }
-        uint32_t l = (uint32_t)size;
-        memcpy(buf + used, &l, 4);
-        memcpy(buf + used + 4, payload(i, size), size);
-        used += 4 + size;
+        write_all(fd, buf, used, path);
     }
-    write_all(fd, buf, used, path);
     free(buf);
     if (close(fd) != 0)
         die_sys("close", path);

@@ -146,6 +146,17 @@ static inline size_t uvarint_len(uint64_t u)
 
 static inline uint8_t *put_uvarint(uint8_t *p, uint64_t u)
 {
+    /* Most varints of a batch (deltas, lengths of small records) take one
+     * or two bytes: written without the loop. */
+    if (__builtin_expect(u < 0x80, 1)) {
+        *p = (uint8_t)u;
+        return p + 1;
+    }
+    if (u < 0x4000) {
+        p[0] = (uint8_t)(u | 0x80);
+        p[1] = (uint8_t)(u >> 7);
+        return p + 2;
+    }
     while (u >= 0x80) {
         *p++ = (uint8_t)(u | 0x80);
         u >>= 7;
@@ -385,42 +396,68 @@ static inline uint8_t *put_field(uint8_t *p, const void *ptr, size_t len)
     return p + len;
 }
 
-/* Width of r's length varint, known without sizing every field: the body
- * is its key, value and header bytes plus 6 + 2 * headers to 31 + 10 *
- * headers bytes of attributes and varints, and when both ends need the same
- * width (all but a few sizes near 64, 8192, ...) that is the width. 0: not
- * known this way. ulog__batch_size() has checked that everything fits. */
-static inline size_t len_width(const ulog_record *r)
-{
-    uint64_t bytes = (r->key ? r->key_len : 0) + (r->value ? r->value_len : 0);
+/* Bytes a record can take beyond its key, value and header bytes: length
+ * (5), attributes (1), timestampDelta (10), offsetDelta (5), key and value
+ * lengths (5 each), header count (5); and each header's two lengths. */
+#define REC_OVERHEAD_MAX    36u
+#define HEADER_OVERHEAD_MAX 10u
 
-    for (size_t j = 0; j < r->header_count; j++)
-        bytes += hkey_len(&r->headers[j]) +
-                 (r->headers[j].value ? r->headers[j].value_len : 0);
-    uint64_t lo = bytes + 6 + 2 * (uint64_t)r->header_count;
-    uint64_t hi = bytes + 31 + 10 * (uint64_t)r->header_count;
-    size_t w = uvarint_len(lo << 1);
-    return w == uvarint_len(hi << 1) ? w : 0;
+__attribute__((always_inline))
+static inline uint64_t batch_bound_loop(const ulog_record *recs, const uint32_t *idx, size_t n)
+{
+    uint64_t total = ULOG__BATCH_HEADER_SIZE + (uint64_t)n * REC_OVERHEAD_MAX;
+
+    for (size_t i = 0; i < n && total <= SIZE_LIMIT; i++) {
+        const ulog_record *r = &recs[idx ? idx[i] : i];
+        if ((r->key_len | r->value_len) > SIZE_LIMIT)
+            return SIZE_LIMIT + 1;
+        total += (uint64_t)r->key_len + r->value_len;
+        if (__builtin_expect(r->header_count != 0, 0)) {
+            if (r->header_count > SIZE_LIMIT)
+                return SIZE_LIMIT + 1;
+            total += (uint64_t)r->header_count * HEADER_OVERHEAD_MAX;
+            for (size_t j = 0; j < r->header_count && total <= SIZE_LIMIT; j++) {
+                const ulog_header *h = &r->headers[j];
+                if ((hkey_len(h) | h->value_len) > SIZE_LIMIT)
+                    return SIZE_LIMIT + 1;
+                total += (uint64_t)hkey_len(h) + h->value_len;
+            }
+        }
+    }
+    return total;
 }
 
-/* Writes the varint of u in exactly w bytes; w is uvarint_len(u). */
-static inline void put_uvarint_w(uint8_t *p, uint64_t u, size_t w)
+size_t ulog__batch_bound(const ulog__batch_src *src)
 {
-    for (size_t k = 1; k < w; k++) {
-        *p++ = (uint8_t)(u | 0x80);
-        u >>= 7;
-    }
-    *p = (uint8_t)u;
+    if (!src || src->n == 0 || src->n > SIZE_LIMIT)
+        return 0;
+    uint64_t b = src->idx ? batch_bound_loop(src->recs, src->idx, src->n)
+                          : batch_bound_loop(src->recs, NULL, src->n);
+    return b > SIZE_LIMIT ? SIZE_LIMIT + 1 : (size_t)b;
+}
+
+/* A record without headers, the common kind: its body is sized exactly
+ * from the two varints and two fields, and written after its length. */
+static inline uint8_t *put_plain_record(uint8_t *p, const ulog_record *r, uint64_t zts, size_t i)
+{
+    uint64_t od = (uint64_t)i << 1;
+    uint64_t body = 2 + uvarint_len_small(zts) + uvarint_len_small(od) +
+                    field_size(r->key, r->key_len) + field_size(r->value, r->value_len);
+
+    p = put_uvarint(p, body << 1);
+    *p++ = 0;                                       /* attributes */
+    p = put_uvarint(p, zts);
+    p = put_uvarint(p, od);
+    p = put_field(p, r->key, r->key_len);
+    p = put_field(p, r->value, r->value_len);
+    *p++ = 0;                                       /* no headers */
+    return p;
 }
 
 /* With log_append_time the records keep their deltas (so the size does not
  * depend on the flag) and maxTimestamp carries the append time: Kafka's
  * rule is that every record of a LogAppendTime batch has maxTimestamp as its
- * timestamp, and a Kafka broker stamps batches the same way.
- *
- * Each record's body is written after room for its length varint, whose
- * width len_width() predicts, and the length filled in behind it; only when
- * the width is not clear is the body sized first. */
+ * timestamp, and a Kafka broker stamps batches the same way. */
 __attribute__((always_inline))
 static inline uint8_t *batch_encode_loop(uint8_t *p, const ulog_record *recs,
                                          const uint32_t *idx, size_t n, int64_t now_ms,
@@ -430,16 +467,14 @@ static inline uint8_t *batch_encode_loop(uint8_t *p, const ulog_record *recs,
         const ulog_record *r = &recs[idx ? idx[i] : i];
         int64_t ts = rec_ts(r, now_ms);
         int64_t ts_d = ts_delta(ts, base_ts);
-        size_t w = len_width(r);
-        uint8_t *lp = p;
 
         if (ts > *max)
             *max = ts;
-        if (w)
-            p += w;
-        else
-            p = put_uvarint(p, rec_body_size(r, ts_d, i) << 1);
-        uint8_t *body = p;
+        if (__builtin_expect(r->header_count == 0, 1)) {
+            p = put_plain_record(p, r, zigzag(ts_d), i);
+            continue;
+        }
+        p = put_uvarint(p, rec_body_size(r, ts_d, i) << 1);
         *p++ = 0;                                   /* attributes */
         p = put_uvarint(p, zigzag(ts_d));
         p = put_uvarint(p, (uint64_t)i << 1);
@@ -451,19 +486,15 @@ static inline uint8_t *batch_encode_loop(uint8_t *p, const ulog_record *recs,
             p = put_field(p, h->key ? h->key : "", hkey_len(h));
             p = put_field(p, h->value, h->value_len);
         }
-        if (w) {
-            assert(uvarint_len((uint64_t)(p - body) << 1) == w);
-            put_uvarint_w(lp, (uint64_t)(p - body) << 1, w);
-        }
     }
     return p;
 }
 
-void ulog__batch_encode(uint8_t *buf, size_t size, const ulog__batch_src *src,
-                        int64_t now_ms, bool log_append_time, int64_t *max_ts)
+size_t ulog__batch_encode(uint8_t *buf, size_t cap, const ulog__batch_src *src,
+                          int64_t now_ms, bool log_append_time, int64_t *max_ts)
 {
-    if (!src || src->n == 0 || size < ULOG__BATCH_HEADER_SIZE)
-        return;
+    if (!src || src->n == 0 || cap < ULOG__BATCH_HEADER_SIZE)
+        return 0;
 
     int64_t base_ts = rec_ts(src_rec(src, 0), now_ms);
     int64_t max = base_ts;
@@ -473,7 +504,8 @@ void ulog__batch_encode(uint8_t *buf, size_t size, const ulog__batch_src *src,
         p = batch_encode_loop(p, src->recs, src->idx, src->n, now_ms, base_ts, &max);
     else
         p = batch_encode_loop(p, src->recs, NULL, src->n, now_ms, base_ts, &max);
-    assert(p == buf + size);
+    size_t size = (size_t)(p - buf);
+    assert(size <= cap);
     if (log_append_time)
         max = now_ms;
 
@@ -492,6 +524,7 @@ void ulog__batch_encode(uint8_t *buf, size_t size, const ulog__batch_src *src,
     put32(buf + OFF_CRC, ulog__crc32c(0, buf + OFF_ATTR, size - OFF_ATTR));
     if (max_ts)
         *max_ts = max;
+    return size;
 }
 
 void ulog__batch_seal(uint8_t *buf, size_t size, const ulog__batch_hdr *h)
@@ -598,10 +631,10 @@ static const uint8_t *skip_headers(const uint8_t *p, const uint8_t *end, int64_t
 }
 
 /* The reference decoder: every field through the general, bounds-checked
- * readers above. rec_decode() below comes here whenever its fast path meets
+ * readers above. ulog__rec_decode_fast() (rec_decode.h) comes here whenever its fast path meets
  * anything unusual, so this alone decides what is corrupt. */
 __attribute__((noinline, cold))
-static int rec_decode_slow(const uint8_t *p, const uint8_t *end, ulog__rec *r)
+int ulog__rec_decode_slow(const uint8_t *p, const uint8_t *end, ulog__rec *r)
 {
     int64_t v;
 
@@ -632,76 +665,9 @@ static int rec_decode_slow(const uint8_t *p, const uint8_t *end, ulog__rec *r)
     return 0;
 }
 
-/* The smallest record body: attributes, timestamp and offset deltas, key and
- * value lengths -1 and a header count of 0, one byte each. */
-#define MIN_BODY 6
-
-/* A varint of one or two bytes at *pp, both of which the caller knows to be
- * readable. false: it is longer (and *pp is left alone). Values < 2^14 fit
- * any varint, 32-bit or not. */
-static inline bool uvarint2(const uint8_t **pp, uint32_t *u)
-{
-    const uint8_t *p = *pp;
-    uint32_t b0 = p[0];
-
-    if (__builtin_expect(b0 < 0x80, 1)) {
-        *u = b0;
-        *pp = p + 1;
-        return true;
-    }
-    uint32_t b1 = p[1];
-    if (b1 >= 0x80)
-        return false;
-    *u = (b0 & 0x7f) | b1 << 7;
-    *pp = p + 2;
-    return true;
-}
-
-/* The same with only *pp < end known. */
-static inline bool uvarint2_end(const uint8_t **pp, const uint8_t *end, uint32_t *u)
-{
-    const uint8_t *p = *pp;
-    uint32_t b0 = p[0];
-
-    if (__builtin_expect(b0 < 0x80, 1)) {
-        *u = b0;
-        *pp = p + 1;
-        return true;
-    }
-    return end - p >= 2 && uvarint2(pp, u);
-}
-
-/* A varint of one or two bytes at rend[*k], where k < 0; false when it is
- * longer or does not end before rend. */
-static inline bool uvarint2_back(const uint8_t *rend, ptrdiff_t *k, uint32_t *u)
-{
-    uint32_t b0 = rend[*k];
-
-    if (__builtin_expect(b0 < 0x80, 1)) {
-        *u = b0;
-        *k += 1;
-        return true;
-    }
-    if (*k > -2)
-        return false;
-    uint32_t b1 = rend[*k + 1];
-    if (b1 >= 0x80)
-        return false;
-    *u = (b0 & 0x7f) | b1 << 7;
-    *k += 2;
-    return true;
-}
-
-static inline int64_t unzigzag32(uint32_t u)
-{
-    return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
-}
-
-/* unzigzag(b & 0x7f) for every byte b: 0, -1, 1, -2, ... twice over.
- * unzigzag() of a 2-byte varint b0 b1 is then unzigzag_lo[b0] ^ b1 << 6:
- * b0 holds the sign and the low 6 bits, and xor with the sign mask that
- * the table entry carries in its high bits flips b1's bits as needed. */
-static const int8_t unzigzag_lo[256] = {
+/* unzigzag(b & 0x7f) for every byte b: 0, -1, 1, -2, ... twice over (see
+ * rec_decode.h). */
+const int8_t ulog__unzigzag_lo[256] = {
 #define UZ2(i) (int8_t)((i) >> 1), (int8_t)(-((i) >> 1) - 1)
 #define UZ8(i) UZ2(i), UZ2((i) + 2), UZ2((i) + 4), UZ2((i) + 6)
 #define UZ32(i) UZ8(i), UZ8((i) + 8), UZ8((i) + 16), UZ8((i) + 24)
@@ -711,166 +677,9 @@ static const int8_t unzigzag_lo[256] = {
 #undef UZ2
 };
 
-static inline int64_t unzigzag2(uint8_t b0, uint8_t b1)
-{
-    return unzigzag_lo[b0] ^ (int64_t)b1 << 6;
-}
-
-/* The fast path for what records nearly always are: every varint one or two
- * bytes, fewer than 64 headers. It does every check the slow path does, on
- * fewer and cheaper reads: a byte is read only where it is known to lie in
- * [p, rend), rend is checked against end once, and each length against what
- * is left of the record. It never decides that a record is corrupt: on
- * anything it does not handle, or any doubt, it hands the whole record to
- * rec_decode_slow(), which gives the verdict, so the two cannot disagree.
- * (Like the slow path it may leave *r half written when it fails.) */
-__attribute__((always_inline))
-static inline int rec_decode(const uint8_t *p, const uint8_t *end, ulog__rec *r)
-{
-    const uint8_t *const start = p;
-    uint32_t u;
-
-    /* The record length, then the whole record within [p, end). At least
-     * 1 + MIN_BODY bytes, so that both bytes of a 2-byte length are there.
-     * A 2-byte length is one of at least 64 unless its second byte is 0,
-     * which goes the slow way. */
-    if (__builtin_expect(!p || end - p < 1 + MIN_BODY, 0))
-        goto slow;
-    u = p[0];
-    if (u & 1)                                      /* negative */
-        goto slow;
-    if (u < 0x80) {
-        if (u < 2 * MIN_BODY)
-            goto slow;
-        p++;
-        u >>= 1;
-    } else {
-        uint32_t b1m1 = p[1] - 1u;
-        if (b1m1 >= 0x7f)
-            goto slow;
-        u = (u >> 1) + (b1m1 << 6);                 /* (u & 0x7f | b1 << 7) >> 1 */
-        p += 2;
-    }
-    size_t n = u;
-    if (n > (size_t)(end - p))
-        goto slow;
-    const uint8_t *const rend = p + n;
-    /* Within [start, rend) the slow path decides as it would within
-     * [start, end), and end need not be kept. */
-    end = rend;
-
-    /* Attributes (ignored), the timestamp and offset deltas and the key
-     * length. Bytes 1 to 4 of the body are there (n >= MIN_BODY) and say at
-     * once whether these take the usual 1, 1 and 1 bytes, or 1, 2 and 1. */
-    const uint8_t *const q = p;
-    uint32_t w = (uint32_t)q[1] | (uint32_t)q[2] << 8 | (uint32_t)q[3] << 16 |
-                 (uint32_t)q[4] << 24;
-    if ((w & 0x808080) == 0) {
-        /* At most 4 of n >= 6 bytes: 2 are left. */
-        r->timestamp_delta = unzigzag_lo[q[1]];
-        r->offset_delta = unzigzag_lo[q[2]];
-        u = q[3];
-        p = q + 4;
-    } else if ((w & 0x80808080) == 0x8000 && n >= MIN_BODY + 1) {
-        /* 5 of n >= 7. */
-        r->timestamp_delta = unzigzag_lo[q[1]];
-        r->offset_delta = unzigzag2(q[2], q[3]);
-        u = q[4];
-        p = q + 5;
-    } else {
-        /* Two varints of up to 2 bytes end by q + 5 at the latest, so
-         * p < rend after them. */
-        p = q + 1;
-        if (!uvarint2(&p, &u))
-            goto slow;
-        r->timestamp_delta = unzigzag32(u);
-        if (!uvarint2(&p, &u))
-            goto slow;
-        r->offset_delta = unzigzag32(u);
-        if (!uvarint2_end(&p, rend, &u) || rend - p < 2)
-            goto slow;
-    }
-
-    /* The key. At least 2 bytes must remain after it, for the value length
-     * and the header count; without one they do. */
-    if (u != 1) {                                   /* 1: -1, null */
-        if ((u & 1) || (ptrdiff_t)(u >> 1) > rend - p - 2)
-            goto slow;
-        r->key = p;
-        r->key_len = u >> 1;
-        p += u >> 1;
-    } else {
-        r->key = NULL;
-        r->key_len = 0;
-    }
-
-    /* The value length; both of its bytes can be read. */
-    if (!uvarint2(&p, &u))
-        goto slow;
-    r->end = rend;
-
-    /* What most records end with: the value, up to the last byte, and that
-     * is a header count of 0 (rend[-1] is in the record: p > q). u == 2 *
-     * left - 2 also says that the length is not negative. */
-    ptrdiff_t left = rend - p;
-    if (rend[-1] == 0 && (ptrdiff_t)u == 2 * left - 2) {
-        r->value = p;
-        r->value_len = (size_t)left - 1;
-        r->header_count = 0;
-        r->headers = rend;
-        return 0;
-    }
-
-    /* The value; then at least 1 byte, for the header count. */
-    if (u != 1) {
-        if ((u & 1) || (ptrdiff_t)(u >> 1) > left - 1)
-            goto slow;
-        r->value = p;
-        r->value_len = u >> 1;
-        p += u >> 1;
-    } else {
-        if (left < 1)
-            goto slow;
-        r->value = NULL;
-        r->value_len = 0;
-    }
-
-    /* The header count, one byte: 0 to 63. */
-    u = *p++;
-    r->headers = p;
-    r->header_count = u >> 1;
-    if (u & 0x81)
-        goto slow;
-    /* Each header: a key length (not negative, not null), the key, a value
-     * length, the value. Positions are counted back from rend: rend[k],
-     * k < 0, is in the record. A value that runs past rend leaves k > 0,
-     * which the next header's k > -2 or the final k != 0 turns away before
-     * anything more is read. */
-    ptrdiff_t k = p - rend;
-    for (u >>= 1; u; u--) {
-        uint32_t hu;
-        if (k > -2 || !uvarint2_back(rend, &k, &hu) || (hu & 1))
-            goto slow;
-        k += hu >> 1;
-        if (k >= 0 || !uvarint2_back(rend, &k, &hu))
-            goto slow;
-        if (hu != 1) {                              /* 1: -1, null */
-            if (hu & 1)
-                goto slow;
-            k += hu >> 1;
-        }
-    }
-    if (k != 0)
-        goto slow;
-    return 0;
-
-slow:
-    return rec_decode_slow(start, end, r);
-}
-
 int ulog__rec_decode(const uint8_t *p, const uint8_t *end, ulog__rec *r)
 {
-    return rec_decode(p, end, r);
+    return ulog__rec_decode_fast(p, end, r);
 }
 
 int ulog__rec_header(const ulog__rec *r, size_t index, ulog_header *out)
@@ -935,7 +744,7 @@ static int verify(const uint8_t *buf, size_t avail, ulog__batch_hdr *h, bool gap
     /* Offset deltas run 0, 1, 2, ...; with gaps they only increase, within
      * the batch's range. */
     for (int32_t i = 0; i < h->record_count; i++) {
-        if (rec_decode(p, end, &r) || (gaps ? r.offset_delta <= prev : r.offset_delta != prev + 1) ||
+        if (ulog__rec_decode_fast(p, end, &r) || (gaps ? r.offset_delta <= prev : r.offset_delta != prev + 1) ||
             r.offset_delta > h->last_offset_delta)
             return ULOG_ECORRUPT;
         prev = r.offset_delta;

@@ -82,7 +82,13 @@ typedef struct ulog__batch_src {
 /* Exact encoded size of the batch (header + records), or 0 when it would
  * exceed INT32_MAX or n == 0. */
 size_t ulog__batch_size(const ulog__batch_src *src, int64_t now_ms) ULOG__HIDDEN;
-/* Encodes the batch into buf (exactly ulog__batch_size() bytes): baseOffset 0,
+/* An upper bound of that size, from the records' lengths alone (a cheap
+ * pass): INT32_MAX + 1 when it would exceed INT32_MAX, 0 when n == 0. The
+ * length of a NULL key or value counts too (a looser bound). */
+size_t ulog__batch_bound(const ulog__batch_src *src) ULOG__HIDDEN;
+/* Encodes the batch into buf, which has room for `cap` bytes, at least
+ * ulog__batch_size() (ulog__batch_bound() is enough), and returns its size
+ * (0 when n == 0): baseOffset 0,
  * partitionLeaderEpoch -1, producerId -1, producerEpoch -1, baseSequence -1,
  * offsetDelta i for the i-th record. Records whose timestamp is
  * ULOG_TIMESTAMP_NOW get now_ms. With log_append_time the batch is stamped
@@ -91,9 +97,9 @@ size_t ulog__batch_size(const ulog__batch_src *src, int64_t now_ms) ULOG__HIDDEN
  * bit 3 is set; readers then take maxTimestamp as every record's time.
  * Computes the CRC. Writes the batch's max timestamp to *max_ts when not
  * NULL. */
-void ulog__batch_encode(uint8_t *buf, size_t size, const ulog__batch_src *src,
-                        int64_t now_ms, bool log_append_time,
-                        int64_t *max_ts) ULOG__HIDDEN;
+size_t ulog__batch_encode(uint8_t *buf, size_t cap, const ulog__batch_src *src,
+                          int64_t now_ms, bool log_append_time,
+                          int64_t *max_ts) ULOG__HIDDEN;
 /* Writes the header h describes (batch_length, magic and crc are derived)
  * in front of the records already in buf[61, size), and the CRC: for
  * batches rewritten by compaction. */
@@ -134,6 +140,8 @@ int ulog__batch_parse_header(const uint8_t *buf, size_t avail, ulog__batch_hdr *
  * Decodes the record at p (bounded by end) into *r. ULOG_ECORRUPT on any
  * bounds or varint error. r->end is where the next record starts. */
 int ulog__rec_decode(const uint8_t *p, const uint8_t *end, ulog__rec *r) ULOG__HIDDEN;
+/* The same, inline: ulog__rec_decode_fast() (the per-record path). */
+#include "rec_decode.h"
 /* The index-th header of a record (index < r->header_count). */
 int ulog__rec_header(const ulog__rec *r, size_t index, ulog_header *out) ULOG__HIDDEN;
 
@@ -858,7 +866,7 @@ static inline int ulog__cursor_take(ulog__cursor *c, ulog__rec *r, int64_t *offs
         /* Deltas run 0, 1, 2, ... to lastOffsetDelta, as an append writes
          * them; in a batch compaction rewrote they only increase, within
          * its range. The last record ends the batch. */
-        if (ulog__rec_decode(c->rp, c->bend, r) != 0 ||
+        if (ulog__rec_decode_fast(c->rp, c->bend, r) != 0 ||
             (c->gaps ? r->offset_delta <= c->prev_delta ||
                            r->offset_delta > c->bh.last_offset_delta
                      : r->offset_delta != c->prev_delta + 1 ||

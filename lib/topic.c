@@ -347,10 +347,25 @@ static int32_t choose(ulog__topic *t, const ulog_record *r)
     return (int32_t)(__atomic_fetch_add(&t->rr, 1, __ATOMIC_RELAXED) % (uint32_t)t->partitions);
 }
 
+/* Whether r is a record without headers that check_record() accepts: the
+ * common kind, tested with few branches. */
+static inline bool plain_record_ok(const ulog__topic *t, bool compacts, const ulog_record *r)
+{
+    return r->header_count == 0 &&
+           ((uint32_t)r->partition < (uint32_t)t->partitions ||
+            r->partition == ULOG_PARTITION_ANY) &&
+           (r->key ? true : r->key_len == 0 && !compacts) &&
+           (r->value || r->value_len == 0) &&
+           (r->timestamp >= 0 || r->timestamp == ULOG_TIMESTAMP_NOW) &&
+           (r->key_len | r->value_len) <= INT32_MAX;
+}
+
 /* cfg: the settings this append reads. */
 static int check_record(ulog *log, const ulog__topic *t, const ulog__topic_cfg *cfg,
                         const ulog_record *r, size_t i)
 {
+    if (plain_record_ok(t, ulog__cleanup_compacts(cfg), r))
+        return 0;
     const char *why = NULL;
     if (r->partition != ULOG_PARTITION_ANY && (r->partition < 0 || r->partition >= t->partitions))
         why = "partition out of range";
@@ -496,23 +511,32 @@ int ulog_append(ulog *log, const char *topic, ulog_record *records, size_t count
     const ulog__topic_cfg *cfg = ulog__cfg(t);
     /* One pass: validate every record (before anything is written) and
      * choose its partition. */
-    bool single = true;
-    for (size_t i = 0; i < count; i++) {
-        if ((err = check_record(log, t, cfg, &records[i], i)) != 0)
+    bool single = true, compacts = ulog__cleanup_compacts(cfg);
+    for (size_t i = 0; i < count; i++)
+        if (!plain_record_ok(t, compacts, &records[i]) &&
+            (err = check_record(log, t, cfg, &records[i], i)) != 0)
             return err;
-        s->part[i] = choose(t, &records[i]);
-        single = single && s->part[i] == s->part[0];
+    if (t->partitions == 1) {
+        s->part[0] = 0;
+    } else {
+        for (size_t i = 0; i < count; i++) {
+            s->part[i] = choose(t, &records[i]);
+            single = single && s->part[i] == s->part[0];
+        }
     }
     int64_t now = ulog__now_ms();
     size_t ngroups = group_records(s, count, t->partitions, single);
     group *groups = s->groups;
 
     /* Sizes first: a batch that is too big fails the call before anything
-     * is written. */
+     * is written. A bound from the lengths alone is enough unless it is
+     * past the limit; only then is the batch sized exactly. */
     size_t maxsize = 0;
     for (size_t g = 0; g < ngroups; g++) {
         ulog__batch_src src = { records, single ? NULL : s->idx + groups[g].first, groups[g].n };
-        groups[g].size = ulog__batch_size(&src, now);
+        groups[g].size = ulog__batch_bound(&src);
+        if (groups[g].size > (size_t)cfg->max_message_bytes)
+            groups[g].size = ulog__batch_size(&src, now);
         if (groups[g].size == 0 || groups[g].size > (size_t)cfg->max_message_bytes)
             return ulog__fail(log, ULOG_ETOOBIG,
                               "topic %s partition %d: batch of %zu bytes exceeds "
@@ -523,8 +547,6 @@ int ulog_append(ulog *log, const char *topic, ulog_record *records, size_t count
     }
     if (!scratch_get(count, (size_t)t->partitions, maxsize))
         return ulog__fail(log, ULOG_ENOMEM, "append: out of memory");
-    for (size_t i = 0; i < count; i++)
-        records[i].offset = -1;
 
     /* Write every partition's batch, then wait for durability: the
      * fdatasyncs of different partitions overlap with other writers. */
@@ -533,24 +555,26 @@ int ulog_append(ulog *log, const char *topic, ulog_record *records, size_t count
         group *gr = &groups[written];
         ulog__batch_src src = { records, single ? NULL : s->idx + gr->first, gr->n };
         int64_t max_ts;
-        ulog__batch_encode(s->buf, gr->size, &src, now, cfg->log_append_time, &max_ts);
+        gr->size = ulog__batch_encode(s->buf, gr->size, &src, now, cfg->log_append_time,
+                                      &max_ts);
         err = ulog__part_write(&t->parts[gr->part], cfg, s->buf, gr->size, (uint32_t)gr->n,
                                max_ts, &gr->at);
         if (err)
             break;
     }
     bool always = cfg->flush_policy == ULOG__FLUSH_ALWAYS;
-    for (size_t g = 0; g < written; g++) {
-        int serr = always ? ulog__part_sync(&t->parts[groups[g].part], &groups[g].at) : 0;
-        if (serr) {
-            if (!err)
-                err = serr;
-            continue;
-        }
+    for (size_t g = 0; g < ngroups; g++) {
+        int serr = g >= written ? 0 : always ? ulog__part_sync(&t->parts[groups[g].part],
+                                                               &groups[g].at) : 0;
+        if (serr && !err)
+            err = serr;
+        /* Offsets of the records stored; -1 for the others. */
+        bool stored = g < written && !serr;
         for (size_t k = 0; k < groups[g].n; k++) {
             size_t i = single ? k : s->idx[groups[g].first + k];
-            records[i].partition = groups[g].part;
-            records[i].offset = groups[g].at.base + (int64_t)k;
+            if (stored)
+                records[i].partition = groups[g].part;
+            records[i].offset = stored ? groups[g].at.base + (int64_t)k : -1;
         }
     }
     return err;

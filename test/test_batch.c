@@ -27,7 +27,7 @@ static size_t encode(uint8_t *buf, size_t cap, const ulog_record *recs, size_t n
     ulog__batch_src src = { recs, NULL, n };
     size_t sz = ulog__batch_size(&src, now);
     cr_assert(sz >= ULOG__BATCH_HEADER_SIZE && sz <= cap, "size %zu", sz);
-    ulog__batch_encode(buf, sz, &src, now, lat, max_ts);
+    cr_assert_eq(ulog__batch_encode(buf, sz, &src, now, lat, max_ts), sz);
     return sz;
 }
 
@@ -431,6 +431,25 @@ Test(batch, size_limits)
     cr_expect_eq(ulog__batch_size(&src, 0), 0, "batch too big");
     r.value_len = SIZE_MAX;
     cr_expect_eq(ulog__batch_size(&src, 0), 0);
+
+    /* The bound: never below the size, past INT32_MAX saturated. */
+    src.n = 0;
+    cr_expect_eq(ulog__batch_bound(&src), 0, "no records");
+    cr_expect_eq(ulog__batch_bound(NULL), 0);
+    src.n = 1;
+    r.value_len = 0;
+    cr_expect_geq(ulog__batch_bound(&src), 61 + 7);
+    r.value_len = (size_t)INT32_MAX - 76;
+    cr_expect_eq(ulog__batch_bound(&src), (size_t)INT32_MAX + 1, "fits, but the bound does not");
+    r.value_len = SIZE_MAX;
+    cr_expect_eq(ulog__batch_bound(&src), (size_t)INT32_MAX + 1);
+    ulog_header hd = { "k", 1, "", SIZE_MAX - 1 };
+    r.value_len = 0;
+    r.headers = &hd;
+    r.header_count = 1;
+    cr_expect_eq(ulog__batch_bound(&src), (size_t)INT32_MAX + 1, "header value too big");
+    r.header_count = SIZE_MAX;
+    cr_expect_eq(ulog__batch_bound(&src), (size_t)INT32_MAX + 1, "too many headers");
 }
 
 /* ---------------------------------------------------------------- rejects */
@@ -1081,11 +1100,14 @@ static void same_as_ref(const ulog_record *recs, const uint32_t *idx, size_t n,
     ulog__batch_src src = { recs, idx, n };
     size_t wl = ref_encode(want, recs, idx, n, now, lat);
     size_t gl = ulog__batch_size(&src, now);
+    size_t cap = ulog__batch_bound(&src);
     ulog__batch_hdr h;
 
     cr_assert_eq(gl, wl, "size %zu, reference %zu", gl, wl);
-    memset(got, 0xa5, gl);
-    ulog__batch_encode(got, gl, &src, now, lat, NULL);
+    /* Appends encode into room for the bound, and learn the size after. */
+    cr_assert(cap >= wl && cap <= sizeof got, "bound %zu, size %zu", cap, wl);
+    memset(got, 0xa5, cap);
+    cr_assert_eq(ulog__batch_encode(got, cap, &src, now, lat, NULL), wl);
     for (size_t i = 0; i < wl; i++)
         cr_assert_eq(got[i], want[i], "byte %zu of %zu: 0x%02x, want 0x%02x", i, wl,
                      got[i], want[i]);
@@ -1094,7 +1116,7 @@ static void same_as_ref(const ulog_record *recs, const uint32_t *idx, size_t n,
 }
 
 /* Record lengths around the points where the length varint grows (bodies of
- * 63/64 and 8191/8192 bytes), which the encoder predicts from the key, value
+ * 63/64 and 8191/8192 bytes), which the encoder computes from the key, value
  * and header bytes, in every shape of record. */
 Test(batch, reference_length_boundaries)
 {
