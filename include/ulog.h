@@ -37,11 +37,11 @@ extern "C" {
 
 /* Version: the one place it is defined. The Makefile reads these lines. */
 #define ULOG_VERSION_MAJOR 0
-#define ULOG_VERSION_MINOR 2
+#define ULOG_VERSION_MINOR 3
 #define ULOG_VERSION_PATCH 0
 #define ULOG_VERSION_NUMBER \
     (ULOG_VERSION_MAJOR * 10000 + ULOG_VERSION_MINOR * 100 + ULOG_VERSION_PATCH)
-#define ULOG_VERSION_STRING "0.2.0"
+#define ULOG_VERSION_STRING "0.3.0"
 
 #if defined(_WIN32)
 #define ULOG_API
@@ -75,6 +75,7 @@ extern "C" {
 #define ULOG_EPOISONED  (-14) /* partition refuses appends after a durability
                                  failure until the log is reopened */
 #define ULOG_ELIMIT     (-15) /* a system limit was hit (files, map size) */
+#define ULOG_ECONFLICT  (-16) /* other bytes are stored at that offset */
 
 /* Message for an error code. Static text, never NULL; unknown codes get a
  * generic text. Thread-safe. Since 0.1. */
@@ -468,6 +469,29 @@ typedef struct ulog_record {
  */
 ULOG_API int ulog_append(ulog *log, const char *topic, ulog_record *records, size_t count);
 
+/*
+ * Applies one batch that another log stored (from ulog_poll_batch() there)
+ * to partition `partition` at base_offset, keeping its bytes, offsets and
+ * timestamps: the receiving side of replication. data must hold exactly
+ * one whole Kafka RecordBatch v2 whose baseOffset is base_offset; it is
+ * verified (CRC, magic, every record) before anything is written.
+ * Idempotent: when the partition already holds this batch at base_offset,
+ * byte for byte, the call does nothing and returns 0 (a batch shipped
+ * twice). Returns once the batch is committed under the topic's
+ * flush.policy, like ulog_append().
+ * Errors, with nothing written: ULOG_EINVAL (NULL, base_offset not the
+ * batch's, bad partition), ULOG_ENOENT, ULOG_ECORRUPT (not one whole valid
+ * batch), ULOG_ENOTSUP (compressed, transactional or control batches, and
+ * batches compaction rewrote, whose records skip offsets), ULOG_ETOOBIG
+ * (larger than max.message.bytes), ULOG_EOFFSET (base_offset is past the
+ * end of the partition, which would leave a gap, or below its log start),
+ * ULOG_ECONFLICT (other bytes are stored at base_offset, or it is not where
+ * a stored batch begins), and those of ulog_append(). Thread-safe.
+ * Since 0.3.
+ */
+ULOG_API int ulog_append_raw(ulog *log, const char *topic, int32_t partition,
+                             int64_t base_offset, const void *data, size_t len);
+
 /* Lowest available and next-to-be-committed offsets of a partition: readers
  * see [*low, *high). Errors: ULOG_EINVAL, ULOG_ENOENT. Since 0.1. */
 ULOG_API int ulog_watermarks(ulog *log, const char *topic, int32_t partition,
@@ -518,6 +542,33 @@ ULOG_API int  ulog_subscribe(ulog *log, const char *topic, const char *group,
  * position fell below the log start), ULOG_EIO, ULOG_EINVAL.
  */
 ULOG_API int  ulog_poll(ulog_sub *sub, int timeout_ms, ulog_msg *msg);
+
+/* One stored batch, whole: what replication ships (ulog_poll_batch()) and
+ * applies (ulog_append_raw()). */
+typedef struct ulog_batch {
+    size_t      struct_size;    /* set by the caller: sizeof(ulog_batch) */
+    int32_t     partition;
+    int64_t     base_offset;    /* first offset the batch covers */
+    int64_t     last_offset;    /* last offset it covers (compaction may have
+                                   removed records in between) */
+    int32_t     record_count;
+    int64_t     max_timestamp;  /* the batch's maxTimestamp */
+    const void *data;           /* the frame as stored: Kafka RecordBatch v2 */
+    size_t      len;            /* bytes of data */
+} ulog_batch;
+#define ULOG_BATCH_INIT { sizeof(ulog_batch), 0, 0, 0, 0, 0, NULL, 0 }
+
+/*
+ * Like ulog_poll(), but returns the next committed batch of any partition
+ * whole, byte for byte as stored, in *out (borrowed like a message: valid
+ * until the next call on this subscription), and moves that partition's
+ * position past it. A batch is never split: when the position is inside
+ * one (a seek, or records taken with ulog_poll()), the whole batch comes,
+ * with records before the position. The CRC has been checked; the records
+ * are not decoded. Same waiting and errors as ulog_poll(), and ULOG_EINVAL
+ * when out->struct_size is too small. Since 0.3.
+ */
+ULOG_API int  ulog_poll_batch(ulog_sub *sub, int timeout_ms, ulog_batch *out);
 /* Moves partition `partition` (or every partition: ULOG_PARTITION_ANY) so that
  * the next record polled from it is `offset` (on a compacted topic, the first
  * record kept at or after it: compaction leaves gaps). offset may equal the high

@@ -27,6 +27,7 @@ static const struct {
     { "ULOG_EACCES",    "permission denied" },
     { "ULOG_EPOISONED", "partition refuses appends after a durability failure" },
     { "ULOG_ELIMIT",    "a system limit was reached" },
+    { "ULOG_ECONFLICT", "other bytes are stored at that offset" },
 };
 
 #define NERR ((int)(sizeof errtab / sizeof errtab[0]))

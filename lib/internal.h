@@ -745,15 +745,21 @@ typedef struct ulog__written {
     int64_t  base, end;         /* its offsets: [base, end) */
     int64_t  segment, pos;      /* its segment and position in it */
     uint32_t epoch;             /* the failure epoch it was written in */
+    uint32_t stored_epoch;      /* its partitionLeaderEpoch: `epoch`, or
+                                   what a raw batch brought */
 } ulog__written;
 
 /* Writes one encoded batch (baseOffset and partitionLeaderEpoch are patched
- * here) of nrec records and publishes it under the settings c (the caller's
- * one reading of them); *out says where it went. With flush.policy always
- * the batch is not committed yet: call ulog__part_sync. ULOG_ENOENT once
- * the topic is deleted. */
+ * here) covering noff offsets and publishes it under the settings c (the
+ * caller's one reading of them); *out says where it went. With
+ * flush.policy always the batch is not committed yet: call ulog__part_sync.
+ * ULOG_ENOENT once the topic is deleted.
+ * raw_base >= 0: a batch from another log (ulog_append_raw), written as it
+ * is, only at raw_base == the write end; else ULOG_EOFFSET, nothing
+ * written, and out->base is the write end. */
 int  ulog__part_write(ulog__part *p, const ulog__topic_cfg *c, uint8_t *buf, size_t size,
-                      uint32_t nrec, int64_t max_ts, ulog__written *out) ULOG__HIDDEN;
+                      uint32_t noff, int64_t max_ts, int64_t raw_base,
+                      ulog__written *out) ULOG__HIDDEN;
 /* Group commit: returns once the batch `w` is durable and committed (one
  * fdatasync serves every waiter), or the error that lost it. */
 int  ulog__part_sync(ulog__part *p, const ulog__written *w) ULOG__HIDDEN;
@@ -890,6 +896,10 @@ static inline int ulog__cursor_take(ulog__cursor *c, ulog__rec *r, int64_t *offs
     return ULOG_ETIMEDOUT;
 }
 
+/* The batch holding the position, whole, as stored (its header in c->bh),
+ * and the position moves past it: 0, ULOG_ETIMEDOUT when there is none
+ * yet, or an error. The frame borrows the mapping, like a record. */
+int  ulog__cursor_next_frame(ulog__cursor *c, const uint8_t **frame, size_t *len) ULOG__HIDDEN;
 /* The next committed record: 0, ULOG_ETIMEDOUT when there is none yet, or
  * an error (the cursor does not move past a bad batch). */
 int  ulog__cursor_next(ulog__cursor *c, ulog__rec *r, int64_t *offset,

@@ -407,7 +407,7 @@ void ulog__head_raise_low(ulog__head *h, int64_t low)
 }
 
 int ulog__part_write(ulog__part *p, const ulog__topic_cfg *c, uint8_t *buf, size_t size,
-                     uint32_t nrec, int64_t max_ts, ulog__written *out)
+                     uint32_t noff, int64_t max_ts, int64_t raw_base, ulog__written *out)
 {
     ulog__head *h = p->h;
     int err = wlock(p);
@@ -421,6 +421,11 @@ int ulog__part_write(ulog__part *p, const ulog__topic_cfg *c, uint8_t *buf, size
         ulog__mutex_unlock(&h->wlock);
         return part_fail(p, ULOG_EPOISONED, "append");
     }
+    if (raw_base >= 0 && raw_base != h->wend.offset) {
+        out->base = h->wend.offset;
+        ulog__mutex_unlock(&h->wlock);
+        return ULOG_EOFFSET;
+    }
     h->mark = h->wend;
     __atomic_store_n(&h->marked, 1, __ATOMIC_RELEASE);
 
@@ -432,14 +437,21 @@ int ulog__part_write(ulog__part *p, const ulog__topic_cfg *c, uint8_t *buf, size
         goto undo;
     /* fail_epoch moves only under wlock. */
     uint32_t epoch = __atomic_load_n(&h->fail_epoch, __ATOMIC_ACQUIRE);
+    uint32_t stored_epoch = epoch;
     int64_t base = h->wend.offset;
-    ulog__batch_set_base_offset(buf, base);
-    ulog__batch_set_leader_epoch(buf, epoch);
+    if (raw_base < 0) {
+        ulog__batch_set_base_offset(buf, base);
+        ulog__batch_set_leader_epoch(buf, epoch);
+    } else {
+        ulog__batch_hdr bh;
+        ulog__batch_parse_header(buf, size, &bh);     /* verified by the caller */
+        stored_epoch = (uint32_t)bh.leader_epoch;
+    }
     err = ulog__pwrite_all(p->wfd, buf, size, h->wend.pos);
     if (err)
         goto undo;
     int64_t pos = h->wend.pos;
-    h->wend.offset = base + nrec;
+    h->wend.offset = base + noff;
     h->wend.pos += (int64_t)size;
     if (max_ts > h->max_ts)
         __atomic_store_n(&h->max_ts, max_ts, __ATOMIC_RELAXED);  /* the flusher reads it */
@@ -452,7 +464,8 @@ int ulog__part_write(ulog__part *p, const ulog__topic_cfg *c, uint8_t *buf, size
     if (publish)
         __atomic_store_n(&h->committed, h->wend.offset, __ATOMIC_RELEASE);
     *out = (ulog__written){ .base = base, .end = h->wend.offset,
-                            .segment = h->wend.segment, .pos = pos, .epoch = epoch };
+                            .segment = h->wend.segment, .pos = pos, .epoch = epoch,
+                            .stored_epoch = stored_epoch };
     ulog__mutex_unlock(&h->wlock);
     /* After the unlock: the wake (a system call when someone sleeps) need
      * not hold up the next writer. */
@@ -488,7 +501,7 @@ static int still_there(ulog__part *p, const ulog__written *w, int err)
     ulog__batch_hdr bh;
     if (n != (ssize_t)sizeof hdr || ulog__batch_parse_header(hdr, sizeof hdr, &bh) != 0)
         return err;
-    return bh.base_offset == w->base && (uint32_t)bh.leader_epoch == w->epoch ? 0 : err;
+    return bh.base_offset == w->base && (uint32_t)bh.leader_epoch == w->stored_epoch ? 0 : err;
 }
 
 /* Whether batch w was cut by an fsync failure since it was written: 0, or

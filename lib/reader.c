@@ -275,6 +275,25 @@ static int open_batch(ulog__cursor *c)
     }
 }
 
+/* Leaves the open batch (if any) and opens the one holding the position:
+ * 0, ULOG_ETIMEDOUT at the committed end, or an error. */
+static int next_batch(ulog__cursor *c)
+{
+    /* Past the batch's last offset, also when compaction removed the
+     * records at its end: the position never rests in a gap. */
+    if (c->in_batch && c->next < c->expect)
+        c->next = c->expect;
+    c->in_batch = false;
+    if (c->next >= __atomic_load_n(&c->p->h->committed, __ATOMIC_ACQUIRE))
+        return ULOG_ETIMEDOUT;
+    /* Records below the log start are gone for every reader, even those
+     * whose segment is still mapped. */
+    if (below_low(c, c->next))
+        return fail(c, ULOG_EOFFSET, "the position is below the log start");
+    int err = open_batch(c);
+    return err ? gone_below_low(c, err, c->next) : 0;
+}
+
 __attribute__((noinline))
 static int next_slow(ulog__cursor *c, ulog__rec *r, int64_t *offset, int64_t *timestamp)
 {
@@ -282,20 +301,26 @@ static int next_slow(ulog__cursor *c, ulog__rec *r, int64_t *offset, int64_t *ti
         int err = c->in_batch ? ulog__cursor_take(c, r, offset, timestamp) : ULOG_ETIMEDOUT;
         if (err != ULOG_ETIMEDOUT)
             return err == ULOG_ECORRUPT ? fail(c, err, "bad record") : 0;
-        /* Past the batch's last offset, also when compaction removed the
-         * records at its end: the position never rests in a gap. */
-        if (c->in_batch && c->next < c->expect)
-            c->next = c->expect;
-        c->in_batch = false;
-        if (c->next >= __atomic_load_n(&c->p->h->committed, __ATOMIC_ACQUIRE))
-            return ULOG_ETIMEDOUT;
-        /* Records below the log start are gone for every reader, even
-         * those whose segment is still mapped. */
-        if (below_low(c, c->next))
-            return fail(c, ULOG_EOFFSET, "the position is below the log start");
-        if ((err = open_batch(c)) != 0)
-            return gone_below_low(c, err, c->next);
+        if ((err = next_batch(c)) != 0)
+            return err;
     }
+}
+
+int ulog__cursor_next_frame(ulog__cursor *c, const uint8_t **frame, size_t *len)
+{
+    /* An open batch with records left goes whole, those before the
+     * position included; one taken to its end is left behind. */
+    if (!(c->in_batch && c->left > 0)) {
+        int err = next_batch(c);
+        if (err)
+            return err;
+    }
+    *frame = c->map.addr + c->bpos;
+    *len = (size_t)(c->bend - *frame);
+    c->left = 0;
+    c->in_batch = false;
+    c->next = c->expect;
+    return 0;
 }
 
 int ulog__cursor_next(ulog__cursor *c, ulog__rec *r, int64_t *offset, int64_t *timestamp)

@@ -177,15 +177,33 @@ static inline void fill_msg(ulog_sub *s, int32_t k, int64_t off, int64_t ts,
     msg->internal = &s->rec;
 }
 
+/* The batch holding c's position, whole, into b (partition: the caller). */
+static int take_batch(ulog__cursor *c, ulog_batch *b)
+{
+    const uint8_t *frame;
+    size_t len;
+    int err = ulog__cursor_next_frame(c, &frame, &len);
+    if (err)
+        return err;
+    b->base_offset = c->bh.base_offset;
+    b->last_offset = c->bh.base_offset + c->bh.last_offset_delta;
+    b->record_count = c->bh.record_count;
+    b->max_timestamp = c->bh.max_timestamp;
+    b->data = frame;
+    b->len = len;
+    return 0;
+}
+
 /* One round over the partitions, starting where the last one left off.
  * A partition keeps the turn for the rest of its open batch: fair by
  * batch, and the common case (more records in this batch) is one call. */
 /* A position that fell below the log start (retention, DeleteRecords)
  * moves as auto.offset.reset says; none leaves it, and the poll reports
  * ULOG_EOFFSET. */
-static int next_or_reset(ulog_sub *s, ulog__cursor *c, int64_t *off, int64_t *ts)
+static int next_or_reset(ulog_sub *s, ulog__cursor *c, int64_t *off, int64_t *ts,
+                         ulog_batch *b)
 {
-    int err = ulog__cursor_next(c, &s->rec, off, ts);
+    int err = b ? take_batch(c, b) : ulog__cursor_next(c, &s->rec, off, ts);
     /* Another process may move the log start again between the reset and
      * the read: look again (it only moves up, with the files it removes). */
     for (int tries = 0; err == ULOG_EOFFSET && s->reset != ULOG__RESET_NONE && tries < 1000;
@@ -196,23 +214,28 @@ static int next_or_reset(ulog_sub *s, ulog__cursor *c, int64_t *off, int64_t *ts
                          : __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE);
         err = ulog__cursor_seek(c, to);
         if (!err)
-            err = ulog__cursor_next(c, &s->rec, off, ts);
+            err = b ? take_batch(c, b) : ulog__cursor_next(c, &s->rec, off, ts);
     }
     return err;
 }
 
-static int poll_once(ulog_sub *s, ulog_msg *msg)
+/* One round over the partitions for a record into msg, or (msg NULL) a
+ * whole batch into b. */
+static int poll_once(ulog_sub *s, ulog_msg *msg, ulog_batch *b)
 {
     int32_t k = s->rr;
     for (int32_t i = 0; i < s->n; i++) {
         ulog__cursor *c = &s->cur[k];
         int64_t off, ts;
-        int err = next_or_reset(s, c, &off, &ts);
+        int err = next_or_reset(s, c, &off, &ts, msg ? NULL : b);
         if (err == 0) {
             if (!(c->in_batch && c->left > 0) && ++k == s->n)
                 k = 0;
             s->rr = k;
-            fill_msg(s, c - s->cur, off, ts, &s->rec, msg);
+            if (msg)
+                fill_msg(s, c - s->cur, off, ts, &s->rec, msg);
+            else
+                b->partition = (int32_t)(c - s->cur);
             return 0;
         }
         if (++k == s->n)
@@ -265,13 +288,13 @@ static void deliver_commits(ulog_sub *s);
 /* Everything but the next record of the open batch: other partitions,
  * waiting. Kept out of ulog_poll so the per-record path stays small. */
 __attribute__((noinline))
-static int poll_slow(ulog_sub *s, int timeout_ms, ulog_msg *msg)
+static int poll_slow(ulog_sub *s, int timeout_ms, ulog_msg *msg, ulog_batch *b)
 {
     /* A deleted topic's files go: nothing more is read from them, and a
      * read that failed because they went reports the deletion. */
     if (ulog__topic_deleted(s->t))
         return sub_fail(s, ULOG_ENOENT, "the topic was deleted");
-    int err = poll_once(s, msg);
+    int err = poll_once(s, msg, b);
     if (err != ULOG_ETIMEDOUT)
         return err && ulog__topic_deleted(s->t)
                    ? sub_fail(s, ULOG_ENOENT, "the topic was deleted") : err;
@@ -293,7 +316,7 @@ static int poll_slow(ulog_sub *s, int timeout_ms, ulog_msg *msg)
         __atomic_add_fetch(&bell->bell_waiters, 1, __ATOMIC_SEQ_CST);
         uint32_t seen = __atomic_load_n(&bell->bell, __ATOMIC_SEQ_CST);
         drain_fd(s);
-        err = poll_once(s, msg);
+        err = poll_once(s, msg, b);
         if (err == ULOG_ETIMEDOUT && left != 0)
             ulog__futex_wait_ns(&bell->bell, seen, left);
         __atomic_sub_fetch(&bell->bell_waiters, 1, __ATOMIC_SEQ_CST);
@@ -322,7 +345,18 @@ int ulog_poll(ulog_sub *s, int timeout_ms, ulog_msg *msg)
         fill_msg(s, k, off, ts, &r, msg);
         return 0;
     }
-    return poll_slow(s, timeout_ms, msg);
+    return poll_slow(s, timeout_ms, msg, NULL);
+}
+
+int ulog_poll_batch(ulog_sub *s, int timeout_ms, ulog_batch *out)
+{
+    if (!s)
+        return ULOG_EINVAL;
+    if (!out || out->struct_size < sizeof(ulog_batch))
+        return sub_fail(s, ULOG_EINVAL, "poll_batch: NULL or too small ulog_batch");
+    if (__atomic_load_n(&s->done, __ATOMIC_ACQUIRE))
+        deliver_commits(s);
+    return poll_slow(s, timeout_ms, NULL, out);
 }
 
 int ulog_msg_header(const ulog_msg *msg, size_t index, ulog_header *out)

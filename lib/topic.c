@@ -558,7 +558,7 @@ int ulog_append(ulog *log, const char *topic, ulog_record *records, size_t count
         gr->size = ulog__batch_encode(s->buf, gr->size, &src, now, cfg->log_append_time,
                                       &max_ts);
         err = ulog__part_write(&t->parts[gr->part], cfg, s->buf, gr->size, (uint32_t)gr->n,
-                               max_ts, &gr->at);
+                               max_ts, -1, &gr->at);
         if (err)
             break;
     }

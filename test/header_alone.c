@@ -56,6 +56,8 @@ int header_alone_error_class(int err)
     case ULOG_EPOISONED:
     case ULOG_ELIMIT:
         return 3;                               /* the environment */
+    case ULOG_ECONFLICT:
+        return 4;                               /* another log's bytes */
     default:
         return -1;
     }
@@ -73,6 +75,7 @@ int header_alone_use(const char *dir)
     ulog_header hdr;
     ulog_record rec;
     ulog_msg msg;
+    ulog_batch batch = ULOG_BATCH_INIT;
     char errbuf[128];
     int64_t low = 0, high = 0;
     int rc;
@@ -114,6 +117,13 @@ int header_alone_use(const char *dir)
         rc = ulog_poll(sub, 100, &msg);
     if (rc == 0 && msg.header_count > 0)
         rc = ulog_msg_header(&msg, 0, &hdr);
+    if (rc == 0)
+        rc = ulog_seek(sub, ULOG_PARTITION_ANY, low);
+    if (rc == 0)
+        rc = ulog_poll_batch(sub, 100, &batch);
+    if (rc == 0)
+        rc = ulog_append_raw(log, "events", batch.partition, batch.base_offset, batch.data,
+                             batch.len);
     if (rc != 0 && log != NULL)
         (void)ulog_errmsg(log, errbuf, sizeof errbuf);
 

@@ -87,6 +87,41 @@ class RoundTrip(LogTest):
             self.assertLess(abs(msg.timestamp - now_ms), 60000)   # TIMESTAMP_NOW
             self.assertIsNone(sub.poll(0))
 
+    def test_batches_shipped_to_another_log(self):
+        self.log.create_topic("t", 2)
+        self.log.append("t", [dict(r, partition=0) if isinstance(r, dict)
+                              else {"value": r, "partition": 0} for r in RECORDS])
+        self.log.append("t", [{"value": b"x%d" % i, "partition": 1} for i in range(3)])
+        self.log.append("t", [{"value": b"y%d" % i, "partition": 1} for i in range(2)])
+        with tempfile.TemporaryDirectory() as other, ulog.Log(other) as follower:
+            follower.create_topic("t", 2)
+            follower.create_topic("u", 2)
+            with self.log.subscribe("t", auto_offset_reset="earliest") as sub:
+                batches = []
+                while True:
+                    b = sub.poll_batch(0)
+                    if b is None:
+                        break
+                    batches.append(b)
+                    follower.append_raw("t", b)
+                    follower.append_raw("t", b)          # again: a no-op
+            self.assertEqual(sorted((b.partition, b.base_offset, b.last_offset)
+                                    for b in batches), [(0, 0, 6), (1, 0, 2), (1, 3, 4)])
+            self.assertEqual(follower.watermarks("t", 0), (0, len(RECORDS)))
+            self.assertEqual(follower.watermarks("t", 1), (0, 5))
+            later = [b for b in batches if b.base_offset == 3][0]
+            with self.assertRaises(ulog.ULOG_EOFFSET):    # a gap
+                follower.append_raw("u", later)
+            with self.assertRaises(ulog.ULOG_ECONFLICT):  # other bytes at offset 3
+                follower.append_raw("t", later._replace(partition=0))
+            flipped = bytearray(batches[0].data)
+            flipped[-1] ^= 1
+            with self.assertRaises(ulog.ULOG_ECORRUPT):
+                follower.append_raw("t", batches[0]._replace(data=bytes(flipped)))
+            with self.log.subscribe("t", auto_offset_reset="earliest") as a, \
+                    follower.subscribe("t", auto_offset_reset="earliest") as b:
+                self.assertEqual(sorted(a), sorted(b))
+
     def test_partitions_keys_and_iteration(self):
         self.log.create_topic("t", 4)
         res = self.log.append("t", [{"key": "same", "value": str(i)} for i in range(5)]

@@ -97,6 +97,12 @@ class _VerifyInfo(Structure):
                 ("offset", c_int64), ("resume", c_int64), ("detail", c_char_p)]
 
 
+class _Batch(Structure):
+    _fields_ = [("struct_size", c_size_t), ("partition", c_int32), ("base_offset", c_int64),
+                ("last_offset", c_int64), ("record_count", c_int32),
+                ("max_timestamp", c_int64), ("data", c_void_p), ("len", c_size_t)]
+
+
 class _Pin(Structure):
     _fields_ = [("struct_size", c_size_t), ("group", c_char_p), ("partition", c_int32),
                 ("committed", c_int64), ("bytes", c_int64)]
@@ -138,10 +144,12 @@ _SIGNATURES = {
     "ulog_topic_delete": (c_int, [c_void_p, c_char_p]),
     "ulog_partition_describe": (c_int, [c_void_p, c_char_p, c_int32, POINTER(_PartitionInfo)]),
     "ulog_append": (c_int, [c_void_p, c_char_p, POINTER(_Record), c_size_t]),
+    "ulog_append_raw": (c_int, [c_void_p, c_char_p, c_int32, c_int64, c_char_p, c_size_t]),
     "ulog_watermarks": (c_int, [c_void_p, c_char_p, c_int32, POINTER(c_int64), POINTER(c_int64)]),
     "ulog_msg_header": (c_int, [POINTER(_Msg), c_size_t, POINTER(_Header)]),
     "ulog_subscribe": (c_int, [c_void_p, c_char_p, c_char_p, c_void_p, _PP]),
     "ulog_poll": (c_int, [c_void_p, c_int, POINTER(_Msg)]),
+    "ulog_poll_batch": (c_int, [c_void_p, c_int, POINTER(_Batch)]),
     "ulog_seek": (c_int, [c_void_p, c_int32, c_int64]),
     "ulog_seek_time": (c_int, [c_void_p, c_int32, c_int64]),
     "ulog_position": (c_int, [c_void_p, c_int32, POINTER(c_int64)]),
@@ -307,6 +315,10 @@ class _Config:
 Message = collections.namedtuple(
     "Message", "topic partition offset timestamp key value headers")
 TopicInfo = collections.namedtuple("TopicInfo", "name partitions id config")
+# ulog_poll_batch: one stored batch, whole; data is its bytes (a copy), which
+# Log.append_raw() applies to another log.
+Batch = collections.namedtuple(
+    "Batch", "partition base_offset last_offset record_count max_timestamp data")
 # reclaimed: bytes retention, compaction and delete_records() removed, ever;
 # cleaned_ms: when one last removed something (ms since the epoch, 0: never);
 # cleaned_end: compaction's clean part ends there; clean_bytes, dirty_bytes:
@@ -342,7 +354,7 @@ def _commit_done(_sub, err, token):
 
 
 def version():
-    """Version of the libulog actually loaded, e.g. "0.2.0"."""
+    """Version of the libulog actually loaded, e.g. "0.3.0"."""
     return _lib.ulog_version_string().decode()
 
 # ----------------------------------------------------------------- Log
@@ -571,6 +583,16 @@ class Log(_Closing):
             raise exc
         return results
 
+    def append_raw(self, topic, batch):
+        """Applies a Batch another log stored (Subscription.poll_batch there)
+        at its base offset: same bytes, offsets and timestamps. Doing it again
+        is a no-op; other bytes at that offset raise ULOG_ECONFLICT, a batch
+        past the end ULOG_EOFFSET."""
+        _check(_lib.ulog_append_raw(self._handle, topic.encode(),
+                                    _int(batch.partition, 32, "partition"),
+                                    _int(batch.base_offset, 64, "base_offset"),
+                                    _bytes(batch.data, "data"), len(batch.data)), self._h)
+
     def subscribe(self, topic, group=None, config=None, **kwargs):
         """A Subscription to every partition of topic, at the group's committed
         offsets (group None: none), else per auto.offset.reset."""
@@ -662,6 +684,22 @@ class Subscription(_Closing):
             headers.append((_copy(h.key, h.key_len) or b"", _copy(h.value, h.value_len)))
         return Message(m.topic.decode(), m.partition, m.offset, m.timestamp,
                        _copy(m.key, m.key_len), _copy(m.value, m.value_len), headers)
+
+    def poll_batch(self, timeout_ms=-1):
+        """The next stored Batch of any partition, whole, or None if none came
+        within timeout_ms (as for poll)."""
+        forever = timeout_ms is None or timeout_ms < 0
+        b = _Batch(ctypes.sizeof(_Batch))
+        while True:
+            wait = 250 if forever else _int(timeout_ms, 32, "timeout_ms")
+            rc = _lib.ulog_poll_batch(self._handle, wait, byref(b))
+            if rc != _ETIMEDOUT:
+                break
+            if not forever:
+                return None
+        self._check(rc)
+        return Batch(b.partition, b.base_offset, b.last_offset, b.record_count,
+                     b.max_timestamp, _copy(b.data, b.len))
 
     def messages(self, timeout_ms=0):
         """Yields messages until a poll(timeout_ms) times out."""

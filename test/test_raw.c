@@ -1,0 +1,484 @@
+/* test_raw.c -- whole batches out (ulog_poll_batch) and in (ulog_append_raw):
+ * a follower fed a leader's batches holds the leader's bytes and records;
+ * applying is idempotent, refuses gaps, conflicts and bad batches and
+ * changes nothing then. */
+#include "testutil.h"
+
+static char dir[4096];
+SCRATCH_SUITE(raw, dir);
+
+static char lead_dir[4200], foll_dir[4200];
+
+static ulog *open_pair(ulog **foll, ulog_config *topic_cfg_lead, ulog_config *topic_cfg_foll)
+{
+    snprintf(lead_dir, sizeof lead_dir, "%s/leader", dir);
+    snprintf(foll_dir, sizeof foll_dir, "%s/follower", dir);
+    *foll = open_with_topic(foll_dir, NULL, "t", 2, topic_cfg_foll);
+    return open_with_topic(lead_dir, NULL, "t", 2, topic_cfg_lead);
+}
+
+/* Appends n records to partition part in batches of up to 7: keys, null
+ * and empty values, headers, explicit timestamps. */
+static void fill(ulog *log, int32_t part, int n, int seed)
+{
+    char keys[7][16], vals[7][64];
+    ulog_header hd[2] = { { "h", 1, "v", 1 }, { "trace", 5, NULL, 0 } };
+    for (int i = 0; i < n;) {
+        ulog_record r[7];
+        int k = 0;
+        for (; k < 7 && i < n; k++, i++) {
+            memset(&r[k], 0, sizeof r[k]);
+            snprintf(keys[k], sizeof keys[k], "k%d", (i * 7 + seed) % 13);
+            int vl = snprintf(vals[k], sizeof vals[k], "value %d of seed %d", i, seed);
+            r[k].key = keys[k];
+            r[k].key_len = strlen(keys[k]);
+            r[k].value = i % 11 == 5 ? NULL : vals[k];
+            r[k].value_len = i % 11 == 5 ? 0 : (size_t)(i % 11 == 6 ? 0 : vl);
+            r[k].headers = i % 3 ? hd : NULL;
+            r[k].header_count = i % 3 ? 2 : 0;
+            r[k].timestamp = 1700000000000 + i * 10 + seed;
+            r[k].partition = part;
+        }
+        append_ok(log, "t", r, (size_t)k);
+    }
+}
+
+/* Ships every batch of the leader's topic to the follower; returns how many. */
+static int ship_all(ulog *lead, ulog *foll)
+{
+    ulog_sub *s = sub_earliest(lead, "t");
+    ulog_batch b = ULOG_BATCH_INIT;
+    int n = 0, rc;
+    while ((rc = ulog_poll_batch(s, 0, &b)) == 0) {
+        char msg[512];
+        rc = ulog_append_raw(foll, "t", b.partition, b.base_offset, b.data, b.len);
+        ulog_errmsg(foll, msg, sizeof msg);
+        cr_assert_eq(rc, 0, "append_raw %d@%lld: %s (%s)", (int)b.partition,
+                     (long long)b.base_offset, ulog_errname(rc), msg);
+        n++;
+    }
+    cr_assert_eq(rc, ULOG_ETIMEDOUT, "poll_batch: %s", ulog_errname(rc));
+    ulog_sub_close(s);
+    return n;
+}
+
+/* The bytes of every segment of a partition, in offset order. */
+static size_t part_bytes(const char *root, int32_t part, uint8_t **out)
+{
+    char pd[4300];
+    part_dir(pd, sizeof pd, root, "t", part);
+    DIR *d = opendir(pd);
+    cr_assert_not_null(d, "%s", pd);
+    char *names[256];
+    size_t n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (is_segment_name(e->d_name)) {
+            cr_assert_lt(n, 256);
+            names[n++] = strdup(e->d_name);
+        }
+    closedir(d);
+    /* Names are 20-digit offsets: byte order is offset order. */
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            char *x = names[j];
+            names[j] = names[j - 1];
+            names[j - 1] = x;
+        }
+    size_t len = 0;
+    uint8_t *buf = NULL;
+    for (size_t i = 0; i < n; i++) {
+        char p[4600];
+        snprintf(p, sizeof p, "%s/%s", pd, names[i]);
+        int fd = open(p, O_RDONLY);
+        cr_assert_geq(fd, 0);
+        struct stat st;
+        cr_assert_eq(fstat(fd, &st), 0);
+        buf = realloc(buf, len + (size_t)st.st_size + 1);
+        cr_assert_eq(read(fd, buf + len, (size_t)st.st_size), st.st_size);
+        len += (size_t)st.st_size;
+        close(fd);
+        free(names[i]);
+    }
+    *out = buf;
+    return len;
+}
+
+static void expect_same_bytes(int32_t part)
+{
+    uint8_t *a, *b;
+    size_t la = part_bytes(lead_dir, part, &a), lb = part_bytes(foll_dir, part, &b);
+    cr_assert_gt(la, 0);
+    cr_assert_eq(lb, la, "partition %d: follower %zu bytes, leader %zu", (int)part, lb, la);
+    cr_assert_eq(memcmp(a, b, la), 0, "partition %d: the bytes differ", (int)part);
+    free(a);
+    free(b);
+}
+
+/* Every record of both logs, field by field. */
+static void expect_same_records(ulog *lead, ulog *foll)
+{
+    ulog_sub *a = sub_earliest(lead, "t"), *b = sub_earliest(foll, "t");
+    ulog_msg ma, mb;
+    int n = 0, ra, rb;
+    while ((ra = ulog_poll(a, 0, &ma)) == 0) {
+        cr_assert_eq(rb = ulog_poll(b, 0, &mb), 0, "record %d: %s", n, ulog_errname(rb));
+        cr_assert_eq(ma.partition, mb.partition);
+        cr_assert_eq(ma.offset, mb.offset);
+        cr_assert_eq(ma.timestamp, mb.timestamp);
+        cr_assert_eq(ma.key_len, mb.key_len);
+        cr_assert_eq(memcmp(ma.key, mb.key, ma.key_len), 0);
+        cr_assert_eq(ma.value == NULL, mb.value == NULL);
+        cr_assert_eq(ma.value_len, mb.value_len);
+        cr_assert(ma.value_len == 0 || memcmp(ma.value, mb.value, ma.value_len) == 0);
+        cr_assert_eq(ma.header_count, mb.header_count);
+        for (size_t h = 0; h < ma.header_count; h++) {
+            ulog_header ha, hb;
+            cr_assert_eq(ulog_msg_header(&ma, h, &ha), 0);
+            cr_assert_eq(ulog_msg_header(&mb, h, &hb), 0);
+            cr_assert_eq(ha.key_len, hb.key_len);
+            cr_assert_eq(ha.value == NULL, hb.value == NULL);
+        }
+        n++;
+    }
+    cr_assert_eq(ra, ULOG_ETIMEDOUT);
+    cr_assert_eq(ulog_poll(b, 0, &mb), ULOG_ETIMEDOUT, "the follower has more");
+    cr_assert_gt(n, 0);
+    ulog_sub_close(a);
+    ulog_sub_close(b);
+}
+
+static void expect_high(ulog *log, int32_t part, int64_t want)
+{
+    int64_t lo, hi;
+    watermarks(log, "t", part, &lo, &hi);
+    cr_assert_eq(hi, want, "partition %d: high %lld, want %lld", (int)part, (long long)hi,
+                 (long long)want);
+}
+
+Test(raw, follower_holds_the_leaders_bytes_and_records)
+{
+    ulog *foll;
+    /* Small segments on both sides, different sizes: rolls at other places
+     * do not change the bytes of the log. */
+    ulog *lead = open_pair(&foll, cfg_of("segment.bytes", "4096", NULL),
+                           cfg_of("segment.bytes", "5000", NULL));
+    fill(lead, 0, 600, 1);
+    fill(lead, 1, 45, 2);
+    int n = ship_all(lead, foll);
+    cr_assert_eq(n, 86 + 7, "batches shipped");
+    expect_same_bytes(0);
+    expect_same_bytes(1);
+    expect_same_records(lead, foll);
+    expect_high(foll, 0, 600);
+    expect_high(foll, 1, 45);
+
+    /* More later, shipped from where the follower is: both stay equal. */
+    fill(lead, 0, 20, 3);
+    ulog_sub *s = sub_earliest(lead, "t");
+    cr_assert_eq(ulog_seek(s, 0, 600), 0);
+    cr_assert_eq(ulog_seek(s, 1, 45), 0);
+    ulog_batch b = ULOG_BATCH_INIT;
+    int k = 0;
+    while (ulog_poll_batch(s, 0, &b) == 0) {
+        cr_assert_eq(ulog_append_raw(foll, "t", b.partition, b.base_offset, b.data, b.len), 0);
+        k++;
+    }
+    cr_assert_eq(k, 3);
+    ulog_sub_close(s);
+    expect_same_bytes(0);
+    expect_same_records(lead, foll);
+    ulog_close(lead);
+    ulog_close(foll);
+
+    /* And after both reopen. */
+    lead = open_at(lead_dir, NULL);
+    foll = open_at(foll_dir, NULL);
+    expect_same_records(lead, foll);
+    ulog_close(lead);
+    ulog_close(foll);
+}
+
+Test(raw, poll_batch_fields_and_position)
+{
+    ulog *foll;
+    ulog *lead = open_pair(&foll, NULL, NULL);
+    fill(lead, 0, 20, 1);          /* batches [0,7) [7,14) [14,20) */
+    ulog_sub *s = sub_earliest(lead, "t");
+    ulog_batch b = ULOG_BATCH_INIT;
+    cr_assert_eq(ulog_poll_batch(s, 0, &b), 0);
+    cr_expect_eq(b.partition, 0);
+    cr_expect_eq(b.base_offset, 0);
+    cr_expect_eq(b.last_offset, 6);
+    cr_expect_eq(b.record_count, 7);
+    cr_expect_eq(b.max_timestamp, 1700000000000 + 6 * 10 + 1);
+    ulog__batch_hdr h;
+    cr_assert_eq(ulog__batch_verify(b.data, b.len, &h), 0, "a whole, valid batch");
+    cr_expect_eq((size_t)h.batch_length + 12, b.len);
+    int64_t pos;
+    cr_assert_eq(ulog_position(s, 0, &pos), 0);
+    cr_expect_eq(pos, 7, "the position moves past the batch");
+
+    /* Inside a batch, after records taken one at a time: the whole batch. */
+    ulog_msg m;
+    cr_assert_eq(ulog_poll(s, 0, &m), 0);
+    cr_assert_eq(m.offset, 7);
+    cr_assert_eq(ulog_poll_batch(s, 0, &b), 0);
+    cr_expect_eq(b.base_offset, 7, "the batch holding the position, whole");
+    cr_assert_eq(ulog_seek(s, 0, 16), 0);
+    cr_assert_eq(ulog_poll_batch(s, 0, &b), 0);
+    cr_expect_eq(b.base_offset, 14);
+    cr_expect_eq(b.last_offset, 19);
+    cr_assert_eq(ulog_poll(s, 0, &m), ULOG_ETIMEDOUT, "nothing after the last batch");
+    cr_assert_eq(ulog_poll_batch(s, 0, &b), ULOG_ETIMEDOUT);
+    cr_assert_eq(ulog_poll_batch(s, 30, &b), ULOG_ETIMEDOUT);
+
+    ulog_batch small = ULOG_BATCH_INIT;
+    small.struct_size = sizeof small - 1;
+    cr_expect_eq(ulog_poll_batch(s, 0, &small), ULOG_EINVAL);
+    cr_expect_eq(ulog_poll_batch(s, 0, NULL), ULOG_EINVAL);
+    cr_expect_eq(ulog_poll_batch(NULL, 0, &b), ULOG_EINVAL);
+    ulog_sub_close(s);
+    ulog_close(lead);
+    ulog_close(foll);
+}
+
+static void *append_later(void *arg)
+{
+    sleep_ms(100);
+    fill(arg, 1, 3, 9);
+    return NULL;
+}
+
+Test(raw, poll_batch_waits_for_one)
+{
+    ulog *foll;
+    ulog *lead = open_pair(&foll, NULL, NULL);
+    ulog_sub *s = sub_earliest(lead, "t");
+    pthread_t thr;
+    cr_assert_eq(pthread_create(&thr, NULL, append_later, lead), 0);
+    ulog_batch b = ULOG_BATCH_INIT;
+    int rc = ulog_poll_batch(s, 10000, &b);
+    cr_assert_eq(rc, 0, "%s", ulog_errname(rc));
+    cr_expect_eq(b.partition, 1);
+    cr_expect_eq(b.record_count, 3);
+    pthread_join(thr, NULL);
+    ulog_sub_close(s);
+    ulog_close(lead);
+    ulog_close(foll);
+}
+
+/* The batches of partition 0 of the leader, copied out. */
+typedef struct shipped {
+    uint8_t *data[128];
+    size_t   len[128];
+    int64_t  base[128];
+    int      n;
+} shipped;
+
+static void take_batches(ulog *lead, shipped *out)
+{
+    ulog_sub *s = sub_earliest(lead, "t");
+    ulog_batch b = ULOG_BATCH_INIT;
+    out->n = 0;
+    while (ulog_poll_batch(s, 0, &b) == 0) {
+        if (b.partition != 0)
+            continue;
+        cr_assert_lt(out->n, 128);
+        out->data[out->n] = malloc(b.len);
+        memcpy(out->data[out->n], b.data, b.len);
+        out->len[out->n] = b.len;
+        out->base[out->n] = b.base_offset;
+        out->n++;
+    }
+    ulog_sub_close(s);
+}
+
+static void free_batches(shipped *sh)
+{
+    for (int i = 0; i < sh->n; i++)
+        free(sh->data[i]);
+}
+
+static int apply(ulog *foll, shipped *sh, int i)
+{
+    return ulog_append_raw(foll, "t", 0, sh->base[i], sh->data[i], sh->len[i]);
+}
+
+Test(raw, idempotent_gaps_and_conflicts)
+{
+    ulog *foll;
+    ulog *lead = open_pair(&foll, NULL, NULL);
+    fill(lead, 0, 30, 1);          /* 5 batches: 0 7 14 21 28 */
+    shipped sh;
+    take_batches(lead, &sh);
+    cr_assert_eq(sh.n, 5);
+
+    /* A gap: the follower is empty, the batch starts at 7. */
+    cr_expect_eq(apply(foll, &sh, 1), ULOG_EOFFSET);
+    char msg[512];
+    ulog_errmsg(foll, msg, sizeof msg);
+    cr_expect_neq(strstr(msg, "gap"), NULL, "%s", msg);
+    expect_high(foll, 0, 0);
+
+    cr_assert_eq(apply(foll, &sh, 0), 0);
+    cr_assert_eq(apply(foll, &sh, 1), 0);
+    expect_high(foll, 0, 14);
+    /* Again, and an earlier one again: nothing changes. */
+    cr_expect_eq(apply(foll, &sh, 1), 0);
+    cr_expect_eq(apply(foll, &sh, 0), 0);
+    expect_high(foll, 0, 14);
+    cr_expect_eq(apply(foll, &sh, 3), ULOG_EOFFSET, "a gap of one batch");
+
+    /* Other bytes at a stored offset: a batch of another leader. */
+    ulog_record r = { .key = "x", .key_len = 1, .value = "other", .value_len = 5,
+                      .timestamp = ULOG_TIMESTAMP_NOW, .partition = 0 };
+    ulog *other = open_with_topic(dir, NULL, "t", 1, NULL);
+    for (int i = 0; i < 7; i++)
+        append_ok(other, "t", &r, 1);
+    append_ok(other, "t", (ulog_record[]){ r, r, r, r, r, r, r }, 7);
+    ulog_sub *os = sub_earliest(other, "t");
+    ulog_batch ob = ULOG_BATCH_INIT;
+    for (int i = 0; i < 8; i++)
+        cr_assert_eq(ulog_poll_batch(os, 0, &ob), 0);
+    cr_assert_eq(ob.base_offset, 7);
+    cr_expect_eq(ulog_append_raw(foll, "t", 0, 7, ob.data, ob.len), ULOG_ECONFLICT);
+    /* A batch of the other log that starts inside a stored batch. */
+    cr_assert_eq(ulog_seek(os, 0, 3), 0);
+    cr_assert_eq(ulog_poll_batch(os, 0, &ob), 0);
+    cr_assert_eq(ob.base_offset, 3);
+    cr_expect_eq(ulog_append_raw(foll, "t", 0, 3, ob.data, ob.len), ULOG_ECONFLICT);
+    ulog_sub_close(os);
+    ulog_close(other);
+    expect_high(foll, 0, 14);
+
+    /* The rest still goes on, and the follower equals the leader. */
+    for (int i = 2; i < 5; i++)
+        cr_assert_eq(apply(foll, &sh, i), 0);
+    fill(lead, 1, 1, 1);
+    take_batches(lead, &(shipped){ 0 });
+    ulog_sub *s = sub_earliest(lead, "t");
+    ulog_batch b = ULOG_BATCH_INIT;
+    while (ulog_poll_batch(s, 0, &b) == 0)
+        if (b.partition == 1)
+            cr_assert_eq(ulog_append_raw(foll, "t", 1, b.base_offset, b.data, b.len), 0);
+    ulog_sub_close(s);
+    expect_same_bytes(0);
+    expect_same_records(lead, foll);
+    free_batches(&sh);
+    ulog_close(lead);
+    ulog_close(foll);
+}
+
+/* Bad input of every kind: a clear error, and the follower unchanged. */
+Test(raw, bad_batches_change_nothing)
+{
+    ulog *foll;
+    ulog *lead = open_pair(&foll, NULL, cfg_of("max.message.bytes", "200", NULL));
+    fill(lead, 0, 1, 1);
+    fill(lead, 0, 14, 2);
+    shipped sh;
+    take_batches(lead, &sh);
+    cr_assert_eq(sh.n, 3);
+    uint8_t *b0 = sh.data[0];
+    size_t l0 = sh.len[0];
+    uint8_t buf[4096];
+    cr_assert_lt(l0, sizeof buf);
+
+    cr_expect_eq(ulog_append_raw(NULL, "t", 0, 0, b0, l0), ULOG_EINVAL);
+    cr_expect_eq(ulog_append_raw(foll, NULL, 0, 0, b0, l0), ULOG_EINVAL);
+    cr_expect_eq(ulog_append_raw(foll, "t", 0, 0, NULL, l0), ULOG_EINVAL);
+    cr_expect_eq(ulog_append_raw(foll, "t", 0, -1, b0, l0), ULOG_EINVAL);
+    cr_expect_eq(ulog_append_raw(foll, "t", 2, 0, b0, l0), ULOG_EINVAL, "no partition 2");
+    cr_expect_eq(ulog_append_raw(foll, "nosuch", 0, 0, b0, l0), ULOG_ENOENT);
+    cr_expect_eq(ulog_append_raw(foll, "t", 0, 5, b0, l0), ULOG_EINVAL, "not its baseOffset");
+    cr_expect_eq(ulog_append_raw(foll, "t", 0, 0, b0, 0), ULOG_ECORRUPT);
+    cr_expect_eq(ulog_append_raw(foll, "t", 0, 0, b0, l0 - 1), ULOG_ECORRUPT, "cut short");
+    memcpy(buf, b0, l0);
+    buf[l0] = 0;
+    cr_expect_eq(ulog_append_raw(foll, "t", 0, 0, buf, l0 + 1), ULOG_ECORRUPT, "a byte more");
+    /* Every bit of the batch but those of baseOffset and
+     * partitionLeaderEpoch, which the CRC does not cover. */
+    for (size_t i = 16 * 8; i < l0 * 8; i++) {
+        memcpy(buf, b0, l0);
+        buf[i / 8] ^= (uint8_t)(1u << (i % 8));
+        int rc = ulog_append_raw(foll, "t", 0, 0, buf, l0);
+        cr_assert(rc == ULOG_ECORRUPT || rc == ULOG_ENOTSUP || rc == ULOG_EINVAL,
+                  "bit %zu flipped: %s", i, ulog_errname(rc));
+    }
+    /* Compressed, transactional, control: refused once the CRC is right. */
+    static const uint16_t attrs[] = { 0x01, 0x10, 0x20 };
+    for (size_t a = 0; a < 3; a++) {
+        memcpy(buf, b0, l0);
+        buf[22] |= (uint8_t)attrs[a];
+        uint32_t crc = ulog__crc32c(0, buf + 21, l0 - 21);
+        buf[17] = (uint8_t)(crc >> 24);
+        buf[18] = (uint8_t)(crc >> 16);
+        buf[19] = (uint8_t)(crc >> 8);
+        buf[20] = (uint8_t)crc;
+        cr_expect_eq(ulog_append_raw(foll, "t", 0, 0, buf, l0), ULOG_ENOTSUP,
+                     "attributes 0x%x", attrs[a]);
+    }
+    /* Larger than the follower's max.message.bytes. */
+    cr_assert_gt(sh.len[1], 200);
+    cr_assert_eq(apply(foll, &sh, 0), 0);
+    cr_expect_eq(apply(foll, &sh, 1), ULOG_ETOOBIG);
+    expect_high(foll, 0, 1);
+    free_batches(&sh);
+    ulog_close(lead);
+    ulog_close(foll);
+}
+
+Test(raw, compacted_topic_needs_keys)
+{
+    ulog *foll;
+    ulog *lead = open_pair(&foll, NULL, cfg_of("cleanup.policy", "compact", NULL));
+    ulog_record r = { .key = NULL, .value = "v", .value_len = 1,
+                      .timestamp = ULOG_TIMESTAMP_NOW, .partition = 0 };
+    append_ok(lead, "t", &r, 1);
+    fill(lead, 0, 3, 1);
+    shipped sh;
+    take_batches(lead, &sh);
+    cr_assert_eq(sh.n, 2);
+    cr_expect_eq(apply(foll, &sh, 0), ULOG_EINVAL, "a null key on a compacted topic");
+    expect_high(foll, 0, 0);
+    free_batches(&sh);
+    ulog_close(lead);
+    ulog_close(foll);
+}
+
+/* flush.policy always on the follower: committed (readable) on return. */
+Test(raw, always_commits_before_returning)
+{
+    ulog *foll;
+    ulog *lead = open_pair(&foll, NULL, cfg_of("flush.policy", "always", NULL));
+    fill(lead, 0, 21, 1);
+    shipped sh;
+    take_batches(lead, &sh);
+    for (int i = 0; i < sh.n; i++) {
+        cr_assert_eq(apply(foll, &sh, i), 0);
+        expect_high(foll, 0, sh.base[i] + 7);
+        cr_assert_eq(apply(foll, &sh, i), 0, "again");
+    }
+    expect_same_bytes(0);
+    free_batches(&sh);
+    ulog_close(lead);
+    ulog_close(foll);
+}
+
+Test(raw, below_the_log_start)
+{
+    ulog *foll;
+    ulog *lead = open_pair(&foll, NULL, cfg_of("segment.bytes", "4096", NULL));
+    fill(lead, 0, 600, 1);
+    shipped sh;
+    take_batches(lead, &sh);
+    for (int i = 0; i < sh.n; i++)
+        cr_assert_eq(apply(foll, &sh, i), 0);
+    int rc = ulog_delete_records(foll, "t", 0, 300);
+    cr_assert_eq(rc, 0, "%s", ulog_errname(rc));
+    cr_expect_eq(apply(foll, &sh, 0), ULOG_EOFFSET, "below the log start");
+    cr_expect_eq(apply(foll, &sh, sh.n - 1), 0, "at the end: still the same bytes");
+    free_batches(&sh);
+    ulog_close(lead);
+    ulog_close(foll);
+}
