@@ -1242,3 +1242,36 @@ Test(log, poll_timeout_idle, .timeout = 30)
     ulog_sub_close(s);
     ulog_close(log);
 }
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+}
+
+/* A signal runs its handler and the wait goes on (the documented rule): the
+ * poll neither returns early nor reports an error. */
+Test(log, signal_does_not_end_a_poll, .timeout = 30)
+{
+    ulog *log = open_wk();
+    ulog_sub *s = sub_latest(log);
+    struct sigaction sa = { .sa_handler = on_usr1 };
+    sigemptyset(&sa.sa_mask);
+    cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+    blocked b = { s, -99, { 0 }, 0 };
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, blocked_main, &b), 0);
+    for (int i = 0; i < 5; i++) {
+        sleep_ms(40);
+        cr_assert_eq(pthread_kill(th, SIGUSR1), 0);
+    }
+    sleep_ms(40);
+    cr_assert_eq(__atomic_load_n(&b.rc, __ATOMIC_SEQ_CST), -99,
+                 "ulog_poll(-1) returned %s on a signal", ulog_errname(b.rc));
+    ulog_record r = { .value = "wake", .value_len = 4, .timestamp = T0, .partition = 0 };
+    append_ok(log, "wk", &r, 1);
+    pthread_join(th, NULL);
+    cr_assert_eq(b.rc, 0);
+    cr_assert_eq(b.m.offset, r.offset);
+    ulog_sub_close(s);
+    ulog_close(log);
+}
