@@ -154,6 +154,12 @@ typedef struct ulog_strlist ulog_strlist;
  *   min.cleanable.dirty.ratio  text "0" to "1" with at most 6 decimals
  *                        (ulog_config_set only), default 0.5: compact a
  *                        partition once this share of it is not compacted
+ *   replication.sync     false | true, default false: an append returns only
+ *                        once the acknowledging hook (ULOG_HOOK_ACKS) has
+ *                        shipped its batches
+ *   replication.timeout.ms 1..86400000, default 30000: how long such an
+ *                        append waits; then ULOG_ETIMEDOUT, the records
+ *                        stored (their offsets written back) but not shipped
  * Subscription (ulog_subscribe):
  *   auto.offset.reset    where to start a partition the group has no usable
  *                        committed offset for (none committed, or it fell out
@@ -166,6 +172,10 @@ typedef struct ulog_strlist ulog_strlist;
  *                        records arrive less than poll.spin.us apart keeps
  *                        one core 100% busy; an idle one spins poll.spin.us
  *                        per timeout it waits out.
+ *   read.replicated      false | true, default false: read only below the
+ *                        replica watermark (what the acknowledging hook has
+ *                        shipped; Kafka's high watermark); latest starts
+ *                        there
  */
 
 /* A new, empty config. Caller owns; free with ulog_config_free(). NULL only
@@ -292,11 +302,15 @@ typedef struct ulog_partition_info {
     int64_t dirty_bytes;    /* bytes of the closed segments from cleaned_end
                                on: dirty / (clean + dirty) is the dirty ratio
                                min.cleanable.dirty.ratio is compared with */
+    /* Since 0.3: */
+    int64_t replicated;     /* replica watermark: the acknowledging hook
+                               (ULOG_HOOK_ACKS) has shipped the offsets
+                               below it */
 } ulog_partition_info;
-#define ULOG_PARTITION_INFO_INIT { sizeof(ulog_partition_info), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+#define ULOG_PARTITION_INFO_INIT { sizeof(ulog_partition_info), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
-/* Describes one partition. A struct_size of 0.1's struct (without the
- * fields since 0.2) is accepted; those fields are then not written.
+/* Describes one partition. A struct_size of an older version's struct is
+ * accepted; the fields it lacks are then not written.
  * Errors: ULOG_EINVAL, ULOG_ENOENT. Since 0.1. */
 ULOG_API int ulog_partition_describe(ulog *log, const char *topic,
                                      int32_t partition, ulog_partition_info *info);
@@ -492,6 +506,7 @@ ULOG_API int ulog_append(ulog *log, const char *topic, ulog_record *records, siz
 ULOG_API int ulog_append_raw(ulog *log, const char *topic, int32_t partition,
                              int64_t base_offset, const void *data, size_t len);
 
+
 /* Lowest available and next-to-be-committed offsets of a partition: readers
  * see [*low, *high). Errors: ULOG_EINVAL, ULOG_ENOENT. Since 0.1. */
 ULOG_API int ulog_watermarks(ulog *log, const char *topic, int32_t partition,
@@ -569,6 +584,44 @@ typedef struct ulog_batch {
  * when out->struct_size is too small. Since 0.3.
  */
 ULOG_API int  ulog_poll_batch(ulog_sub *sub, int timeout_ms, ulog_batch *out);
+
+/*
+ * The replication hook. ulog_hook_start() starts a thread that hands every
+ * committed batch of a topic, from where the hook last got to, to
+ * ship(batch, arg): whole batches, as ulog_poll_batch() gives them, in
+ * offset order within each partition. ship returns 0 once the batch is
+ * safely elsewhere; the hook's position then moves past it. Any other
+ * value: the same batch comes again, after a pause (100 ms, doubling up
+ * to 5 s while it keeps failing).
+ * The position is stored as the committed offsets of the consumer group
+ * `name` (a group name no consumer uses; ulog groups describe shows the
+ * hook's lag), after ship returned 0: delivery is at least once. After a
+ * crash, batches shipped since the last stored position come again (at
+ * most 64 batches or 100 ms of them per partition); ulog_append_raw()
+ * makes applying them again harmless.
+ * With ULOG_HOOK_ACKS in flags this hook's stored position is also the
+ * replica watermark of each partition (ulog_partition_info.replicated),
+ * which replication.sync appends wait for and read.replicated
+ * subscriptions stop at. One hook per topic may acknowledge, in all
+ * processes together: another gets ULOG_EEXIST. The watermark is kept in
+ * the partition's shared head; when the log is opened anew after a reboot
+ * it starts at 0 until the acknowledging hook starts again.
+ * ship runs in the hook's thread, never two at once; it must not call
+ * ulog_hook_stop() on its own hook. Errors: ULOG_EINVAL, ULOG_ENOENT,
+ * ULOG_EEXIST, ULOG_ENOMEM, and those of ulog_subscribe(). Thread-safe.
+ * Since 0.3.
+ */
+typedef struct ulog_hook ulog_hook;
+typedef int ulog_ship_fn(const ulog_batch *batch, void *arg);
+#define ULOG_HOOK_ACKS 0x1u
+ULOG_API int ulog_hook_start(ulog *log, const char *topic, const char *name, unsigned flags,
+                             ulog_ship_fn *ship, void *arg, ulog_hook **out);
+/* Stops the hook's thread (after the ship call under way, if any), stores
+ * its position and frees it; NULL is a no-op. Returns 0, or the error that
+ * last kept it from reading or storing its position (ULOG_ECORRUPT,
+ * ULOG_EIO, ULOG_ENOENT when the topic was deleted...). Call it before
+ * ulog_close(). Since 0.3. */
+ULOG_API int ulog_hook_stop(ulog_hook *hook);
 /* Moves partition `partition` (or every partition: ULOG_PARTITION_ANY) so that
  * the next record polled from it is `offset` (on a compacted topic, the first
  * record kept at or after it: compaction leaves gaps). offset may equal the high

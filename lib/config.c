@@ -34,8 +34,9 @@ enum {
     S_INDEX_INTERVAL_BYTES, S_TIMESTAMP_TYPE, S_PREALLOCATE,
     S_RETENTION_MS, S_RETENTION_BYTES, S_SEGMENT_MS, S_RETENTION_GROUPS,
     S_CLEANUP_POLICY, S_DELETE_RETENTION_MS, S_MIN_COMPACTION_LAG_MS, S_MIN_CLEANABLE_DIRTY,
+    S_REPLICATION_SYNC, S_REPLICATION_TIMEOUT_MS,
     S_AUTO_OFFSET_RESET,
-    S_POLL_SPIN_US,
+    S_POLL_SPIN_US, S_READ_REPLICATED,
     NSET
 };
 
@@ -90,8 +91,14 @@ static const struct setting {
                                   0, MAX_SPAN, 0, NULL, true },
     [S_MIN_CLEANABLE_DIRTY]  = { "min.cleanable.dirty.ratio", ULOG__SCOPE_TOPIC, K_RATIO,
                                  0, RATIO_ONE, RATIO_ONE / 2, NULL, true },
+    [S_REPLICATION_SYNC]     = { "replication.sync", ULOG__SCOPE_TOPIC, K_ENUM, 0, 1, 0,
+                                 bool_choices, true },
+    [S_REPLICATION_TIMEOUT_MS] = { "replication.timeout.ms", ULOG__SCOPE_TOPIC, K_INT,
+                                   1, 86400000, 30000, NULL, true },
     [S_AUTO_OFFSET_RESET]    = { "auto.offset.reset", ULOG__SCOPE_SUB, K_ENUM, 0, 2, ULOG__RESET_LATEST, reset_choices, false },
     [S_POLL_SPIN_US]         = { "poll.spin.us", ULOG__SCOPE_SUB, K_INT, 0, 100000, 0, NULL, false },
+    [S_READ_REPLICATED]      = { "read.replicated", ULOG__SCOPE_SUB, K_ENUM, 0, 1, 0, bool_choices,
+                                 false },
 };
 
 struct ulog_config {
@@ -470,6 +477,8 @@ static void apply_topic(void *out, int id, int64_t v, const char *str)
     case S_DELETE_RETENTION_MS:   tc->delete_retention_ms = v; break;
     case S_MIN_COMPACTION_LAG_MS: tc->min_compaction_lag_ms = v; break;
     case S_MIN_CLEANABLE_DIRTY:   tc->min_cleanable_dirty_ppm = (int32_t)v; break;
+    case S_REPLICATION_SYNC:      tc->replication_sync = v == 1; break;
+    case S_REPLICATION_TIMEOUT_MS: tc->replication_timeout_ms = v; break;
     }
 }
 
@@ -482,6 +491,8 @@ static void apply_sub(void *out, int id, int64_t v, const char *str)
         sc->reset = (int)v;
     else if (id == S_POLL_SPIN_US)
         sc->spin_us = (int)v;
+    else if (id == S_READ_REPLICATED)
+        sc->read_replicated = v == 1;
 }
 
 int ulog__config_log(const ulog_config *cfg, ulog__log_cfg *out, char *errbuf, size_t len)
@@ -551,6 +562,8 @@ static bool topic_values(const ulog__topic_cfg *tc, int64_t v[NSET])
     v[S_DELETE_RETENTION_MS] = tc->delete_retention_ms;
     v[S_MIN_COMPACTION_LAG_MS] = tc->min_compaction_lag_ms;
     v[S_MIN_CLEANABLE_DIRTY] = tc->min_cleanable_dirty_ppm;
+    v[S_REPLICATION_SYNC] = tc->replication_sync ? 1 : 0;
+    v[S_REPLICATION_TIMEOUT_MS] = tc->replication_timeout_ms;
     if (!groups_valid(tc->retention_groups))
         return false;
     for (int i = 0; i < NSET; i++)

@@ -184,6 +184,8 @@ typedef struct ulog__topic_cfg {
     int64_t delete_retention_ms;      /* how long compaction keeps tombstones */
     int64_t min_compaction_lag_ms;    /* records younger than this stay as written */
     int32_t min_cleanable_dirty_ppm;  /* min.cleanable.dirty.ratio, in millionths */
+    bool    replication_sync;         /* appends wait for the acknowledging hook */
+    int64_t replication_timeout_ms;   /* ... this long at most */
 } ulog__topic_cfg;
 
 /* cleanup.policy. Choice i of the setting parses to i, so this order is the
@@ -216,6 +218,7 @@ typedef struct ulog__log_cfg {
 typedef struct ulog__sub_cfg {
     int reset;                        /* enum ulog__reset */
     int spin_us;                      /* poll.spin.us */
+    bool read_replicated;             /* poll stops at the replica watermark */
 } ulog__sub_cfg;
 
 /* Each parses the names of its scope from cfg (NULL: defaults) into *out.
@@ -493,7 +496,7 @@ typedef struct ulog__pos {
 } ulog__pos;
 
 #define ULOG__HEAD_MAGIC   0x44414548474f4c55ULL   /* "ULOGHEAD" */
-#define ULOG__HEAD_VERSION 3
+#define ULOG__HEAD_VERSION 4
 #define ULOG__HEAD_SIZE    4096
 #define ULOG__FAIL_RING    16
 
@@ -525,6 +528,9 @@ typedef struct ulog__head {
     int64_t   low;            /* (a) first offset held */
     int64_t   compacted;      /* (a) batches below it may be ones compaction
                                  rewrote, with gaps; only raised */
+    int64_t   replicated;     /* (a) replica watermark: the acknowledging
+                                 hook has shipped the offsets below it; only
+                                 raised, from 0 when the head is made */
     uint32_t  bell;           /* (a) futex word: bumped on every publish; the
                                  topic's bell is partition 0's */
     uint32_t  bell_waiters;   /* (a) sleepers on bell */
@@ -763,6 +769,12 @@ int  ulog__part_write(ulog__part *p, const ulog__topic_cfg *c, uint8_t *buf, siz
 /* Group commit: returns once the batch `w` is durable and committed (one
  * fdatasync serves every waiter), or the error that lost it. */
 int  ulog__part_sync(ulog__part *p, const ulog__written *w) ULOG__HIDDEN;
+/* Raises the replica watermark to `to` (never lowers it) and rings the
+ * topic's bell, waking readers and appenders that wait for it. */
+void ulog__part_raise_replicated(ulog__part *p, int64_t to) ULOG__HIDDEN;
+/* Waits until the replica watermark reaches `end`: 0, ULOG_ETIMEDOUT after
+ * timeout_ms, ULOG_ENOENT once the topic is deleted. */
+int  ulog__part_wait_replicated(ulog__part *p, int64_t end, int64_t timeout_ms) ULOG__HIDDEN;
 /* Background sync for none/interval topics; a failure poisons. */
 int  ulog__part_sync_background(ulog__part *p) ULOG__HIDDEN;
 /* The durable end, read consistently; false when a sync leader is busy. */
@@ -853,10 +865,15 @@ typedef struct ulog__cursor {
     uint32_t        gen;         /* h->gen when the segment was mapped */
     bool            refloored;   /* looked for `expect` in a merged segment */
     bool            gaps;        /* the open batch may have gaps (compacted) */
+    bool            replicated_only; /* read.replicated: stop at the replica
+                                        watermark */
 } ulog__cursor;
 
 void ulog__cursor_init(ulog__cursor *c, ulog__part *p) ULOG__HIDDEN;
 void ulog__cursor_close(ulog__cursor *c) ULOG__HIDDEN;
+/* Where c's reading ends for now: the committed end, or with
+ * replicated_only the replica watermark when that is lower. */
+int64_t ulog__cursor_end(const ulog__cursor *c) ULOG__HIDDEN;
 /* Positions the cursor so that the next record is `offset` (in [low, high],
  * checked by the caller): index lookup plus a bounded scan on next(). */
 int  ulog__cursor_seek(ulog__cursor *c, int64_t offset) ULOG__HIDDEN;

@@ -831,6 +831,46 @@ int ulog__part_sync(ulog__part *p, const ulog__written *w)
     }
 }
 
+void ulog__part_raise_replicated(ulog__part *p, int64_t to)
+{
+    int64_t cur = __atomic_load_n(&p->h->replicated, __ATOMIC_ACQUIRE);
+    while (to > cur && !__atomic_compare_exchange_n(&p->h->replicated, &cur, to, false,
+                                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        ;
+    if (to > cur)
+        ulog__bell_ring(p->bell);
+}
+
+int ulog__part_wait_replicated(ulog__part *p, int64_t end, int64_t timeout_ms)
+{
+    ulog__head *h = p->h, *bell = p->bell;
+    int64_t deadline = ulog__mono_ms() + timeout_ms;
+    int err = 0;
+    /* The bell's protocol (ulog__bell_ring): a sleeper counts itself
+     * before it reads the bell and looks again. */
+    __atomic_add_fetch(&bell->bell_waiters, 1, __ATOMIC_SEQ_CST);
+    for (;;) {
+        uint32_t seen = __atomic_load_n(&bell->bell, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&h->replicated, __ATOMIC_ACQUIRE) >= end)
+            break;
+        if (__atomic_load_n(&h->deleted, __ATOMIC_ACQUIRE)) {
+            err = ULOG_ENOENT;
+            break;
+        }
+        int64_t left = deadline - ulog__mono_ms();
+        if (left <= 0) {
+            err = ULOG_ETIMEDOUT;
+            break;
+        }
+        ulog__bell_wait(bell, seen, left > INT32_MAX ? INT32_MAX : (int)left);
+    }
+    __atomic_sub_fetch(&bell->bell_waiters, 1, __ATOMIC_SEQ_CST);
+    if (err == ULOG_ETIMEDOUT)
+        return part_fail(p, err, "the acknowledging hook did not ship the batch within "
+                                 "replication.timeout.ms (it is stored here)");
+    return err ? part_fail(p, err, "the topic was deleted") : 0;
+}
+
 int ulog__part_sync_background(ulog__part *p)
 {
     int err = slock(p);

@@ -126,5 +126,7 @@ int ulog_append_raw(ulog *log, const char *topic, int32_t partition, int64_t bas
         return err;
     if (cfg->flush_policy == ULOG__FLUSH_ALWAYS)
         err = ulog__part_sync(p, &w);
+    if (!err && cfg->replication_sync)
+        err = ulog__part_wait_replicated(p, w.end, cfg->replication_timeout_ms);
     return err;
 }

@@ -255,6 +255,10 @@ static int open_batch(ulog__cursor *c)
         /* Batches end at the committed end, never across it. */
         if (last >= __atomic_load_n(&c->p->h->committed, __ATOMIC_ACQUIRE))
             return fail(c, ULOG_ECORRUPT, "batch runs past the committed end");
+        /* read.replicated: a batch the hook has not shipped whole yet
+         * waits (a watermark set by hand may fall inside one). */
+        if (c->replicated_only && last >= ulog__cursor_end(c))
+            return ULOG_ETIMEDOUT;
         if (c->bh.record_count == 0 && frame != ULOG__BATCH_HEADER_SIZE)
             return fail(c, ULOG_ECORRUPT, "bytes after the last record");
         c->expect = last + 1;
@@ -275,6 +279,17 @@ static int open_batch(ulog__cursor *c)
     }
 }
 
+int64_t ulog__cursor_end(const ulog__cursor *c)
+{
+    int64_t end = __atomic_load_n(&c->p->h->committed, __ATOMIC_ACQUIRE);
+    if (c->replicated_only) {
+        int64_t r = __atomic_load_n(&c->p->h->replicated, __ATOMIC_ACQUIRE);
+        if (r < end)
+            end = r;
+    }
+    return end;
+}
+
 /* Leaves the open batch (if any) and opens the one holding the position:
  * 0, ULOG_ETIMEDOUT at the committed end, or an error. */
 static int next_batch(ulog__cursor *c)
@@ -284,7 +299,7 @@ static int next_batch(ulog__cursor *c)
     if (c->in_batch && c->next < c->expect)
         c->next = c->expect;
     c->in_batch = false;
-    if (c->next >= __atomic_load_n(&c->p->h->committed, __ATOMIC_ACQUIRE))
+    if (c->next >= ulog__cursor_end(c))
         return ULOG_ETIMEDOUT;
     /* Records below the log start are gone for every reader, even those
      * whose segment is still mapped. */

@@ -66,8 +66,11 @@ static int start_offset(ulog_sub *s, const ulog__sub_cfg *sc, int32_t k, int64_t
         *out = committed;
         return 0;
     }
+    /* Latest, with read.replicated: the replica watermark (Kafka's high
+     * watermark), when it is in the log. */
+    int64_t end = ulog__cursor_end(&s->cur[k]);
     switch (sc->reset) {
-    case ULOG__RESET_LATEST:   *out = high; return 0;
+    case ULOG__RESET_LATEST:   *out = end >= low ? end : low; return 0;
     case ULOG__RESET_EARLIEST: *out = low;  return 0;
     default:
         if (!s->group) {
@@ -128,6 +131,7 @@ int ulog_subscribe(ulog *log, const char *topic, const char *group, const ulog_c
     s->finished_tail = &s->finished;
     for (int32_t i = 0; i < s->n; i++) {
         ulog__cursor_init(&s->cur[i], &t->parts[i]);
+        s->cur[i].replicated_only = sc.read_replicated;
         committed[i] = -1;
     }
     if (group && (err = ulog__meta_group_get(log->meta, group, t->id, s->n, committed)) != 0)
@@ -209,9 +213,8 @@ static int next_or_reset(ulog_sub *s, ulog__cursor *c, int64_t *off, int64_t *ts
     for (int tries = 0; err == ULOG_EOFFSET && s->reset != ULOG__RESET_NONE && tries < 1000;
          tries++) {
         ulog__head *h = c->p->h;
-        int64_t to = s->reset == ULOG__RESET_EARLIEST
-                         ? __atomic_load_n(&h->low, __ATOMIC_ACQUIRE)
-                         : __atomic_load_n(&h->committed, __ATOMIC_ACQUIRE);
+        int64_t low = __atomic_load_n(&h->low, __ATOMIC_ACQUIRE), end = ulog__cursor_end(c);
+        int64_t to = s->reset == ULOG__RESET_EARLIEST || end < low ? low : end;
         err = ulog__cursor_seek(c, to);
         if (!err)
             err = b ? take_batch(c, b) : ulog__cursor_next(c, &s->rec, off, ts);

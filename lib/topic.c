@@ -577,6 +577,11 @@ int ulog_append(ulog *log, const char *topic, ulog_record *records, size_t count
             records[i].offset = stored ? groups[g].at.base + (int64_t)k : -1;
         }
     }
+    /* replication.sync: also shipped by the acknowledging hook. A timeout
+     * leaves the records stored, their offsets written back. */
+    for (size_t g = 0; !err && cfg->replication_sync && g < written; g++)
+        err = ulog__part_wait_replicated(&t->parts[groups[g].part], groups[g].at.end,
+                                         cfg->replication_timeout_ms);
     return err;
 }
 
@@ -641,7 +646,7 @@ int ulog_partition_describe(ulog *log, const char *topic, int32_t partition,
     }
     info->segments = (int64_t)n;
     info->bytes = bytes;
-    if (info->struct_size >= sizeof *info) {
+    if (info->struct_size >= offsetof(ulog_partition_info, dirty_bytes) + sizeof info->dirty_bytes) {
         ulog__part_state ps = { 0, 0, 0, 0, -1, -1, 0, 0 };
         err = ulog__meta_part_state_get(log->meta, t->id, partition, &ps);
         if (err && err != ULOG_ENOENT) {
@@ -657,6 +662,8 @@ int ulog_partition_describe(ulog *log, const char *topic, int32_t partition,
         for (size_t i = 0; i + 1 < n; i++)      /* closed segments */
             *(v[i + 1] <= ps.cleaned_end ? &info->clean_bytes : &info->dirty_bytes) += sizes[i];
     }
+    if (info->struct_size >= sizeof *info)
+        info->replicated = __atomic_load_n(&p->h->replicated, __ATOMIC_ACQUIRE);
     free(v);
     free(sizes);
     return 0;

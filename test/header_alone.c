@@ -63,6 +63,12 @@ int header_alone_error_class(int err)
     }
 }
 
+static int header_alone_ship(const ulog_batch *batch, void *arg)
+{
+    (void)arg;
+    return batch->len > 0 ? 0 : -1;
+}
+
 /* Opens a log, appends one record with a header, reads it back. Compiled
  * only: the point is that each call and struct is declared as used. */
 int header_alone_use(const char *dir)
@@ -124,6 +130,13 @@ int header_alone_use(const char *dir)
     if (rc == 0)
         rc = ulog_append_raw(log, "events", batch.partition, batch.base_offset, batch.data,
                              batch.len);
+    if (rc == 0) {
+        ulog_hook *hook = NULL;
+        rc = ulog_hook_start(log, "events", "replica", ULOG_HOOK_ACKS, header_alone_ship, NULL,
+                             &hook);
+        if (rc == 0)
+            rc = ulog_hook_stop(hook);
+    }
     if (rc != 0 && log != NULL)
         (void)ulog_errmsg(log, errbuf, sizeof errbuf);
 

@@ -355,7 +355,6 @@ Test(raw, idempotent_gaps_and_conflicts)
     for (int i = 2; i < 5; i++)
         cr_assert_eq(apply(foll, &sh, i), 0);
     fill(lead, 1, 1, 1);
-    take_batches(lead, &(shipped){ 0 });
     ulog_sub *s = sub_earliest(lead, "t");
     ulog_batch b = ULOG_BATCH_INIT;
     while (ulog_poll_batch(s, 0, &b) == 0)

@@ -122,6 +122,36 @@ class RoundTrip(LogTest):
                     follower.subscribe("t", auto_offset_reset="earliest") as b:
                 self.assertEqual(sorted(a), sorted(b))
 
+    def test_hook_ships_and_acknowledges(self):
+        self.log.create_topic("t", 2, flush_policy="none")
+        with tempfile.TemporaryDirectory() as other, ulog.Log(other) as follower:
+            follower.create_topic("t", 2)
+            failed = []
+
+            def ship(batch):
+                if not failed:            # the first try fails: it comes again
+                    failed.append(batch.base_offset)
+                    return False
+                follower.append_raw("t", batch)
+                return True
+            hook = self.log.start_hook("t", "mirror", ship, acks=True)
+            res = self.log.append("t", [{"value": b"v%d" % i, "partition": i % 2}
+                                        for i in range(6)])
+            deadline = time.time() + 20
+            while follower.watermarks("t", 0)[1] < 3 or follower.watermarks("t", 1)[1] < 3:
+                self.assertLess(time.time(), deadline)
+                time.sleep(0.01)
+            while self.log.describe_partition("t", 0).replicated < 3:
+                self.assertLess(time.time(), deadline)
+                time.sleep(0.01)
+            hook.stop()
+            self.assertEqual(failed, [0])
+            self.assertEqual(len(res), 6)
+            with self.assertRaises(ulog.ULOG_EEXIST):
+                h1 = self.log.start_hook("t", "a", ship, acks=True)
+                h2 = self.log.start_hook("t", "b", ship, acks=True)
+            h1.stop()
+
     def test_partitions_keys_and_iteration(self):
         self.log.create_topic("t", 4)
         res = self.log.append("t", [{"key": "same", "value": str(i)} for i in range(5)]
@@ -156,7 +186,7 @@ class RoundTrip(LogTest):
             "index.interval.bytes", "message.timestamp.type", "preallocate",
             "retention.ms", "retention.bytes", "segment.ms", "retention.groups",
             "cleanup.policy", "delete.retention.ms", "min.compaction.lag.ms",
-            "min.cleanable.dirty.ratio"})
+            "min.cleanable.dirty.ratio", "replication.sync", "replication.timeout.ms"})
         self.assertEqual((info.config["retention.ms"], info.config["retention.bytes"],
                           info.config["segment.ms"], info.config["retention.groups"]),
                          (-1, -1, 604800000, ""))

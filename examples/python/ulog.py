@@ -24,6 +24,7 @@ import ctypes
 import ctypes.util
 import itertools
 import os
+import traceback
 from ctypes import POINTER, Structure, byref, c_char_p, c_int, c_int32, c_int64, \
     c_size_t, c_uint32, c_void_p
 
@@ -47,6 +48,7 @@ TIMESTAMP_NOW = -(1 << 63)     # ULOG_TIMESTAMP_NOW (INT64_MIN)
 _RESET = {"earliest": 0, "latest": 1, "offset": 2, "time": 3}   # ULOG_RESET_*
 CLEAN_RETENTION = 1            # ULOG_CLEAN_RETENTION
 CLEAN_COMPACT = 2              # ULOG_CLEAN_COMPACT
+HOOK_ACKS = 1                  # ULOG_HOOK_ACKS
 
 
 class _Header(Structure):      # ulog_header (frozen)
@@ -81,7 +83,8 @@ class _PartitionInfo(Structure):
     _fields_ = [("struct_size", c_size_t), ("low", c_int64), ("high", c_int64),
                 ("write_end", c_int64), ("segments", c_int64), ("bytes", c_int64),
                 ("reclaimed", c_int64), ("cleaned_ms", c_int64),      # since 0.2
-                ("cleaned_end", c_int64), ("clean_bytes", c_int64), ("dirty_bytes", c_int64)]
+                ("cleaned_end", c_int64), ("clean_bytes", c_int64), ("dirty_bytes", c_int64),
+                ("replicated", c_int64)]                                # since 0.3
 
 
 class _GroupLag(Structure):
@@ -117,6 +120,7 @@ class _CleanProgress(Structure):
 _COMMIT_CB = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_void_p)   # ulog_commit_cb
 _VERIFY_CB = ctypes.CFUNCTYPE(c_int, POINTER(_VerifyInfo), c_void_p)   # ulog_verify_cb
 _CLEAN_CB = ctypes.CFUNCTYPE(c_int, POINTER(_CleanProgress), c_void_p)   # ulog_clean_cb
+_SHIP_FN = ctypes.CFUNCTYPE(c_int, POINTER(_Batch), c_void_p)             # ulog_ship_fn
 _PP = POINTER(c_void_p)        # an out-parameter for an opaque handle
 
 # Every exported function, with its signature. Handles are opaque: c_void_p.
@@ -150,6 +154,9 @@ _SIGNATURES = {
     "ulog_subscribe": (c_int, [c_void_p, c_char_p, c_char_p, c_void_p, _PP]),
     "ulog_poll": (c_int, [c_void_p, c_int, POINTER(_Msg)]),
     "ulog_poll_batch": (c_int, [c_void_p, c_int, POINTER(_Batch)]),
+    "ulog_hook_start": (c_int, [c_void_p, c_char_p, c_char_p, ctypes.c_uint, _SHIP_FN, c_void_p,
+                                _PP]),
+    "ulog_hook_stop": (c_int, [c_void_p]),
     "ulog_seek": (c_int, [c_void_p, c_int32, c_int64]),
     "ulog_seek_time": (c_int, [c_void_p, c_int32, c_int64]),
     "ulog_position": (c_int, [c_void_p, c_int32, POINTER(c_int64)]),
@@ -325,7 +332,7 @@ Batch = collections.namedtuple(
 # the closed segments' bytes below and from it (their ratio is the dirty ratio).
 PartitionInfo = collections.namedtuple(
     "PartitionInfo", "low high write_end segments bytes reclaimed cleaned_ms cleaned_end "
-    "clean_bytes dirty_bytes")
+    "clean_bytes dirty_bytes replicated")
 # ulog_verify: one unreadable stretch [offset, resume) of a partition, and the totals.
 Problem = collections.namedtuple("Problem", "topic partition error offset resume detail")
 VerifyResult = collections.namedtuple("VerifyResult", "records partitions problems")
@@ -374,7 +381,7 @@ class Log(_Closing):
     """An open log root (ulog_open). Thread-safe, like the C handle."""
 
     def __init__(self, path, config=None, **kwargs):
-        self._h, self._subs, self._pid = None, set(), os.getpid()
+        self._h, self._subs, self._hooks, self._pid = None, set(), set(), os.getpid()
         h = c_void_p()
         with _Config(config, kwargs) as cfg:
             rc = _lib.ulog_open(os.fsencode(path), cfg, byref(h))
@@ -391,7 +398,9 @@ class Log(_Closing):
         return self._h
 
     def close(self):
-        """Closes every subscription of this Log, then the log."""
+        """Stops its hooks, closes every subscription of this Log, then the log."""
+        for hook in list(self._hooks):
+            hook.stop()
         for sub in list(self._subs):
             sub.close()
         if self._h is not None:
@@ -452,7 +461,7 @@ class Log(_Closing):
                self._h)
         return PartitionInfo(info.low, info.high, info.write_end, info.segments, info.bytes,
                              info.reclaimed, info.cleaned_ms, info.cleaned_end,
-                             info.clean_bytes, info.dirty_bytes)
+                             info.clean_bytes, info.dirty_bytes, info.replicated)
 
     def clean(self, topic=None, progress=None, flags=CLEAN_RETENTION):
         """Applies retention (retention.ms, retention.bytes, segment.ms; held
@@ -593,6 +602,30 @@ class Log(_Closing):
                                     _int(batch.base_offset, 64, "base_offset"),
                                     _bytes(batch.data, "data"), len(batch.data)), self._h)
 
+    def start_hook(self, topic, name, ship, acks=False):
+        """Starts the replication hook: ship(Batch) is called, in a thread of
+        the library, with every committed batch of topic from where the
+        hook `name` (a consumer group) last got to; True once it is safely
+        elsewhere, anything else (or an exception) to get it again after a
+        pause. acks: this hook's position is the replica watermark. Returns
+        a Hook; stop() it before closing the Log."""
+        def trampoline(b, _arg):
+            b = b.contents
+            try:
+                ok = ship(Batch(b.partition, b.base_offset, b.last_offset, b.record_count,
+                                b.max_timestamp, _copy(b.data, b.len)))
+            except Exception:      # noqa: BLE001 -- a failed ship is retried
+                traceback.print_exc()
+                ok = False
+            return 0 if ok is True else -1
+        fn = _SHIP_FN(trampoline)
+        out = c_void_p()
+        _check(_lib.ulog_hook_start(self._handle, topic.encode(), name.encode(),
+                                    HOOK_ACKS if acks else 0, fn, None, byref(out)), self._h)
+        hook = Hook(self, out.value, fn)
+        self._hooks.add(hook)
+        return hook
+
     def subscribe(self, topic, group=None, config=None, **kwargs):
         """A Subscription to every partition of topic, at the group's committed
         offsets (group None: none), else per auto.offset.reset."""
@@ -636,6 +669,24 @@ class Log(_Closing):
 
     def delete_group(self, group):
         _check(_lib.ulog_group_delete(self._handle, group.encode()), self._h)
+
+# ----------------------------------------------------------------- Hook
+
+
+class Hook:
+    """A running replication hook (ulog_hook_start)."""
+
+    def __init__(self, log, handle, fn):
+        self._log, self._h, self._fn = log, handle, fn    # fn: kept alive while it runs
+
+    def stop(self):
+        """Stops it and stores its position; raises the error that last kept
+        it from reading or storing (say ULOG_ENOENT: the topic was deleted)."""
+        if self._h is not None:
+            rc = _lib.ulog_hook_stop(self._h)
+            self._h = None
+            self._log._hooks.discard(self)
+            _check(rc)
 
 # ----------------------------------------------------------------- Subscription
 
