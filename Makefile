@@ -69,13 +69,15 @@ endif
 
 LMDB_CFLAGS  := $(shell $(PKG_CONFIG) --cflags lmdb 2>/dev/null)
 LMDB_LIBS    := $(or $(shell $(PKG_CONFIG) --libs lmdb 2>/dev/null),-llmdb)
-# Everything libulog itself links against (add libsodium here when it is used,
-# and to Requires.private in pkgconfig/ulog.pc.in).
-LIBS         := $(LMDB_LIBS) -pthread
+SODIUM_CFLAGS := $(shell $(PKG_CONFIG) --cflags libsodium 2>/dev/null)
+SODIUM_LIBS  := $(or $(shell $(PKG_CONFIG) --libs libsodium 2>/dev/null),-lsodium)
+# Everything libulog itself links against (also in Requires.private in
+# pkgconfig/ulog.pc.in).
+LIBS         := $(LMDB_LIBS) $(SODIUM_LIBS) -pthread
 
 # The library: position-independent objects shared by the .a and the .so.
 LIB_CFLAGS   := -std=c11 -D_GNU_SOURCE $(WARNINGS) -fPIC -fvisibility=hidden \
-                -pthread -Iinclude -Ilib $(LMDB_CFLAGS) $(CFLAGS) $(SAN_FLAGS)
+                -pthread -Iinclude -Ilib $(LMDB_CFLAGS) $(SODIUM_CFLAGS) $(CFLAGS) $(SAN_FLAGS)
 # Tests and benchmarks may include lib/internal.h; they link libulog.a.
 TEST_CFLAGS  := -std=c11 -D_GNU_SOURCE $(WARNINGS) -pthread -Iinclude -Ilib \
                 $(CFLAGS) $(SAN_FLAGS)

@@ -76,6 +76,8 @@ extern "C" {
                                  failure until the log is reopened */
 #define ULOG_ELIMIT     (-15) /* a system limit was hit (files, map size) */
 #define ULOG_ECONFLICT  (-16) /* other bytes are stored at that offset */
+#define ULOG_EAUTH      (-17) /* authentication failed: a wrong key, or bytes
+                                 changed since they were signed or sealed */
 
 /* Message for an error code. Static text, never NULL; unknown codes get a
  * generic text. Thread-safe. Since 0.1. */
@@ -586,6 +588,27 @@ typedef struct ulog_batch {
 ULOG_API int  ulog_poll_batch(ulog_sub *sub, int timeout_ms, ulog_batch *out);
 
 /*
+ * Authenticating shipped batches: a MAC (HMAC-SHA-512-256, libsodium's
+ * crypto_auth) over a batch and its place -- topic, partition, base offset
+ * -- under a key of ULOG_MAC_KEY_BYTES random bytes the shipper and the
+ * receiver share (crypto_auth_keygen() makes one). A receiver that applies
+ * only batches whose MAC verifies takes them from holders of the key only,
+ * and only at the place they were signed for: a batch replayed at another
+ * offset or partition fails. The key never goes into the log.
+ * ulog_batch_mac() writes the MAC to mac; ulog_batch_mac_verify() returns 0
+ * when mac is right, ULOG_EAUTH when it is not (compared in constant time).
+ * Both: ULOG_EINVAL for NULL arguments (data may be NULL when len is 0).
+ * Thread-safe. Since 0.3.
+ */
+#define ULOG_MAC_KEY_BYTES 32
+#define ULOG_MAC_BYTES     32
+ULOG_API int ulog_batch_mac(const uint8_t *key, const char *topic, int32_t partition,
+                            int64_t base_offset, const void *data, size_t len, uint8_t *mac);
+ULOG_API int ulog_batch_mac_verify(const uint8_t *key, const char *topic, int32_t partition,
+                                   int64_t base_offset, const void *data, size_t len,
+                                   const uint8_t *mac);
+
+/*
  * The replication hook. ulog_hook_start() starts a thread that hands every
  * committed batch of a topic, from where the hook last got to, to
  * ship(batch, arg): whole batches, as ulog_poll_batch() gives them, in
@@ -599,7 +622,7 @@ ULOG_API int  ulog_poll_batch(ulog_sub *sub, int timeout_ms, ulog_batch *out);
  * crash, batches shipped since the last stored position come again (at
  * most 64 batches or 100 ms of them per partition); ulog_append_raw()
  * makes applying them again harmless.
- * With ULOG_HOOK_ACKS in flags this hook's stored position is also the
+ * With ULOG_HOOK_ACKS in flags, what this hook has shipped is also the
  * replica watermark of each partition (ulog_partition_info.replicated),
  * which replication.sync appends wait for and read.replicated
  * subscriptions stop at. One hook per topic may acknowledge, in all

@@ -28,6 +28,7 @@ static const struct {
     { "ULOG_EPOISONED", "partition refuses appends after a durability failure" },
     { "ULOG_ELIMIT",    "a system limit was reached" },
     { "ULOG_ECONFLICT", "other bytes are stored at that offset" },
+    { "ULOG_EAUTH",     "authentication failed: wrong key or changed bytes" },
 };
 
 #define NERR ((int)(sizeof errtab / sizeof errtab[0]))

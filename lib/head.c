@@ -67,15 +67,23 @@ int ulog__boot_id(char out[40])
 }
 
 /* The head file stays open with a shared flock for as long as the
- * partition is open: it tells whether any process is using the head
- * (ulog__head_unused). */
-int ulog__head_map(int dirfd, int file_mode, ulog__head **out, int *fd_out)
+ * partition is open: it tells whether any other process uses the head.
+ * That is asked once, here, before this process takes its own shared lock:
+ * a held lock cannot be probed, since converting it is not atomic, and a
+ * LOCK_EX | LOCK_NB conversion that fails has already dropped the shared
+ * lock it started from (Linux); the process would then use the head with
+ * no lock, and the next opener would find it unused and reset the sleeper
+ * counts under a sleeper (its wake-ups lost: seen with the replication
+ * example). The caller holds the partition's open lock, so no other opener
+ * probes between the exclusive lock and its downgrade. */
+int ulog__head_map(int dirfd, int file_mode, ulog__head **out, int *fd_out, bool *alone)
 {
     int fd = openat(dirfd, "head", O_RDWR | O_CREAT | O_CLOEXEC, file_mode);
     if (fd < 0)
         return ulog__errno_to_err(errno);
     struct stat st;
     int err = 0;
+    *alone = flock(fd, LOCK_EX | LOCK_NB) == 0;
     while (flock(fd, LOCK_SH) != 0 && !err)
         if (errno != EINTR)
             err = ulog__errno_to_err(errno);
@@ -103,14 +111,6 @@ int ulog__head_map(int dirfd, int file_mode, ulog__head **out, int *fd_out)
     *out = a;
     *fd_out = fd;
     return 0;
-}
-
-bool ulog__head_unused(int fd)
-{
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0)
-        return false;
-    flock(fd, LOCK_SH);     /* back to a user like the others */
-    return true;
 }
 
 void ulog__head_unmap(ulog__head *h)

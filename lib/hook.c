@@ -71,8 +71,7 @@ static void pause_ms(ulog_hook *h, int ms)
     pthread_mutex_unlock(&h->mu);
 }
 
-/* Stores the pending positions durably; then, for the acknowledging hook,
- * they are the replica watermark. */
+/* Stores the pending positions durably. */
 static int store(ulog_hook *h)
 {
     if (h->npending == 0)
@@ -87,11 +86,8 @@ static int store(ulog_hook *h)
             offs[k++] = (ulog_offset){ i, h->pending[i] };
     int err = ulog_commit_offsets(h->sub, offs, k);
     if (!err) {
-        for (size_t i = 0; i < k; i++) {
-            if (h->acks)
-                ulog__part_raise_replicated(&h->t->parts[offs[i].partition], offs[i].offset);
+        for (size_t i = 0; i < k; i++)
             h->pending[offs[i].partition] = -1;
-        }
         h->npending = 0;
     }
     free(offs);
@@ -145,6 +141,13 @@ static void *hook_main(void *arg)
         }
         backoff = BACKOFF_MIN_MS;
         h->err = 0;
+        /* Shipped: the watermark may move before the position is stored.
+         * It lives in the head, which a reboot resets; the hook then
+         * raises it to the stored position only, which is lower if
+         * anything: the watermark may hide shipped records for a while,
+         * never show unshipped ones. */
+        if (h->acks)
+            ulog__part_raise_replicated(&h->t->parts[b.partition], b.last_offset + 1);
         if (h->pending[b.partition] < 0 && h->npending++ == 0)
             h->first_pending_ms = ulog__mono_ms();
         h->pending[b.partition] = b.last_offset + 1;

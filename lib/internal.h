@@ -564,11 +564,11 @@ typedef struct ulog__scan_result {
 
 int  ulog__boot_id(char out[40]) ULOG__HIDDEN;
 /* Maps the head file of a partition directory, creating it if absent;
- * *fd_out holds a shared flock on it until the caller closes it. */
-int  ulog__head_map(int dirfd, int file_mode, ulog__head **out, int *fd_out) ULOG__HIDDEN;
-/* True when no other open file holds the head (every user holds a shared
- * flock through ulog__head_map's descriptor). */
-bool ulog__head_unused(int fd) ULOG__HIDDEN;
+ * *fd_out holds a shared flock on it until the caller closes it, and
+ * *alone says whether no other process had it open (every user holds such
+ * a lock). The caller holds the partition's open lock. */
+int  ulog__head_map(int dirfd, int file_mode, ulog__head **out, int *fd_out,
+                    bool *alone) ULOG__HIDDEN;
 void ulog__head_unmap(ulog__head *h) ULOG__HIDDEN;
 /* True when h was initialised in this boot with this build's layout. */
 bool ulog__head_valid(const ulog__head *h, const char boot_id[40]) ULOG__HIDDEN;
@@ -844,6 +844,11 @@ bool ulog__closing(ulog *log) ULOG__HIDDEN;
 void ulog__flusher_kick(ulog *log) ULOG__HIDDEN;
 /* Runs one flusher pass: index entries, checkpoints, due syncs. */
 int  ulog__flush_pass(ulog *log, bool final) ULOG__HIDDEN;
+
+/* ================================================================ auth.c */
+
+/* 0 once libsodium is initialised (ULOG_ENOTSUP if it cannot be). */
+int ulog__sodium(void) ULOG__HIDDEN;
 
 /* ================================================================ reader.c */
 

@@ -81,6 +81,7 @@ int ulog__part_open(ulog__topic *t, int32_t id, ulog__part *p)
     char rel[300];
     snprintf(rel, sizeof rel, "%s/%d", t->name, (int)id);
     int err = 0, lockfd = -1;
+    bool alone = false;
     p->dirfd = openat(log->topicsfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     /* Missing while the catalog lists it: a delete has renamed it. */
     if (p->dirfd < 0)
@@ -88,11 +89,11 @@ int ulog__part_open(ulog__topic *t, int32_t id, ulog__part *p)
     if (!err)
         err = file_lock(p->dirfd, log->cfg.file_mode, &lockfd);
     if (!err)
-        err = ulog__head_map(p->dirfd, log->cfg.file_mode, &p->h, &p->headfd);
+        err = ulog__head_map(p->dirfd, log->cfg.file_mode, &p->h, &p->headfd, &alone);
     if (!err)   /* before anything below can ring it */
         p->bell = id == 0 ? p->h : t->parts[0].h;
     /* Another build's head: replace it only when nobody uses it. */
-    if (!err && ulog__head_foreign(p->h, log->boot_id) && !ulog__head_unused(p->headfd))
+    if (!err && ulog__head_foreign(p->h, log->boot_id) && !alone)
         err = ULOG_EVERSION;
     if (!err && !ulog__head_valid(p->h, log->boot_id)) {
         ulog__checkpoint cp;
@@ -153,7 +154,7 @@ int ulog__part_open(ulog__topic *t, int32_t id, ulog__part *p)
     }
     /* Sleeper counts left by processes killed while asleep would make
      * every publish pay a futex wake; with no other user they are 0. */
-    if (!err && ulog__head_unused(p->headfd)) {
+    if (!err && alone) {
         __atomic_store_n(&p->h->bell_waiters, 0, __ATOMIC_SEQ_CST);
         __atomic_store_n(&p->h->sync_waiters, 0, __ATOMIC_SEQ_CST);
         __atomic_store_n(&p->h->gather_timer, 0, __ATOMIC_SEQ_CST);

@@ -57,6 +57,7 @@ int header_alone_error_class(int err)
     case ULOG_ELIMIT:
         return 3;                               /* the environment */
     case ULOG_ECONFLICT:
+    case ULOG_EAUTH:
         return 4;                               /* another log's bytes */
     default:
         return -1;
@@ -65,8 +66,14 @@ int header_alone_error_class(int err)
 
 static int header_alone_ship(const ulog_batch *batch, void *arg)
 {
+    static const uint8_t key[ULOG_MAC_KEY_BYTES] = { 1 };
+    uint8_t mac[ULOG_MAC_BYTES];
     (void)arg;
-    return batch->len > 0 ? 0 : -1;
+    if (ulog_batch_mac(key, "events", batch->partition, batch->base_offset, batch->data,
+                       batch->len, mac) != 0)
+        return -1;
+    return ulog_batch_mac_verify(key, "events", batch->partition, batch->base_offset,
+                                 batch->data, batch->len, mac);
 }
 
 /* Opens a log, appends one record with a header, reads it back. Compiled

@@ -1953,3 +1953,68 @@ Test(multiproc, fanout_stopped_group_holds_back_nobody, .timeout = 90)
                 "%d orders in %.1f ms and both fast groups read all %d; recommendations then "
                 "caught up", stopped_s, O_N - O_FIRST, (double)prod_ns / 1e6, O_N);
 }
+
+/* ================================================================ sleepers */
+
+/* A process that opened a partition after another held it used to lose its
+ * shared lock on the head (a failed LOCK_EX | LOCK_NB conversion drops the
+ * lock it converts). When the first process left, the next opener found the
+ * head unused and reset the sleeper count under a sleeping poller, whose
+ * wake-ups were then lost. */
+static void sl_holder(void *arg)
+{
+    int *fds = arg;             /* [0]: told to leave; [1]: says it is open */
+    ulog *log = child_open(logdir, NULL);
+    int64_t lo, hi;
+    CCHECK(ulog_watermarks(log, "sl", 0, &lo, &hi) == 0, "watermarks");
+    write_all(fds[1], "o", 1, "open");
+    char c;
+    CCHECK(read(fds[0], &c, 1) == 1, "read");
+    ulog_close(log);
+}
+
+static void sl_sleeper(void *arg)
+{
+    int *fds = arg;             /* [1]: says it polls, then how it ended */
+    ulog *log = child_open(logdir, NULL);
+    ulog_sub *s = child_sub(log, "sl", NULL, "latest");
+    write_all(fds[1], "p", 1, "polling");
+    ulog_msg m;
+    int rc = ulog_poll(s, 20000, &m);
+    CCHECK(rc == 0, "the poll was not woken by the append: %s", ulog_errname(rc));
+    write_all(fds[1], "w", 1, "woken");
+    ulog_sub_close(s);
+    ulog_close(log);
+}
+
+Test(multiproc, a_sleeper_is_woken_after_other_openers_come_and_go, .timeout = 60)
+{
+    make_topic("sl", 1, NULL);
+    int go[2], said[2], woke[2];
+    cr_assert_eq(pipe(go), 0);
+    cr_assert_eq(pipe(said), 0);
+    cr_assert_eq(pipe(woke), 0);
+    /* The first holder, then the sleeper opens while it holds the head. */
+    pid_t holder = spawn(sl_holder, (int[2]){ go[0], said[1] }, 30);
+    char c;
+    cr_assert(read_within(said[0], &c, 1, 10000), "the holder did not open");
+    pid_t sleeper = spawn(sl_sleeper, (int[2]){ -1, woke[1] }, 30);
+    cr_assert(read_within(woke[0], &c, 1, 10000) && c == 'p', "the sleeper did not poll");
+    sleep_ms(100);
+    /* The holder leaves; a new process opens and appends. */
+    cr_assert_eq(write(go[1], "x", 1), 1);
+    join_ok(holder, 10000, "holder");
+    ulog *log = open_at(logdir, NULL);
+    ulog_record r = { .value = "wake", .value_len = 4, .timestamp = ULOG_TIMESTAMP_NOW,
+                      .partition = 0 };
+    int64_t t0 = mono_ns();
+    append_ok(log, "sl", &r, 1);
+    cr_assert(read_within(woke[0], &c, 1, 5000) && c == 'w',
+              "the sleeper was not woken within 5 s of the append\n%s", child_errors());
+    cr_log_info("woken %.2f ms after the append", (double)(mono_ns() - t0) / 1e6);
+    join_ok(sleeper, 10000, "sleeper");
+    ulog_close(log);
+    close_pair(go);
+    close_pair(said);
+    close_pair(woke);
+}

@@ -122,6 +122,21 @@ class RoundTrip(LogTest):
                     follower.subscribe("t", auto_offset_reset="earliest") as b:
                 self.assertEqual(sorted(a), sorted(b))
 
+    def test_batch_macs(self):
+        self.log.create_topic("t")
+        self.log.append("t", [b"a", b"b"])
+        with self.log.subscribe("t", auto_offset_reset="earliest") as sub:
+            b = sub.poll_batch(0)
+        key = bytes(range(32))
+        mac = ulog.batch_mac(key, "t", b)
+        ulog.batch_mac_verify(key, "t", b, mac)
+        with self.assertRaises(ulog.ULOG_EAUTH):
+            ulog.batch_mac_verify(key, "t", b._replace(base_offset=1), mac)
+        with self.assertRaises(ulog.ULOG_EAUTH):
+            ulog.batch_mac_verify(bytes(32), "t", b, mac)
+        with self.assertRaises(ulog.ULOG_EINVAL):
+            ulog.batch_mac(b"short", "t", b)
+
     def test_hook_ships_and_acknowledges(self):
         self.log.create_topic("t", 2, flush_policy="none")
         with tempfile.TemporaryDirectory() as other, ulog.Log(other) as follower:

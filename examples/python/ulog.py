@@ -157,6 +157,10 @@ _SIGNATURES = {
     "ulog_hook_start": (c_int, [c_void_p, c_char_p, c_char_p, ctypes.c_uint, _SHIP_FN, c_void_p,
                                 _PP]),
     "ulog_hook_stop": (c_int, [c_void_p]),
+    "ulog_batch_mac": (c_int, [c_char_p, c_char_p, c_int32, c_int64, c_char_p, c_size_t,
+                               c_char_p]),
+    "ulog_batch_mac_verify": (c_int, [c_char_p, c_char_p, c_int32, c_int64, c_char_p,
+                                      c_size_t, c_char_p]),
     "ulog_seek": (c_int, [c_void_p, c_int32, c_int64]),
     "ulog_seek_time": (c_int, [c_void_p, c_int32, c_int64]),
     "ulog_position": (c_int, [c_void_p, c_int32, POINTER(c_int64)]),
@@ -669,6 +673,36 @@ class Log(_Closing):
 
     def delete_group(self, group):
         _check(_lib.ulog_group_delete(self._handle, group.encode()), self._h)
+
+# ----------------------------------------------------------------- batch MACs
+
+MAC_KEY_BYTES = 32             # ULOG_MAC_KEY_BYTES
+MAC_BYTES = 32                 # ULOG_MAC_BYTES
+
+
+def _mac_args(key, topic, batch):
+    key = _bytes(key, "key")
+    if key is None or len(key) != MAC_KEY_BYTES:
+        raise _error(_EINVAL, detail="a MAC key is %d bytes" % MAC_KEY_BYTES)
+    return (key, topic.encode(), _int(batch.partition, 32, "partition"),
+            _int(batch.base_offset, 64, "base_offset"), _bytes(batch.data, "data"),
+            len(batch.data))
+
+
+def batch_mac(key, topic, batch):
+    """The MAC (HMAC-SHA-512-256) of a Batch for its place in topic, under a
+    32-byte key the sender and the receiver share."""
+    mac = ctypes.create_string_buffer(MAC_BYTES)
+    _check(_lib.ulog_batch_mac(*_mac_args(key, topic, batch), mac))
+    return mac.raw
+
+
+def batch_mac_verify(key, topic, batch, mac):
+    """Raises ULOG_EAUTH unless mac is the Batch's MAC for its place."""
+    mac = _bytes(mac, "mac")
+    if mac is None or len(mac) != MAC_BYTES:
+        raise _error(_EINVAL, detail="a MAC is %d bytes" % MAC_BYTES)
+    _check(_lib.ulog_batch_mac_verify(*_mac_args(key, topic, batch), mac))
 
 # ----------------------------------------------------------------- Hook
 
