@@ -40,7 +40,7 @@ INSTALL      ?= install
 TEST_TIMEOUT ?= 600
 
 # Debian packages that `make deps` installs when missing.
-DEB_PACKAGES := liblmdb-dev libsodium-dev libcriterion-dev pkg-config mandoc
+DEB_PACKAGES := liblmdb-dev libsodium-dev libcriterion-dev pkg-config mandoc librdkafka-dev
 
 # ------------------------------------------------------------------ version
 
@@ -167,7 +167,7 @@ $(TEST_SUPPORT): test/leakcheck.c $(FLAGS_STAMP)
 $(BUILD)/test/%: test/%.c $(TEST_SUPPORT) $(STATIC_LIB) $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(say) CC $<
-	$(Q)$(CC) $(TEST_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(TEST_SUPPORT) $(STATIC_LIB) -lcriterion $(LIBS)
+	$(Q)$(CC) $(TEST_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(TEST_SUPPORT) $(TEST_EXTRA) $(STATIC_LIB) -lcriterion $(LIBS)
 
 $(BUILD)/examples/%: examples/%.c $(STATIC_LIB) $(FLAGS_STAMP)
 	@mkdir -p $(@D)

@@ -23,10 +23,18 @@ $(BUILD)/tools/%.o: tools/%.c $(FLAGS_STAMP)
 	$(say) CC $<
 	$(Q)$(CC) $(TEST_CFLAGS) -MMD -MP -c -o $@ $<
 
+# `ulog mirror` (tools/kafka_mirror.c) is the tool's, not the library's:
+# only the tool links librdkafka.
+RDKAFKA_LIBS := $(or $(shell $(PKG_CONFIG) --libs rdkafka 2>/dev/null),-lrdkafka)
+
 $(CLI_BIN): $(CLI_OBJS) $(STATIC_LIB)
 	@mkdir -p $(@D)
 	$(say) LD $@
-	$(Q)$(CC) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJS) $(STATIC_LIB) $(LIBS)
+	$(Q)$(CC) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJS) $(STATIC_LIB) $(RDKAFKA_LIBS) $(LIBS)
+
+# The mirror's test links the module and librdkafka too.
+$(BUILD)/test/test_kafka: $(BUILD)/tools/kafka_mirror.o
+$(BUILD)/test/test_kafka: TEST_EXTRA = $(BUILD)/tools/kafka_mirror.o $(RDKAFKA_LIBS)
 
 -include $(CLI_OBJS:.o=.d)
 

@@ -151,13 +151,20 @@ check-tsan:
 	@$(MAKE) --no-print-directory deps
 	+@$(TSAN_MAKE) tsan-run
 
+# Not run under TSan, said so in the output: test_kafka runs librdkafka and
+# its mock brokers, which are not built with ThreadSanitizer; a TSan process
+# dies in them (SEGV in uninstrumented code) before a test starts. It runs in
+# the plain and the ASan build.
+TSAN_SKIP := $(BUILD)/test/test_kafka
+
 tsan-run: $(TEST_BINS) $(EXAMPLE_BINS) $(TSAN_SHIM)
 	@echo "== ThreadSanitizer ($(BUILD)): TSAN_OPTIONS=$(TSAN_OPTIONS_CHECK) $(TSAN_OPTIONS)"
 	+$(Q)export TSAN_OPTIONS="$(TSAN_OPTIONS_CHECK) $(TSAN_OPTIONS)" \
 	       LD_PRELOAD="$(abspath $(TSAN_SHIM))$${LD_PRELOAD:+ $$LD_PRELOAD}"; \
 	$(if $(TSAN_FILTER),export CRITERION_TEST_PATTERN='$(TSAN_FILTER)'; echo "   tests: $(TSAN_FILTER)";) \
 	start=$$(date +%s); \
-	$(MAKE) --no-print-directory check-tests || exit 1; \
+	echo "   not under ThreadSanitizer: $(notdir $(TSAN_SKIP)) (librdkafka is not instrumented)"; \
+	$(MAKE) --no-print-directory check-tests TEST_BINS='$(filter-out $(TSAN_SKIP),$(TEST_BINS))' || exit 1; \
 	$(MAKE) --no-print-directory check-examples || exit 1; \
 	echo "make check-tsan: every test and example passed under ThreadSanitizer" \
 	     "($$(( $$(date +%s) - start ))s)"

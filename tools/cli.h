@@ -108,6 +108,7 @@ int cmd_groups(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_perf(int argc, char **argv);
+int cmd_mirror(int argc, char **argv);
 
 /* Looks `name` up in a NULL-terminated list of subcommands; -1 if absent. */
 int cli_subcommand(const char *name, const char *const *names);

@@ -41,7 +41,7 @@ static const struct {
 } COMMANDS[] = {
     { "topics", cmd_topics },   { "produce", cmd_produce }, { "consume", cmd_consume },
     { "groups", cmd_groups },   { "dump", cmd_dump },       { "verify", cmd_verify },
-    { "perf", cmd_perf },
+    { "perf", cmd_perf },       { "mirror", cmd_mirror },
 };
 
 int main(int argc, char **argv)

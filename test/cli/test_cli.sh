@@ -56,7 +56,7 @@ has "--version" "$T/out" '^ulog [0-9][0-9.]* (library [0-9.]*)$'
 for c in "" "topics" "topics create" "topics list" "topics describe" "topics alter" \
          "topics delete" "topics clean" "topics delete-records" "produce" "consume" \
          "groups" "groups list" "groups describe" "groups reset" "groups delete" "dump" \
-         "verify" "perf" "perf produce" "perf consume" "perf latency"; do
+         "verify" "perf" "perf produce" "perf consume" "perf latency" "mirror"; do
     # shellcheck disable=SC2086
     ok "ulog $c --help" "$U" $c --help
     has "ulog $c --help" "$T/out" '^usage: ulog'
@@ -70,6 +70,12 @@ usage_error() {
 usage_error "no command" "$U"
 usage_error "unknown command" "$U" frobnicate
 usage_error "consume without topic" "$U" consume
+usage_error "mirror without direction" "$U" mirror
+usage_error "mirror, unknown direction" "$U" mirror sideways t --brokers 127.0.0.1:9
+usage_error "mirror without brokers" "$U" mirror to-kafka t
+usage_error "mirror to-kafka with --topic" "$U" mirror to-kafka t --brokers 127.0.0.1:9 --topic u
+usage_error "mirror from-kafka with --name" "$U" mirror from-kafka t --brokers 127.0.0.1:9 --name h
+usage_error "mirror bad -X" "$U" mirror to-kafka t --brokers 127.0.0.1:9 -X nothing
 usage_error "unknown option" "$U" consume t -x
 usage_error "missing argument" "$U" consume t -o
 usage_error "bad -o" "$U" consume t -o sometime
