@@ -169,6 +169,10 @@ $(BUILD)/test/%: test/%.c $(TEST_SUPPORT) $(STATIC_LIB) $(FLAGS_STAMP)
 	$(say) CC $<
 	$(Q)$(CC) $(TEST_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(TEST_SUPPORT) $(TEST_EXTRA) $(STATIC_LIB) -lcriterion $(LIBS)
 
+# test_replicate runs the replication example, so that comes with it (also
+# in builds that make the tests alone, such as coverage).
+$(BUILD)/test/test_replicate: | $(BUILD)/examples/replicate
+
 $(BUILD)/examples/%: examples/%.c $(STATIC_LIB) $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(say) CC $<

@@ -502,7 +502,11 @@ ULOG_API int ulog_append(ulog *log, const char *topic, ulog_record *records, siz
  * (larger than max.message.bytes), ULOG_EOFFSET (base_offset is past the
  * end of the partition, which would leave a gap, or below its log start),
  * ULOG_ECONFLICT (other bytes are stored at base_offset, or it is not where
- * a stored batch begins), and those of ulog_append(). Thread-safe.
+ * a stored batch begins), and those of ulog_append() (ULOG_ETIMEDOUT with
+ * replication.sync: stored, not shipped in time). A partition can only
+ * start at 0: a follower cannot take batches from above its own end, so a
+ * leader whose log start was moved past 0 cannot be followed from scratch
+ * (yet). Thread-safe.
  * Since 0.3.
  */
 ULOG_API int ulog_append_raw(ulog *log, const char *topic, int32_t partition,

@@ -37,7 +37,7 @@ struct ulog_hook {
     bool           acks;
     int            lockfd;     /* -1 unless acks */
     int64_t       *pending;    /* per partition: position shipped, not stored (-1) */
-    int            npending;
+    int            npending;   /* batches shipped and not stored */
     int64_t        first_pending_ms;
     int            err;        /* the last failure, 0 after a success */
     pthread_t      thr;
@@ -58,7 +58,7 @@ static bool stopping(ulog_hook *h)
 static void pause_ms(ulog_hook *h, int ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(CLOCK_MONOTONIC, &ts);      /* the condition's clock (hook_start) */
     ts.tv_sec += ms / 1000;
     ts.tv_nsec += (long)(ms % 1000) * 1000000;
     if (ts.tv_nsec >= 1000000000) {
@@ -81,9 +81,15 @@ static int store(ulog_hook *h)
     if (!offs)
         return ULOG_ENOMEM;
     size_t k = 0;
-    for (int32_t i = 0; i < n; i++)
-        if (h->pending[i] >= 0)
-            offs[k++] = (ulog_offset){ i, h->pending[i] };
+    for (int32_t i = 0; i < n; i++) {
+        if (h->pending[i] < 0)
+            continue;
+        /* Retention or DeleteRecords may have moved the log start past
+         * it (the subscription moved on from there too): what was below
+         * is gone for everyone, and a commit below the start is refused. */
+        int64_t low = __atomic_load_n(&h->t->parts[i].h->low, __ATOMIC_ACQUIRE);
+        offs[k++] = (ulog_offset){ i, h->pending[i] > low ? h->pending[i] : low };
+    }
     int err = ulog_commit_offsets(h->sub, offs, k);
     if (!err) {
         for (size_t i = 0; i < k; i++)
@@ -104,21 +110,37 @@ static void back_off(ulog_hook *h, int *backoff, int err)
     *backoff = *backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : *backoff * 2;
 }
 
+/* Puts partition `part` back to `base` (a batch ship refused), so that the
+ * batch comes again; never past it: a seek that fails is tried again. A
+ * start moved past base by retention is where the partition goes on. */
+static bool seek_back(ulog_hook *h, int32_t part, int64_t base, int *backoff)
+{
+    while (!stopping(h)) {
+        int64_t low = __atomic_load_n(&h->t->parts[part].h->low, __ATOMIC_ACQUIRE);
+        int err = ulog_seek(h->sub, part, base > low ? base : low);
+        if (err == 0)
+            return true;
+        if (err != ULOG_EOFFSET)
+            back_off(h, backoff, err);
+    }
+    return false;
+}
+
 static void *hook_main(void *arg)
 {
     ulog_hook *h = arg;
     int backoff = BACKOFF_MIN_MS, err;
     while (!stopping(h)) {
+        /* A failed store is tried again here, while shipping goes on
+         * (the positions only move up). */
         if (h->npending && (h->npending >= STORE_BATCHES ||
                             ulog__mono_ms() - h->first_pending_ms >= STORE_MS) &&
-            (err = store(h)) != 0) {
+            (err = store(h)) != 0)
             back_off(h, &backoff, err);
-            continue;
-        }
         ulog_batch b = ULOG_BATCH_INIT;
         err = ulog_poll_batch(h->sub, h->npending ? 0 : POLL_MS, &b);
         if (err == ULOG_ETIMEDOUT) {
-            /* Caught up: store now, so that the watermark is not late. */
+            /* Caught up: store now, so that a restart ships little again. */
             if ((err = store(h)) != 0)
                 back_off(h, &backoff, err);
             continue;
@@ -135,7 +157,8 @@ static void *hook_main(void *arg)
         }
         if (h->ship(&b, h->arg) != 0) {
             /* Not shipped: the same batch again, after a pause. */
-            ulog_seek(h->sub, b.partition, b.base_offset);
+            if (!seek_back(h, b.partition, b.base_offset, &backoff))
+                break;
             back_off(h, &backoff, 0);
             continue;
         }
@@ -148,7 +171,7 @@ static void *hook_main(void *arg)
          * never show unshipped ones. */
         if (h->acks)
             ulog__part_raise_replicated(&h->t->parts[b.partition], b.last_offset + 1);
-        if (h->pending[b.partition] < 0 && h->npending++ == 0)
+        if (h->npending++ == 0)
             h->first_pending_ms = ulog__mono_ms();
         h->pending[b.partition] = b.last_offset + 1;
     }
@@ -213,12 +236,13 @@ int ulog_hook_start(ulog *log, const char *topic, const char *name, unsigned fla
     h->acks = flags & ULOG_HOOK_ACKS;
     h->lockfd = -1;
     pthread_mutex_init(&h->mu, NULL);
-    pthread_cond_init(&h->cv, NULL);
-    if (h->acks && (err = lock_acks(log, t->name, &h->lockfd)) != 0) {
-        hook_free(h);
-        return err;
-    }
-    /* From the stored position, or the log start when there is none. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    /* From the stored position, or the log start when there is none. The
+     * group name is checked here, before any lock file is made. */
     ulog_config *cfg = ulog_config_new();
     if (!cfg) {
         hook_free(h);
@@ -227,6 +251,8 @@ int ulog_hook_start(ulog *log, const char *topic, const char *name, unsigned fla
     ulog_config_set(cfg, "auto.offset.reset", "earliest", NULL, 0);
     err = ulog_subscribe(log, topic, name, cfg, &h->sub);
     ulog_config_free(cfg);
+    if (!err && h->acks)
+        err = lock_acks(log, t->name, &h->lockfd);
     if (err) {
         hook_free(h);
         return err;

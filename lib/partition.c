@@ -988,6 +988,10 @@ static int unpoison(ulog__part *p)
             index_truncate(p, scan.end.offset);
             ulog__head_set_synced(h, &scan.end);
             __atomic_store_n(&h->committed, scan.end.offset, __ATOMIC_RELEASE);
+            /* The offsets past the end will hold other records: the
+             * replica watermark must not count them as shipped. */
+            if (__atomic_load_n(&h->replicated, __ATOMIC_ACQUIRE) > scan.end.offset)
+                __atomic_store_n(&h->replicated, scan.end.offset, __ATOMIC_RELEASE);
             __atomic_store_n(&h->poisoned, 0, __ATOMIC_RELEASE);
         }
     }

@@ -120,6 +120,10 @@ int ulog_append_raw(ulog *log, const char *topic, int32_t partition, int64_t bas
                             "offset, or no stored batch begins there");
         if (err == ULOG_EOFFSET)
             return raw_fail(log, topic, partition, err, "below the log start");
+        /* Stored already; a first try may have timed out waiting for the
+         * hook (replication.sync): this one waits as that one did. */
+        if (!err && cfg->replication_sync)
+            err = ulog__part_wait_replicated(p, base_offset + noff, cfg->replication_timeout_ms);
         return err;
     }
     if (err)

@@ -403,3 +403,85 @@ Test(hook, bad_arguments_and_a_deleted_topic)
     ulog_close(lead);
     ulog_close(foll);
 }
+
+/* A ship callback that takes every batch until call `block_at`, where it
+ * waits until released. */
+typedef struct gate {
+    int calls;                  /* (a) */
+    int block_at;
+    int open;                   /* (a) */
+} gate;
+
+static int gated_ship(const ulog_batch *b, void *arg)
+{
+    gate *g = arg;
+    int n = __atomic_add_fetch(&g->calls, 1, __ATOMIC_SEQ_CST);
+    while (n >= g->block_at && !__atomic_load_n(&g->open, __ATOMIC_SEQ_CST))
+        sleep_ms(2);
+    (void)b;
+    return 0;
+}
+
+static void wait_calls(gate *g, int n)
+{
+    int64_t t0 = mono_ns();
+    while (__atomic_load_n(&g->calls, __ATOMIC_SEQ_CST) < n) {
+        cr_assert_lt(mono_ns() - t0, 20000000000LL, "the hook does not ship");
+        sleep_ms(2);
+    }
+}
+
+/* Positions are stored every 64 batches, not only every 100 ms: blocked in
+ * its 70th ship, well within 100 ms of its first, the hook has stored 64. */
+Test(hook, stores_every_64_batches)
+{
+    paths();
+    ulog *lead = open_with_topic(lead_dir, NULL, "t", 1, cfg_of("flush.policy", "none", NULL));
+    for (int i = 0; i < 100; i++) {
+        ulog_record r = { .value = "x", .value_len = 1, .timestamp = ULOG_TIMESTAMP_NOW,
+                          .partition = 0 };
+        append_ok(lead, "t", &r, 1);
+    }
+    gate g = { .block_at = 70 };
+    ulog_hook *h;
+    cr_assert_eq(ulog_hook_start(lead, "t", "mirror", 0, gated_ship, &g, &h), 0);
+    wait_calls(&g, 70);
+    cr_expect_geq(stored_of(lead, 0), 64, "stored %lld", (long long)stored_of(lead, 0));
+    __atomic_store_n(&g.open, 1, __ATOMIC_SEQ_CST);
+    wait_calls(&g, 100);
+    cr_assert_eq(ulog_hook_stop(h), 0);
+    cr_expect_eq(stored_of(lead, 0), 100);
+    ulog_close(lead);
+}
+
+/* The log start moved past a position not yet stored (DeleteRecords while
+ * the hook was shipping): the store goes on from the new start instead of
+ * failing for ever, and the hook reaches the end. */
+Test(hook, goes_on_when_the_log_start_passes_its_position)
+{
+    paths();
+    ulog *lead = open_with_topic(lead_dir, NULL, "t", 1,
+                                 cfg_of("flush.policy", "none", "segment.bytes", "4096", NULL));
+    for (int i = 0; i < 300; i++) {
+        ulog_record r = { .value = "0123456789abcdef0123456789abcdef", .value_len = 32,
+                          .timestamp = ULOG_TIMESTAMP_NOW, .partition = 0 };
+        append_ok(lead, "t", &r, 1);
+    }
+    gate g = { .block_at = 5 };
+    ulog_hook *h;
+    cr_assert_eq(ulog_hook_start(lead, "t", "mirror", 0, gated_ship, &g, &h), 0);
+    wait_calls(&g, 5);
+    /* Everything after what it is shipping: the next store comes when it
+     * has caught up, with nothing left to ship past the start. */
+    int rc = ulog_delete_records(lead, "t", 0, 300);
+    cr_assert_eq(rc, 0, "%s", ulog_errname(rc));
+    __atomic_store_n(&g.open, 1, __ATOMIC_SEQ_CST);
+    int64_t t0 = mono_ns();
+    while (stored_of(lead, 0) < 300) {
+        cr_assert_lt(mono_ns() - t0, 20000000000LL, "stuck at %lld", (long long)stored_of(lead, 0));
+        sleep_ms(10);
+    }
+    cr_assert_eq(ulog_hook_stop(h), 0);
+    cr_expect_eq(g.calls, 5, "shipped what was deleted");
+    ulog_close(lead);
+}

@@ -63,6 +63,12 @@ struct kafka_to {
     char       *ktopic;
     int64_t     count;         /* (a) records acknowledged by Kafka */
     int         failed;        /* delivery reports with an error, this batch */
+    /* The records of a batch Kafka took before one failed (their reports
+     * come in order: one partition, idempotent producer), so that the batch,
+     * shipped again, does not produce them again. */
+    int32_t     done_part;
+    int64_t     done_base;
+    int32_t     done;
 };
 
 /* Delivery reports, served by rd_kafka_poll() in the hook's thread. */
@@ -70,10 +76,13 @@ static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
     kafka_to *k = opaque;
-    if (m->err)
+    if (m->err) {
         k->failed++;
-    else
+    } else {
         __atomic_add_fetch(&k->count, 1, __ATOMIC_RELAXED);
+        if (!k->failed)
+            k->done++;
+    }
 }
 
 /* One record of the batch to Kafka; 0 or -1. */
@@ -120,6 +129,11 @@ static int ship_to_kafka(const ulog_batch *b, void *arg)
         return -1;
     const uint8_t *p = (const uint8_t *)b->data + ULOG__BATCH_HEADER_SIZE;
     const uint8_t *end = (const uint8_t *)b->data + b->len;
+    /* The same batch again after a failure: skip what Kafka took. */
+    int32_t skip = k->done_part == b->partition && k->done_base == b->base_offset ? k->done : 0;
+    k->done_part = b->partition;
+    k->done_base = b->base_offset;
+    k->done = skip;
     k->failed = 0;
     int rc = 0;
     for (int32_t i = 0; i < bh.record_count && rc == 0; i++) {
@@ -129,14 +143,19 @@ static int ship_to_kafka(const ulog_batch *b, void *arg)
         int64_t ts = (bh.attributes & ULOG__ATTR_LOG_APPEND_TIME)
                          ? bh.max_timestamp
                          : (int64_t)((uint64_t)bh.base_timestamp + (uint64_t)r.timestamp_delta);
-        rc = produce(k, b->partition, &r, ts);
+        if (i >= skip && (rc = produce(k, b->partition, &r, ts)) != 0)
+            k->failed++;        /* nothing after it may count as taken */
         p = r.end;
     }
     /* Until Kafka has answered for each record (the producer retries a
      * broker that is down until message.timeout.ms). */
     while (rd_kafka_outq_len(k->rk) > 0)
         rd_kafka_poll(k->rk, 50);
-    return rc == 0 && k->failed == 0 ? 0 : -1;
+    if (rc == 0 && k->failed == 0) {
+        k->done_part = -1;
+        return 0;
+    }
+    return -1;
 }
 
 int kafka_to_start(ulog *log, const char *topic, const char *brokers, const char *ktopic,
@@ -147,6 +166,8 @@ int kafka_to_start(ulog *log, const char *topic, const char *brokers, const char
         "enable.idempotence=true", "linger.ms=2", NULL
     };
     kafka_to *k = calloc(1, sizeof *k);
+    if (k)
+        k->done_part = -1;
     if (!k || !(k->ktopic = strdup(ktopic))) {
         free(k);
         return ULOG_ENOMEM;
@@ -222,18 +243,36 @@ static int kafka_partitions(rd_kafka_t *rk, const char *ktopic, char *err, size_
 static int append_message(ulog *log, const char *topic, const rd_kafka_message_t *m,
                           char *err, size_t errlen)
 {
+    /* Only at its offset: if another writer moved the end, nothing is
+     * appended (a record at the wrong offset would make a restart skip
+     * messages it never stored). */
+    int64_t lo, hi;
+    int rc = ulog_watermarks(log, topic, m->partition, &lo, &hi);
+    if (!rc && hi != m->offset) {
+        say(err, errlen, "Kafka %d@%lld: topic %s partition %d ends at %lld: something else "
+            "appends to it", (int)m->partition, (long long)m->offset, topic, (int)m->partition,
+            (long long)hi);
+        return ULOG_ECONFLICT;
+    }
     rd_kafka_headers_t *hs = NULL;
-    ulog_header hd[64];
+    ulog_header *hd = NULL;
     size_t nh = 0;
-    if (rd_kafka_message_headers(m, &hs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (!rc && rd_kafka_message_headers(m, &hs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        size_t cnt = rd_kafka_header_cnt(hs);
         const char *name;
         const void *val;
         size_t size;
-        while (nh < 64 && rd_kafka_header_get_all(hs, nh, &name, &val, &size) ==
-                              RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (cnt && !(hd = malloc(cnt * sizeof *hd)))
+            return ULOG_ENOMEM;
+        while (nh < cnt && rd_kafka_header_get_all(hs, nh, &name, &val, &size) ==
+                               RD_KAFKA_RESP_ERR_NO_ERROR) {
             hd[nh] = (ulog_header){ name, strlen(name), val, val ? size : 0 };
             nh++;
         }
+    }
+    if (rc) {
+        free(hd);
+        return rc;
     }
     rd_kafka_timestamp_type_t tt;
     int64_t ts = rd_kafka_message_timestamp(m, &tt);
@@ -242,7 +281,8 @@ static int append_message(ulog *log, const char *topic, const rd_kafka_message_t
                       .headers = nh ? hd : NULL, .header_count = nh,
                       .timestamp = ts >= 0 ? ts : ULOG_TIMESTAMP_NOW,
                       .partition = m->partition };
-    int rc = ulog_append(log, topic, &r, 1);
+    rc = ulog_append(log, topic, &r, 1);
+    free(hd);
     if (rc) {
         char e[256];
         ulog_errmsg(log, e, sizeof e);

@@ -14,11 +14,14 @@
  * the duplicates of its own retries, not those.
  *
  * From Kafka: a consumer that appends every message of the Kafka topic to
- * the same partition of the ulog topic at the same offset, in batches. The
+ * the same partition of the ulog topic at the same offset, one at a time
+ * (the ulog topic's flush.policy says when each is durable). The
  * position is the ulog partition's end: a restart goes on from there, and a
  * message below it (delivered again) is skipped, so each is stored once. A
  * Kafka topic whose offsets skip (compacted, or with transaction markers)
- * cannot keep its offsets here: the mirror stops with an error there.
+ * cannot keep its offsets here: the mirror stops with an error there, as
+ * it does when something else appends to the ulog topic. A record
+ * timestamp of 0 goes to Kafka as "now" (librdkafka's meaning of 0).
  */
 #ifndef ULOG_KAFKA_MIRROR_H
 #define ULOG_KAFKA_MIRROR_H

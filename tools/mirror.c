@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char USAGE[] =
     "usage: ulog mirror to-kafka TOPIC --brokers HOST:PORT[,...] [--kafka-topic NAME]\n"
@@ -101,7 +102,7 @@ int cmd_mirror(int argc, char **argv)
                             sizeof err, &m);
         if (!rc) {
             while (!g_stop)
-                pause();
+                sleep(1);       /* a signal ends it early; pause() could miss one */
             count = kafka_to_count(m);
             rc = kafka_to_stop(m);
         }
