@@ -573,5 +573,33 @@ ok "perf latency" "$U" perf latency bench --records 200
 has "perf latency" "$T/out" '^end-to-end latency, append to poll (ms): p50 [0-9.]* .* max [0-9.]*$'
 ok "verify after perf" "$U" verify bench
 
+# ---------------------------------------------------------------- mirror
+
+# To Kafka, end to end through the tool: librdkafka's own mock cluster
+# (test.mock.num.brokers, in the tool's process, on 127.0.0.1) stands in for
+# the brokers; test_kafka checks what arrives there.
+ok "create mirrored" "$U" topics create mirrored -p 2 -c flush.policy=none
+printf 'a\nb\nc\nd\ne\n' | "$U" produce mirrored
+"$U" mirror to-kafka mirrored --brokers 127.0.0.1:1 -X test.mock.num.brokers=1 \
+    -X log_level=0 >"$T/mirror.out" 2>"$T/mirror.err" &
+mpid=$!
+lag=x
+for _ in $(seq 1 150); do
+    sleep 0.2
+    lag=$("$U" groups describe mirror.mirrored 2>/dev/null | awk 'NR > 1 { l += $7; n++ } END { if (n == 2) print l }')
+    [ "$lag" = 0 ] && break
+done
+kill -TERM "$mpid"
+wait "$mpid"
+rc=$?
+checks=$((checks + 1)); [ "$lag" = 0 ] || fail "mirror to-kafka: the hook's lag is '$lag', not 0"
+checks=$((checks + 1)); [ "$rc" = 0 ] || fail "mirror to-kafka exited $rc: $(cat "$T/mirror.err")"
+checks=$((checks + 1)); grep -qx 'mirrored 5 records to Kafka' "$T/mirror.out" ||
+    fail "mirror to-kafka said: $(cat "$T/mirror.out")"
+run "$U" mirror to-kafka nosuch --brokers 127.0.0.1:1 -X test.mock.num.brokers=1
+expect "mirror to-kafka: no such topic" 1 && has "mirror: no such topic" "$T/err" 'ULOG_ENOENT'
+run "$U" mirror to-kafka mirrored --brokers 127.0.0.1:1 -X no.such.setting=1
+expect "mirror to-kafka: bad librdkafka setting" 1 && has "mirror: bad setting" "$T/err" 'no.such.setting'
+
 echo "test_cli.sh: $checks checks, $fails failed"
 [ "$fails" = 0 ]
