@@ -687,15 +687,10 @@ static int finish_swap(ulog__part *p, int64_t from, int64_t to, int64_t cleaned_
  * its first segment may be gone since). */
 static int drop_strays(ulog__part *p)
 {
-    int fd = openat(p->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return ulog__errno_to_err(errno);
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        close(fd);
-        return ulog__errno_to_err(errno);
-    }
-    int err = 0;
+    DIR *d;
+    int err = ulog__dir_open(p->dirfd, &d);
+    if (err)
+        return err;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         size_t len = strlen(de->d_name);

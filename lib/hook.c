@@ -37,6 +37,7 @@ struct ulog_hook {
     bool           acks;
     int            lockfd;     /* -1 unless acks */
     int64_t       *pending;    /* per partition: position shipped, not stored (-1) */
+    ulog_offset   *offs;       /* store()'s list, one per partition */
     int            npending;   /* batches shipped and not stored */
     int64_t        first_pending_ms;
     int            err;        /* the last failure, 0 after a success */
@@ -77,9 +78,7 @@ static int store(ulog_hook *h)
     if (h->npending == 0)
         return 0;
     int32_t n = h->t->partitions;
-    ulog_offset *offs = calloc((size_t)n, sizeof *offs);
-    if (!offs)
-        return ULOG_ENOMEM;
+    ulog_offset *offs = h->offs;
     size_t k = 0;
     for (int32_t i = 0; i < n; i++) {
         if (h->pending[i] < 0)
@@ -96,7 +95,6 @@ static int store(ulog_hook *h)
             h->pending[offs[i].partition] = -1;
         h->npending = 0;
     }
-    free(offs);
     return err;
 }
 
@@ -208,6 +206,7 @@ static void hook_free(ulog_hook *h)
     pthread_mutex_destroy(&h->mu);
     pthread_cond_destroy(&h->cv);
     free(h->pending);
+    free(h->offs);
     free(h);
 }
 
@@ -223,7 +222,10 @@ int ulog_hook_start(ulog *log, const char *topic, const char *name, unsigned fla
     if (err)
         return err;
     ulog_hook *h = calloc(1, sizeof *h);
-    if (!h || !(h->pending = malloc((size_t)t->partitions * sizeof *h->pending))) {
+    if (!h || !(h->pending = malloc((size_t)t->partitions * sizeof *h->pending)) ||
+        !(h->offs = calloc((size_t)t->partitions, sizeof *h->offs))) {
+        if (h)
+            free(h->pending);
         free(h);
         return ulog__fail(log, ULOG_ENOMEM, "hook: out of memory");
     }

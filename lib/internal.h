@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <stdbool.h>
+#include <dirent.h>
 #include "ulog.h"
 
 #define ULOG__HIDDEN __attribute__((visibility("hidden")))
@@ -434,6 +435,9 @@ int ulog__seg_trim(int fd, int64_t size) ULOG__HIDDEN;
 int ulog__seg_open(int dirfd, int64_t base, bool writable, int *fd_out) ULOG__HIDDEN;
 /* Base offsets of the segment files, sorted ascending. Caller frees *bases. */
 int ulog__seg_list(int dirfd, int64_t **bases, size_t *n) ULOG__HIDDEN;
+/* Opens directory dirfd for reading with an open file description of its
+ * own (readdir positions are not shared). */
+int ulog__dir_open(int dirfd, DIR **out) ULOG__HIDDEN;
 /* Smallest segment base > after; ULOG_ENOENT when none. */
 int ulog__seg_next(int dirfd, int64_t after, int64_t *base) ULOG__HIDDEN;
 /* Largest segment base <= offset; ULOG_ENOENT when none. */

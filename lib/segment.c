@@ -106,7 +106,7 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-int ulog__seg_list(int dirfd, int64_t **bases, size_t *n)
+int ulog__dir_open(int dirfd, DIR **out)
 {
     /* Its own open file description: a dup() would share the directory
      * offset with every thread listing the same partition at once, and
@@ -114,14 +114,22 @@ int ulog__seg_list(int dirfd, int64_t **bases, size_t *n)
     int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return ulog__errno_to_err(errno);
-    DIR *d = fdopendir(fd);
-    if (!d) {
+    if (!(*out = fdopendir(fd))) {
         close(fd);
         return ulog__errno_to_err(errno);
     }
+    return 0;
+}
+
+int ulog__seg_list(int dirfd, int64_t **bases, size_t *n)
+{
+    DIR *d;
+    int err = ulog__dir_open(dirfd, &d);
+    if (err)
+        return err;
     size_t cap = 16, cnt = 0;
     int64_t *v = malloc(cap * sizeof *v);
-    int err = v ? 0 : ULOG_ENOMEM;
+    err = v ? 0 : ULOG_ENOMEM;
     struct dirent *de;
     while (!err && (errno = 0, de = readdir(d)) != NULL) {
         int64_t b;

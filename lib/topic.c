@@ -360,12 +360,11 @@ static inline bool plain_record_ok(const ulog__topic *t, bool compacts, const ul
            (r->key_len | r->value_len) <= INT32_MAX;
 }
 
-/* cfg: the settings this append reads. */
+/* cfg: the settings this append reads. Called for the records
+ * plain_record_ok() does not pass at once. */
 static int check_record(ulog *log, const ulog__topic *t, const ulog__topic_cfg *cfg,
                         const ulog_record *r, size_t i)
 {
-    if (plain_record_ok(t, ulog__cleanup_compacts(cfg), r))
-        return 0;
     const char *why = NULL;
     if (r->partition != ULOG_PARTITION_ANY && (r->partition < 0 || r->partition >= t->partitions))
         why = "partition out of range";

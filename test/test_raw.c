@@ -481,3 +481,71 @@ Test(raw, below_the_log_start)
     ulog_close(lead);
     ulog_close(foll);
 }
+
+/* A batch compaction rewrote skips offsets: refused, with nothing written. */
+Test(raw, compacted_batches_are_refused)
+{
+    ulog *foll;
+    ulog *lead = open_pair(&foll, cfg_of("cleanup.policy", "compact", "segment.bytes", "4096",
+                                         NULL),
+                           cfg_of("cleanup.policy", "compact", NULL));
+    for (int i = 0; i < 400; i++) {
+        char key[8], val[32];
+        snprintf(key, sizeof key, "k%d", i % 4);
+        int vl = snprintf(val, sizeof val, "value %d", i);
+        ulog_record r[2] = {
+            { .key = key, .key_len = strlen(key), .value = val, .value_len = (size_t)vl,
+              .timestamp = ULOG_TIMESTAMP_NOW, .partition = 0 },
+            { .key = "k9", .key_len = 2, .value = val, .value_len = (size_t)vl,
+              .timestamp = ULOG_TIMESTAMP_NOW, .partition = 0 },
+        };
+        append_ok(lead, "t", r, 2);
+    }
+    int rc = ulog_clean(lead, "t", ULOG_CLEAN_COMPACT, NULL, NULL);
+    cr_assert_eq(rc, 0, "%s", ulog_errname(rc));
+    ulog_sub *s = sub_earliest(lead, "t");
+    ulog_batch b = ULOG_BATCH_INIT;
+    bool gapped = false;
+    while (!gapped && ulog_poll_batch(s, 0, &b) == 0)
+        gapped = b.record_count < b.last_offset - b.base_offset + 1;
+    cr_assert(gapped, "compaction left no batch with fewer records than offsets");
+    int64_t base = b.base_offset;
+    /* The follower first holds what comes before it, so that no gap is the
+     * reason for the refusal. */
+    ulog_sub_close(s);
+    s = sub_earliest(lead, "t");
+    while (ulog_poll_batch(s, 0, &b) == 0 && b.base_offset < base)
+        cr_assert_eq(ulog_append_raw(foll, "t", 0, b.base_offset, b.data, b.len), 0,
+                     "a batch before %lld", (long long)base);
+    cr_assert_eq(b.base_offset, base);
+    cr_expect_eq(ulog_append_raw(foll, "t", 0, b.base_offset, b.data, b.len), ULOG_ENOTSUP);
+    char msg[512];
+    ulog_errmsg(foll, msg, sizeof msg);
+    cr_expect_neq(strstr(msg, "compaction"), NULL, "%s", msg);
+    expect_high(foll, 0, base);
+    ulog_sub_close(s);
+    ulog_close(lead);
+    ulog_close(foll);
+}
+
+/* A caller built against 0.2 passes the smaller ulog_partition_info: the
+ * fields it has are filled, the byte after them is left alone. */
+Test(raw, partition_info_of_an_older_size)
+{
+    ulog *foll;
+    ulog *lead = open_pair(&foll, NULL, NULL);
+    fill(lead, 0, 10, 1);
+    union {
+        ulog_partition_info pi;
+        uint8_t bytes[sizeof(ulog_partition_info)];
+    } u;
+    memset(&u, 0xa5, sizeof u);
+    u.pi.struct_size = offsetof(ulog_partition_info, replicated);
+    cr_assert_eq(ulog_partition_describe(lead, "t", 0, &u.pi), 0);
+    cr_expect_eq(u.pi.high, 10);
+    cr_expect_eq(u.pi.dirty_bytes, 0, "a 0.2 field is filled");
+    for (size_t i = offsetof(ulog_partition_info, replicated); i < sizeof u; i++)
+        cr_assert_eq(u.bytes[i], 0xa5, "byte %zu past the caller's struct written", i);
+    ulog_close(lead);
+    ulog_close(foll);
+}
