@@ -646,6 +646,8 @@ typedef struct ulog__part {
     int          wfd;
     int64_t      wfd_seg;
     uint32_t     wfd_gen;
+    int64_t      wfd_sized;   /* no sizing ahead below this (0: unknown) */
+    bool         no_fallocate;  /* the filesystem cannot: files grow by writes */
     int          sfd;
     int64_t      sfd_seg;
     uint32_t     sfd_gen;

@@ -636,13 +636,19 @@ int ulog_partition_describe(ulog *log, const char *topic, int32_t partition,
     if ((err = ulog__seg_list_sizes(p->dirfd, &v, &sizes, &n)) != 0)
         return ulog__fail(log, err, "topic %s partition %d: listing segments", topic,
                           (int)partition);
+    bool died;
+    ulog__pos wend = { -1, -1, -1 };
+    if (ulog__mutex_lock(&p->h->wlock, &died) == 0) {
+        wend = p->h->wend;
+        ulog__mutex_unlock(&p->h->wlock);
+        info->write_end = wend.offset;
+    }
+    /* The active segment's file may run ahead of its data (zeros a
+     * synced topic's writer sized it with): its bytes end at the write end. */
+    if (n && wend.segment == v[n - 1] && wend.pos < sizes[n - 1])
+        sizes[n - 1] = wend.pos;
     for (size_t i = 0; i < n; i++)
         bytes += sizes[i];
-    bool died;
-    if (ulog__mutex_lock(&p->h->wlock, &died) == 0) {
-        info->write_end = p->h->wend.offset;
-        ulog__mutex_unlock(&p->h->wlock);
-    }
     info->segments = (int64_t)n;
     info->bytes = bytes;
     if (info->struct_size >= offsetof(ulog_partition_info, dirty_bytes) + sizeof info->dirty_bytes) {

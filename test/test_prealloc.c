@@ -3,7 +3,8 @@
  * the active segment is allocated to segment.bytes when it is created,
  * closed segments are trimmed to their last batch before the next one takes
  * writes, live readers follow rolls, and recovery after a reboot finds the
- * end by validating batches, not by file size.
+ * end by validating batches, not by file size. Also the same for flush.policy
+ * always, whose active segment is sized ahead of its data a MiB at a time.
  */
 #include <dirent.h>
 #include <sys/stat.h>
@@ -31,24 +32,12 @@ static int64_t file_size(int64_t base)
     return st.st_size;
 }
 
-/* Sum of the frames in segment `base`: where its last batch ends. */
+/* Where the last batch of segment `base` ends. */
 static int64_t data_end(int64_t base)
 {
     char path[700];
     seg_path(path, sizeof path, root, "p", 0, base);
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f);
-    int64_t pos = 0;
-    uint8_t hdr[12];
-    while (fread(hdr, 1, 12, f) == 12) {
-        size_t frame;
-        if (ulog__batch_frame_size(hdr, 12, &frame) != 0)
-            break;          /* zeros: the preallocated rest */
-        pos += (int64_t)frame;
-        cr_assert_eq(fseek(f, pos, SEEK_SET), 0);
-    }
-    fclose(f);
-    return pos;
+    return seg_data_bytes(path);
 }
 
 static void append_n(ulog *log, int64_t first, int n)
@@ -158,5 +147,114 @@ Test(prealloc, reboot_recovery_finds_the_end_by_batches)
     delete_heads(root, "p", 1, false);
     log = open_at(root, NULL);
     expect_all(log, 1000);
+    ulog_close(log);
+}
+
+/* An always topic without preallocate: its active segment is sized ahead
+ * of the data, 256 KiB at a time, so that a synced append does not also
+ * write the inode; the bytes a partition reports are its data, and a
+ * reopen, a recovery and a roll each leave the records as they were. */
+#define AHEAD (256 << 10)
+
+static int64_t round_up(int64_t n)
+{
+    return (n + AHEAD - 1) / AHEAD * AHEAD;
+}
+
+static ulog *open_synced(const char *policy, const char *segment_bytes)
+{
+    return open_with_topic(root, NULL, "p", 1,
+                           cfg_of("segment.bytes", segment_bytes, "flush.policy", policy,
+                                  NULL));
+}
+
+static int64_t described_bytes(ulog *log)
+{
+    ulog_partition_info info = ULOG_PARTITION_INFO_INIT;
+    cr_assert_eq(ulog_partition_describe(log, "p", 0, &info), 0);
+    return info.bytes;
+}
+
+Test(prealloc, always_segment_sized_ahead_of_its_data)
+{
+    ulog *log = open_synced("always", "1073741824");
+    append_n(log, 0, 1);
+    cr_expect_eq(file_size(0), AHEAD, "sized ahead at the first append");
+    cr_expect_eq(described_bytes(log), data_end(0), "bytes: the data, not the zeros");
+    append_n(log, 1, 6999);             /* ~1.2 MB */
+    cr_expect_gt(data_end(0), 4 * AHEAD);
+    cr_expect_eq(file_size(0), round_up(data_end(0)), "sized again each time it is full");
+    cr_expect_eq(described_bytes(log), data_end(0));
+    ulog_close(log);
+
+    log = open_at(root, NULL);          /* head trusted: nothing to cut */
+    expect_all(log, 7000);
+    append_n(log, 7000, 10);
+    ulog_close(log);
+
+    delete_heads(root, "p", 1, false);  /* a reboot: the scan ends at the zeros */
+    log = open_at(root, NULL);
+    int64_t lo, hi;
+    watermarks(log, "p", 0, &lo, &hi);
+    cr_assert_eq(hi, 7010);
+    cr_expect_eq(file_size(0), data_end(0), "recovery cut the zeros like a torn tail");
+    append_n(log, 7010, 10);
+    cr_expect_eq(file_size(0), round_up(data_end(0)), "and the next append sized it again");
+    expect_all(log, 7020);
+    ulog_close(log);
+}
+
+Test(prealloc, sized_ahead_segments_are_trimmed_at_the_roll)
+{
+    ulog *log = open_synced("always", "65536");
+    append_n(log, 0, 1200);             /* ~220 KB: several rolls */
+    char pd[600];
+    part_dir(pd, sizeof pd, root, "p", 0);
+    int64_t last = -1, closed = 0;
+    DIR *d = opendir(pd);
+    struct dirent *de;
+    int64_t bases[64];
+    int nb = 0;
+    while ((de = readdir(d)) != NULL)
+        if (is_segment_name(de->d_name) && nb < 64)
+            bases[nb++] = strtoll(de->d_name, NULL, 10);
+    closedir(d);
+    for (int i = 0; i < nb; i++)
+        if (bases[i] > last)
+            last = bases[i];
+    for (int i = 0; i < nb; i++) {
+        if (bases[i] == last) {
+            cr_expect_eq(file_size(last), SEG, "sized to segment.bytes, not past it");
+        } else {
+            cr_expect_eq(file_size(bases[i]), data_end(bases[i]),
+                         "closed segment %lld trimmed", (long long)bases[i]);
+            closed++;
+        }
+    }
+    cr_expect_geq(closed, 2);
+    expect_all(log, 1200);
+    ulog_close(log);
+}
+
+/* Without syncs there is nothing to gain: the file is its data. */
+Test(prealloc, none_topics_grow_with_their_data)
+{
+    ulog *log = open_synced("none", "1073741824");
+    append_n(log, 0, 100);
+    cr_expect_eq(file_size(0), data_end(0));
+    ulog_close(log);
+}
+
+/* preallocate=true: the first segment keeps its allocation through the
+ * partition's first open (which, with a new head, runs the recovery scan
+ * that cuts zeros in the last segment) -- it used to end up growing with
+ * each write like any other. */
+Test(prealloc, first_segment_allocated_when_written)
+{
+    ulog *log = open_prealloc("always");
+    append_n(log, 0, 10);
+    cr_expect_eq(file_size(0), SEG);
+    cr_expect_eq(described_bytes(log), data_end(0));
+    expect_all(log, 10);
     ulog_close(log);
 }

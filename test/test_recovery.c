@@ -203,6 +203,8 @@ static void read_layout(const char *dir, const char *topic, layout *l)
         seg_path(sp, sizeof sp, dir, topic, 0, l->segs[i]);
         size_t len;
         uint8_t *buf = slurp(sp, &len);
+        /* The writer died with its file sized ahead: zeros follow. */
+        len = (size_t)seg_data_bytes(sp);
         size_t pos = 0;
         while (pos < len) {
             size_t frame;

@@ -205,6 +205,24 @@ static inline void seg_path(char *out, size_t n, const char *dir, const char *to
     snprintf(out, n, "%s/topics/%s/%d/%020lld.log", dir, topic, (int)part, (long long)base);
 }
 
+/* Where the batches of a segment file end: its size, unless its writer
+ * sized it ahead (zeros follow the last batch). */
+static inline int64_t seg_data_bytes(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+    int64_t pos = 0;
+    uint8_t hdr[12];
+    size_t frame;
+    while (fread(hdr, 1, sizeof hdr, f) == sizeof hdr &&
+           ulog__batch_frame_size(hdr, sizeof hdr, &frame) == 0) {
+        pos += (int64_t)frame;
+        cr_assert_eq(fseek(f, pos, SEEK_SET), 0);
+    }
+    fclose(f);
+    return pos;
+}
+
 /* Whether a directory entry is a segment file: 20 digits and ".log". */
 static inline bool is_segment_name(const char *name)
 {

@@ -80,12 +80,13 @@ static void walk(const uint8_t *a, int64_t size, bool records, int64_t next, dum
         const uint8_t *p = a + pos;
         size_t avail = (size_t)(size - pos), frame;
         if (avail >= sizeof zeros && memcmp(p, zeros, sizeof zeros) == 0) {
-            /* A preallocated segment's unused end: fine if zero throughout. */
+            /* The unused end of a segment allocated or sized ahead of its
+             * data: fine if zero throughout. */
             size_t i = sizeof zeros;
             while (i < avail && p[i] == 0)
                 i++;
             if (i == avail) {
-                printf("%10lld  %zu zero bytes to the end of the file (preallocated, unused)\n",
+                printf("%10lld  %zu zero bytes to the end of the file (allocated ahead, unused)\n",
                        (long long)pos, avail);
                 return;
             }

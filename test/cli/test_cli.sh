@@ -294,7 +294,11 @@ printf 'X' | dd of="$T/bad.log" bs=1 seek=70 conv=notrunc 2>/dev/null
 run "$U" dump "$T/bad.log"
 expect "dump of a flipped byte" 1 && has "dump of a flipped byte" "$T/out" ' 0  *0  *2  *3 .*BAD (crc)$'
 has "dump of a flipped byte: summary" "$T/out" ' 1 bad,'
-size=$(wc -c < "$seg")
+# Where the batches end: the file may run on in zeros (an always topic's
+# active segment is sized ahead), which dump reports as unused.
+run "$U" dump "$seg"
+size=$(sed -n 's/^ *\([0-9]*\)  [0-9]* zero bytes to the end of the file.*/\1/p' "$T/out")
+[ -n "$size" ] || size=$(wc -c < "$seg")
 head -c $((size - 5)) "$seg" > "$T/torn.log"
 run "$U" dump "$T/torn.log"
 expect "dump of a torn file" 1 && has "dump of a torn file" "$T/out" 'torn tail'
