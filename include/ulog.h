@@ -37,11 +37,11 @@ extern "C" {
 
 /* Version: the one place it is defined. The Makefile reads these lines. */
 #define ULOG_VERSION_MAJOR 0
-#define ULOG_VERSION_MINOR 3
+#define ULOG_VERSION_MINOR 4
 #define ULOG_VERSION_PATCH 0
 #define ULOG_VERSION_NUMBER \
     (ULOG_VERSION_MAJOR * 10000 + ULOG_VERSION_MINOR * 100 + ULOG_VERSION_PATCH)
-#define ULOG_VERSION_STRING "0.3.0"
+#define ULOG_VERSION_STRING "0.4.0"
 
 #if defined(_WIN32)
 #define ULOG_API
@@ -78,6 +78,7 @@ extern "C" {
 #define ULOG_ECONFLICT  (-16) /* other bytes are stored at that offset */
 #define ULOG_EAUTH      (-17) /* authentication failed: a wrong key, or bytes
                                  changed since they were signed or sealed */
+#define ULOG_ENOKEY     (-18) /* no key of that id was given (ulog_key_add) */
 
 /* Message for an error code. Static text, never NULL; unknown codes get a
  * generic text. Thread-safe. Since 0.1. */
@@ -162,6 +163,11 @@ typedef struct ulog_strlist ulog_strlist;
  *   replication.timeout.ms 1..86400000, default 30000: how long such an
  *                        append waits; then ULOG_ETIMEDOUT, the records
  *                        stored (their offsets written back) but not shipped
+ *   encryption.key.id    -1..2^31-1, default -1 (not encrypted): the id of
+ *                        the key that seals appended values (see
+ *                        ulog_key_add); set when the topic is created, and
+ *                        changed later (key rotation) but never to or from
+ *                        -1: a topic is encrypted from its creation or never
  * Subscription (ulog_subscribe):
  *   auto.offset.reset    where to start a partition the group has no usable
  *                        committed offset for (none committed, or it fell out
@@ -611,6 +617,39 @@ ULOG_API int ulog_batch_mac(const uint8_t *key, const char *topic, int32_t parti
 ULOG_API int ulog_batch_mac_verify(const uint8_t *key, const char *topic, int32_t partition,
                                    int64_t base_offset, const void *data, size_t len,
                                    const uint8_t *mac);
+
+/*
+ * Encryption at rest. A topic created with the setting encryption.key.id
+ * (0..2^31-1) stores every record value sealed with XChaCha20-Poly1305
+ * (libsodium) under the key of that id: ULOG_KEY_BYTES random bytes the
+ * application gives each handle with ulog_key_add() and keeps itself --
+ * keys are never written to the log. Appends seal with the topic's
+ * current key id (ulog_topic_alter() changes it: key rotation); reads open
+ * each value with the key id it was sealed with, so old keys stay needed
+ * while their records are kept. Keys, headers and timestamps stay in the
+ * clear, and null values stay null (tombstones). A value costs
+ * ULOG_SEAL_OVERHEAD bytes more on disk.
+ * ulog_key_add(): the key of `key_id` for `topic` (a topic that need not
+ * exist yet), held in locked memory until ulog_key_remove() or
+ * ulog_close(). 0, also when the same key is there already; ULOG_EEXIST
+ * when another key has that id; ULOG_EINVAL for a bad name, a NULL key or
+ * key_len other than ULOG_KEY_BYTES; ULOG_ENOMEM.
+ * ulog_key_remove(): 0, or ULOG_ENOENT when there is no such key.
+ * Appends to an encrypted topic without its current key fail with
+ * ULOG_ENOKEY and store nothing. ulog_poll() of a value whose key was not
+ * given returns ULOG_ENOKEY; of a value that does not open (a wrong key
+ * under that id, a changed byte, a value moved to another key, partition
+ * or topic) ULOG_EAUTH -- never the bytes. Either way the subscription
+ * stays at that record: add the key, or seek past it.
+ * ulog_poll_batch() hands out batches as stored (sealed): replication
+ * copies them as they are, and a follower reads them with the same keys.
+ * Thread-safe. Since 0.4.
+ */
+#define ULOG_KEY_BYTES     32
+#define ULOG_SEAL_OVERHEAD 45
+ULOG_API int ulog_key_add(ulog *log, const char *topic, uint32_t key_id, const uint8_t *key,
+                          size_t key_len);
+ULOG_API int ulog_key_remove(ulog *log, const char *topic, uint32_t key_id);
 
 /*
  * The replication hook. ulog_hook_start() starts a thread that hands every

@@ -1,6 +1,6 @@
 /*
  * auth.c -- libsodium: the MAC of a shipped batch (replication between logs
- * that share a key). The only file that includes sodium.h.
+ * that share a key). With crypt.c, the only files that include sodium.h.
  *
  * The MAC is HMAC-SHA-512-256 (crypto_auth) over a domain tag, the topic
  * name (with its length, so that names cannot run into what follows), the

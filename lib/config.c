@@ -34,7 +34,7 @@ enum {
     S_INDEX_INTERVAL_BYTES, S_TIMESTAMP_TYPE, S_PREALLOCATE,
     S_RETENTION_MS, S_RETENTION_BYTES, S_SEGMENT_MS, S_RETENTION_GROUPS,
     S_CLEANUP_POLICY, S_DELETE_RETENTION_MS, S_MIN_COMPACTION_LAG_MS, S_MIN_CLEANABLE_DIRTY,
-    S_REPLICATION_SYNC, S_REPLICATION_TIMEOUT_MS,
+    S_REPLICATION_SYNC, S_REPLICATION_TIMEOUT_MS, S_ENCRYPTION_KEY_ID,
     S_AUTO_OFFSET_RESET,
     S_POLL_SPIN_US, S_READ_REPLICATED,
     NSET
@@ -95,6 +95,8 @@ static const struct setting {
                                  bool_choices, true },
     [S_REPLICATION_TIMEOUT_MS] = { "replication.timeout.ms", ULOG__SCOPE_TOPIC, K_INT,
                                    1, 86400000, 30000, NULL, true },
+    [S_ENCRYPTION_KEY_ID]    = { "encryption.key.id", ULOG__SCOPE_TOPIC, K_INT, -1, INT32_MAX, -1,
+                                 NULL, true },
     [S_AUTO_OFFSET_RESET]    = { "auto.offset.reset", ULOG__SCOPE_SUB, K_ENUM, 0, 2, ULOG__RESET_LATEST, reset_choices, false },
     [S_POLL_SPIN_US]         = { "poll.spin.us", ULOG__SCOPE_SUB, K_INT, 0, 100000, 0, NULL, false },
     [S_READ_REPLICATED]      = { "read.replicated", ULOG__SCOPE_SUB, K_ENUM, 0, 1, 0, bool_choices,
@@ -479,6 +481,7 @@ static void apply_topic(void *out, int id, int64_t v, const char *str)
     case S_MIN_CLEANABLE_DIRTY:   tc->min_cleanable_dirty_ppm = (int32_t)v; break;
     case S_REPLICATION_SYNC:      tc->replication_sync = v == 1; break;
     case S_REPLICATION_TIMEOUT_MS: tc->replication_timeout_ms = v; break;
+    case S_ENCRYPTION_KEY_ID:     tc->encryption_key_id = v; break;
     }
 }
 
@@ -524,6 +527,11 @@ int ulog__config_topic_alter(const ulog__topic_cfg *base, const ulog_config *cfg
 {
     ulog__topic_cfg tc = *base;
     int rc = apply_scope(cfg, ULOG__SCOPE_TOPIC, &tc, apply_topic, false, errbuf, len);
+    /* Readers open values by the topic's setting, not by guessing from the
+     * bytes: a topic holds sealed values only, or plain ones only. */
+    if (rc == 0 && (tc.encryption_key_id < 0) != (base->encryption_key_id < 0))
+        return fail(errbuf, len, "encryption.key.id: a topic is encrypted from its creation "
+                                 "or never; only the key id can change");
     if (rc == 0)
         *out = tc;
     return rc;
@@ -564,6 +572,7 @@ static bool topic_values(const ulog__topic_cfg *tc, int64_t v[NSET])
     v[S_MIN_CLEANABLE_DIRTY] = tc->min_cleanable_dirty_ppm;
     v[S_REPLICATION_SYNC] = tc->replication_sync ? 1 : 0;
     v[S_REPLICATION_TIMEOUT_MS] = tc->replication_timeout_ms;
+    v[S_ENCRYPTION_KEY_ID] = tc->encryption_key_id;
     if (!groups_valid(tc->retention_groups))
         return false;
     for (int i = 0; i < NSET; i++)

@@ -29,6 +29,7 @@ static const struct {
     { "ULOG_ELIMIT",    "a system limit was reached" },
     { "ULOG_ECONFLICT", "other bytes are stored at that offset" },
     { "ULOG_EAUTH",     "authentication failed: wrong key or changed bytes" },
+    { "ULOG_ENOKEY",    "no key of that id was given" },
 };
 
 #define NERR ((int)(sizeof errtab / sizeof errtab[0]))

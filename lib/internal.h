@@ -187,6 +187,7 @@ typedef struct ulog__topic_cfg {
     int32_t min_cleanable_dirty_ppm;  /* min.cleanable.dirty.ratio, in millionths */
     bool    replication_sync;         /* appends wait for the acknowledging hook */
     int64_t replication_timeout_ms;   /* ... this long at most */
+    int64_t encryption_key_id;        /* -1: values stored as given */
 } ulog__topic_cfg;
 
 /* cleanup.policy. Choice i of the setting parses to i, so this order is the
@@ -838,6 +839,9 @@ struct ulog {
     pthread_cond_t   ccond;                 /* (flock) */
     bool             cleaner_started;
     pid_t            pid;                   /* the process that opened it */
+    /* Encryption keys (crypt.c), given by the application (klock). */
+    pthread_rwlock_t klock;
+    struct ulog__key *keys;
 };
 
 /* Records the detail of a failure for ulog_errmsg() in the calling thread
@@ -855,6 +859,23 @@ int  ulog__flush_pass(ulog *log, bool final) ULOG__HIDDEN;
 
 /* 0 once libsodium is initialised (ULOG_ENOTSUP if it cannot be). */
 int ulog__sodium(void) ULOG__HIDDEN;
+
+/* ================================================================ crypt.c */
+
+/* Seals a value of topic t's partition under key `key_id` into out
+ * (value_len + ULOG_SEAL_OVERHEAD bytes). rec: the record (its key goes
+ * into the associated data). 0, ULOG_ENOKEY, ULOG_ENOTSUP. */
+int ulog__seal(ulog *log, const char *topic, int32_t partition, uint32_t key_id,
+               const ulog_record *rec, uint8_t *out) ULOG__HIDDEN;
+/* Opens a sealed value (of a record with key `key`, key_len; NULL: null
+ * key) into out (room for sealed_len - ULOG_SEAL_OVERHEAD bytes).
+ * 0, ULOG_ENOKEY (*key_id set), ULOG_EAUTH (not a sealed value, or it does
+ * not open). */
+int ulog__unseal(ulog *log, const char *topic, int32_t partition, const void *key,
+                 size_t key_len, const uint8_t *sealed, size_t sealed_len, uint8_t *out,
+                 uint32_t *key_id) ULOG__HIDDEN;
+/* Frees every key (ulog_close). */
+void ulog__keys_free(ulog *log) ULOG__HIDDEN;
 
 /* ================================================================ reader.c */
 

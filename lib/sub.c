@@ -34,6 +34,9 @@ struct ulog_sub {
     char          *group;       /* NULL: none */
     int            spin_us;     /* poll.spin.us */
     int            reset;       /* auto.offset.reset (enum ulog__reset) */
+    bool           sealed;      /* an encrypted topic: values are opened */
+    uint8_t       *open;        /* ... into this (msg->value points here) */
+    size_t         open_cap;
     /* Async commits: `queue` -> committer thread -> `finished`, FIFO. */
     pthread_mutex_t clock;
     pthread_cond_t  ccond;
@@ -125,6 +128,7 @@ int ulog_subscribe(ulog *log, const char *topic, const char *group, const ulog_c
     s->evfd = -1;
     s->spin_us = sc.spin_us;
     s->reset = sc.reset;
+    s->sealed = ulog__cfg(t)->encryption_key_id >= 0;
     pthread_mutex_init(&s->clock, NULL);
     pthread_cond_init(&s->ccond, NULL);
     s->queue_tail = &s->queue;
@@ -181,6 +185,51 @@ static inline void fill_msg(ulog_sub *s, int32_t k, int64_t off, int64_t ts,
     msg->internal = &s->rec;
 }
 
+/* An encrypted topic's value, opened into the subscription's buffer (its
+ * last plaintext wiped when it grows). On failure partition k goes back to
+ * the record, which reports again on its next turn (the other partitions
+ * get theirs first, as after a bad batch): never a skip. */
+__attribute__((noinline))
+static int open_value(ulog_sub *s, int32_t k, ulog_msg *msg)
+{
+    if (!msg->value)
+        return 0;                       /* a tombstone */
+    size_t n = msg->value_len > ULOG_SEAL_OVERHEAD ? msg->value_len - ULOG_SEAL_OVERHEAD : 0;
+    int err = 0;
+    if (n >= s->open_cap) {
+        size_t cap = s->open_cap ? s->open_cap : 256;
+        while (cap <= n)
+            cap *= 2;
+        if (s->open)
+            explicit_bzero(s->open, s->open_cap);
+        free(s->open);
+        s->open_cap = 0;
+        if ((s->open = malloc(cap)) != NULL)
+            s->open_cap = cap;
+        else
+            err = ULOG_ENOMEM;
+    }
+    uint32_t id = 0;
+    if (!err)
+        err = ulog__unseal(s->log, s->t->name, k, msg->key, msg->key_len, msg->value,
+                           msg->value_len, s->open, &id);
+    if (!err) {
+        msg->value = s->open;
+        msg->value_len = n;
+        return 0;
+    }
+    int serr = ulog__cursor_seek(&s->cur[k], msg->offset);
+    s->rr = k + 1 == s->n ? 0 : k + 1;
+    const char *why = err == ULOG_ENOKEY ? "no key of its id was given (ulog_key_add)"
+                      : err == ULOG_EAUTH ? "the value does not open: a wrong key, or changed "
+                                            "bytes"
+                                          : ulog_strerror(err);
+    ulog__fail(s->log, err, "topic %s partition %d offset %lld: key id %u: %s%s", s->t->name,
+               (int)k, (long long)msg->offset, (unsigned)id, why,
+               serr ? " (and the subscription could not go back to it)" : "");
+    return err;
+}
+
 /* The batch holding c's position, whole, into b (partition: the caller). */
 static int take_batch(ulog__cursor *c, ulog_batch *b)
 {
@@ -235,11 +284,12 @@ static int poll_once(ulog_sub *s, ulog_msg *msg, ulog_batch *b)
             if (!(c->in_batch && c->left > 0) && ++k == s->n)
                 k = 0;
             s->rr = k;
-            if (msg)
-                fill_msg(s, c - s->cur, off, ts, &s->rec, msg);
-            else
+            if (!msg) {
                 b->partition = (int32_t)(c - s->cur);
-            return 0;
+                return 0;
+            }
+            fill_msg(s, c - s->cur, off, ts, &s->rec, msg);
+            return s->sealed ? open_value(s, (int32_t)(c - s->cur), msg) : 0;
         }
         if (++k == s->n)
             k = 0;
@@ -346,7 +396,7 @@ int ulog_poll(ulog_sub *s, int timeout_ms, ulog_msg *msg)
         if (c->left == 0 && ++s->rr == s->n)
             s->rr = 0;
         fill_msg(s, k, off, ts, &r, msg);
-        return 0;
+        return s->sealed ? open_value(s, k, msg) : 0;
     }
     return poll_slow(s, timeout_ms, msg, NULL);
 }
@@ -680,5 +730,8 @@ void ulog_sub_close(ulog_sub *s)
         for (int32_t i = 0; i < s->n; i++)
             ulog__cursor_close(&s->cur[i]);
     free(s->cur);
+    if (s->open)
+        explicit_bzero(s->open, s->open_cap);
+    free(s->open);
     free(s);
 }

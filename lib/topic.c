@@ -414,6 +414,10 @@ typedef struct scratch {
     group    *groups;    /* one per partition that gets records */
     size_t   *cnt;       /* counting sort, partitions + 1 */
     size_t    part_cap;
+    ulog_record *sealed;     /* an encrypted topic's records, values sealed */
+    size_t    sealed_cap;
+    uint8_t  *sbuf;          /* ... and those values */
+    size_t    sbuf_cap;
 } scratch;
 
 static pthread_key_t scratch_key;
@@ -427,6 +431,8 @@ static void scratch_free(void *p)
     free(s->part);
     free(s->groups);
     free(s->cnt);
+    free(s->sealed);
+    free(s->sbuf);
     free(s);
 }
 
@@ -467,6 +473,52 @@ static scratch *scratch_get(size_t nrec, size_t nparts, size_t bytes)
         s->buf_cap = bytes;
     }
     return s;
+}
+
+/* An encrypted topic: copies of the records with their values sealed
+ * under the topic's current key, into s->sealed (see crypt.c). Sealing
+ * needs the partition (it is bound into the value), so it comes after the
+ * partitions are chosen. */
+static int seal_records(ulog *log, const ulog__topic *t, const ulog__topic_cfg *cfg,
+                        const ulog_record *records, size_t count, scratch *s)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (records[i].value && records[i].value_len > INT32_MAX - ULOG_SEAL_OVERHEAD)
+            return ulog__fail(log, ULOG_ETOOBIG, "topic %s record %zu: too large", t->name, i);
+        if (records[i].value)
+            bytes += records[i].value_len + ULOG_SEAL_OVERHEAD;
+    }
+    void *tmp;
+    if (count > s->sealed_cap) {
+        if (!GROW(s->sealed, count))
+            return ulog__fail(log, ULOG_ENOMEM, "append: out of memory");
+        s->sealed_cap = count;
+    }
+    if (bytes > s->sbuf_cap) {
+        if (!GROW(s->sbuf, bytes))
+            return ulog__fail(log, ULOG_ENOMEM, "append: out of memory");
+        s->sbuf_cap = bytes;
+    }
+    uint8_t *at = s->sbuf;
+    uint32_t key_id = (uint32_t)cfg->encryption_key_id;
+    for (size_t i = 0; i < count; i++) {
+        ulog_record *r = &s->sealed[i];
+        *r = records[i];
+        if (!r->value)
+            continue;           /* a tombstone stays one */
+        int err = ulog__seal(log, t->name, t->partitions == 1 ? 0 : s->part[i], key_id,
+                             &records[i], at);
+        if (err == ULOG_ENOKEY)
+            return ulog__fail(log, err, "topic %s: no key %u to seal with (ulog_key_add)",
+                              t->name, (unsigned)key_id);
+        if (err)
+            return ulog__fail(log, err, "topic %s: sealing: %s", t->name, ulog_strerror(err));
+        r->value = at;
+        r->value_len += ULOG_SEAL_OVERHEAD;
+        at += r->value_len;
+    }
+    return 0;
 }
 
 /* Groups the records by partition, keeping their order (counting sort);
@@ -523,6 +575,13 @@ int ulog_append(ulog *log, const char *topic, ulog_record *records, size_t count
             single = single && s->part[i] == s->part[0];
         }
     }
+    /* What goes into the batches: the records, or their sealed copies. */
+    const ulog_record *recs = records;
+    if (cfg->encryption_key_id >= 0) {
+        if ((err = seal_records(log, t, cfg, records, count, s)) != 0)
+            return err;
+        recs = s->sealed;
+    }
     int64_t now = ulog__now_ms();
     size_t ngroups = group_records(s, count, t->partitions, single);
     group *groups = s->groups;
@@ -532,7 +591,7 @@ int ulog_append(ulog *log, const char *topic, ulog_record *records, size_t count
      * past the limit; only then is the batch sized exactly. */
     size_t maxsize = 0;
     for (size_t g = 0; g < ngroups; g++) {
-        ulog__batch_src src = { records, single ? NULL : s->idx + groups[g].first, groups[g].n };
+        ulog__batch_src src = { recs, single ? NULL : s->idx + groups[g].first, groups[g].n };
         groups[g].size = ulog__batch_bound(&src);
         if (groups[g].size > (size_t)cfg->max_message_bytes)
             groups[g].size = ulog__batch_size(&src, now);
@@ -552,7 +611,7 @@ int ulog_append(ulog *log, const char *topic, ulog_record *records, size_t count
     size_t written = 0;
     for (; written < ngroups; written++) {
         group *gr = &groups[written];
-        ulog__batch_src src = { records, single ? NULL : s->idx + gr->first, gr->n };
+        ulog__batch_src src = { recs, single ? NULL : s->idx + gr->first, gr->n };
         int64_t max_ts;
         gr->size = ulog__batch_encode(s->buf, gr->size, &src, now, cfg->log_append_time,
                                       &max_ts);

@@ -315,6 +315,7 @@ int ulog_open(const char *dir, const ulog_config *cfg, ulog **out)
     pthread_cond_init(&log->ccond, &ca);
     pthread_condattr_destroy(&ca);
     pthread_rwlock_init(&log->tlock, NULL);
+    pthread_rwlock_init(&log->klock, NULL);
     char msg[256];
     int err = ulog__config_log(cfg, &log->cfg, msg, sizeof msg);
     if (err)
@@ -382,6 +383,8 @@ void ulog_close(ulog *log)
     if (log->rootfd >= 0)
         close(log->rootfd);
     free(log->root);
+    ulog__keys_free(log);
+    pthread_rwlock_destroy(&log->klock);
     pthread_rwlock_destroy(&log->tlock);
     pthread_cond_destroy(&log->fcond);
     pthread_cond_destroy(&log->ccond);

@@ -13,7 +13,9 @@
 #   make torture-short    the same for CI, TORTURE_SHORT_SECONDS (default 45)
 #
 # TORTURE_SEED picks the random choices (default: the time; the timing of
-# the kills is not reproducible anyway). The output goes to
+# the kills is not reproducible anyway), among them whether the topic's
+# values are encrypted (an odd seed); TORTURE_ENCRYPT=0|1 decides instead,
+# and torture-short (CI) encrypts unless told otherwise. The output goes to
 # $(BUILD)/torture.out too. The run's directory, $(BUILD)/torture-run, is
 # deleted after a pass and kept after a failure: ulog/ is the log,
 # logs/*.log the workers' acks, polls and commits, logs/stderr-* theirs.
@@ -28,6 +30,8 @@ TORTURE_NICE          ?= nice -n 10
 # Kill points required: 1000 for a full run; about 3.5 per second otherwise.
 TORTURE_MIN_KILLS     ?= 1000
 TORTURE_SHORT_MIN_KILLS ?= $(shell echo $$(( $(TORTURE_SHORT_SECONDS) * 7 / 2 )))
+TORTURE_ENCRYPT       ?=
+TORTURE_SHORT_ENCRYPT ?= 1
 
 TORTURE_BIN   := $(BUILD)/torture/torture
 TORTURE_CHECK := $(BUILD)/torture/check
@@ -59,7 +63,8 @@ torture-deps:
 define run-torture
 	@rm -rf $(TORTURE_DIR)
 	$(Q){ $(TORTURE_NICE) $(TORTURE_BIN) --dir $(abspath $(TORTURE_DIR)) --seconds $(1) \
-	    --seed $(TORTURE_SEED) --min-kills $(2) --checker $(abspath $(TORTURE_CHECK)); \
+	    --seed $(TORTURE_SEED) --min-kills $(2) --checker $(abspath $(TORTURE_CHECK)) \
+	    $(if $(3),--encrypt $(3)); \
 	    echo $$? > $(BUILD)/torture.rc; } 2>&1 | tee $(BUILD)/torture.out
 	$(Q)rc=$$(cat $(BUILD)/torture.rc); rm -f $(BUILD)/torture.rc; \
 	if [ "$$rc" = 0 ]; then rm -rf $(TORTURE_DIR); \
@@ -70,9 +75,9 @@ endef
 torture:
 	@$(MAKE) --no-print-directory torture-deps
 	@$(MAKE) --no-print-directory torture-build
-	$(call run-torture,$(TORTURE_SECONDS),$(TORTURE_MIN_KILLS))
+	$(call run-torture,$(TORTURE_SECONDS),$(TORTURE_MIN_KILLS),$(TORTURE_ENCRYPT))
 
 torture-short:
 	@$(MAKE) --no-print-directory torture-deps
 	@$(MAKE) --no-print-directory torture-build
-	$(call run-torture,$(TORTURE_SHORT_SECONDS),$(TORTURE_SHORT_MIN_KILLS))
+	$(call run-torture,$(TORTURE_SHORT_SECONDS),$(TORTURE_SHORT_MIN_KILLS),$(TORTURE_SHORT_ENCRYPT))

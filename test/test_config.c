@@ -352,7 +352,7 @@ static ulog__topic_cfg custom(void)
         .segment_ms = 60000, .retention_groups = "billing,audit",
         .cleanup_policy = ULOG__CLEANUP_COMPACT_DELETE, .delete_retention_ms = 0,
         .min_compaction_lag_ms = 4611686018427387904, .min_cleanable_dirty_ppm = 50000,
-        .replication_sync = true, .replication_timeout_ms = 1,
+        .replication_sync = true, .replication_timeout_ms = 1, .encryption_key_id = 7,
     };
     return tc;
 }
@@ -376,6 +376,7 @@ static void expect_same(const ulog__topic_cfg *a, const ulog__topic_cfg *b)
     cr_expect_eq(a->min_cleanable_dirty_ppm, b->min_cleanable_dirty_ppm);
     cr_expect_eq(a->replication_sync, b->replication_sync);
     cr_expect_eq(a->replication_timeout_ms, b->replication_timeout_ms);
+    cr_expect_eq(a->encryption_key_id, b->encryption_key_id);
 }
 
 Test(config, encode_decode_round_trip)
@@ -420,7 +421,8 @@ Test(config, encode_text)
         "min.compaction.lag.ms=4611686018427387904\n"
         "min.cleanable.dirty.ratio=0.05\n"
         "replication.sync=true\n"
-        "replication.timeout.ms=1\n");
+        "replication.timeout.ms=1\n"
+        "encryption.key.id=7\n");
     free(text);
 
     /* Settings since 0.2 are left out at their defaults, so that 0.1
@@ -428,6 +430,7 @@ Test(config, encode_text)
     cr_assert_eq(ulog__config_topic(NULL, &tc, NULL, 0), 0);
     cr_assert_eq(ulog__topic_cfg_encode(&tc, &text, &len), 0);
     cr_expect_null(strstr(text, "retention"), "%s", text);
+    cr_expect_null(strstr(text, "encryption"), "%s", text);
     cr_expect_null(strstr(text, "segment.ms"), "%s", text);
     free(text);
     tc = custom();
@@ -574,7 +577,7 @@ Test(config, names_lists_what_is_set)
     cr_assert_eq(ulog__config_topic(NULL, &tc, err, sizeof err), 0);
     cr_assert_eq(ulog__topic_cfg_export(&tc, &all), 0);
     cr_assert_eq(ulog_config_names(all, &l), 0);
-    cr_assert_eq(ulog_strlist_count(l), 17);
+    cr_assert_eq(ulog_strlist_count(l), 18);
     for (size_t i = 0; i < ulog_strlist_count(l); i++) {
         char v[32];
         cr_assert_eq(ulog_config_get(all, ulog_strlist_get(l, i), v, sizeof v), 0);

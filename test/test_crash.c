@@ -96,6 +96,15 @@ static void child_fail(int fd, int rc)
     _exit(6);
 }
 
+/* An encrypted topic's key, given to every handle (writer and checker). */
+static bool encrypted;
+static const uint8_t KEY[ULOG_KEY_BYTES] = "crash test key, 32 bytes long!!";
+
+static int give_key(ulog *log)
+{
+    return encrypted ? ulog_key_add(log, "c", 7, KEY, sizeof KEY) : 0;
+}
+
 /* The writer: appends until killed. Never returns. */
 static void child_main(int round, int fd)
 {
@@ -105,6 +114,8 @@ static void child_main(int round, int fd)
         child_fail(fd, ULOG_ENOMEM);
     ulog *log = NULL;
     int rc = ulog_open(root, lc, &log);
+    if (!rc)
+        rc = give_key(log);
     if (rc)
         child_fail(fd, rc);
     msg_hdr ready = { READY_MAGIC, 0 };
@@ -208,6 +219,7 @@ static int64_t verify(const acks *all, int round, int64_t *segments)
     ulog *log = NULL;
     int rc = ulog_open(root, NULL, &log);
     cr_assert_eq(rc, 0, "round %d: ulog_open: %s", round, ulog_errname(rc));
+    cr_assert_eq(give_key(log), 0);
     int64_t high[PARTS];
     uint64_t *id_at[PARTS];
     for (int p = 0; p < PARTS; p++) {
@@ -288,7 +300,8 @@ static void run(const char *policy, const char *segment_bytes, const char *preal
     max_pad = pad;
     ulog_close(open_with_topic(root, NULL, "c", PARTS,
                                cfg_of("flush.policy", policy, "segment.bytes", segment_bytes,
-                                      "preallocate", prealloc, NULL)));
+                                      "preallocate", prealloc, "encryption.key.id",
+                                      encrypted ? "7" : "-1", NULL)));
 
     acks all = { NULL, 0, 0 };
     uint64_t rng = 0x5eed;
@@ -344,9 +357,10 @@ static void run(const char *policy, const char *segment_bytes, const char *preal
         records = verify(&all, round, &segments);
     }
     cr_assert_gt(all.n, (size_t)rounds, "too few acknowledged records to mean anything");
-    cr_log_info("crash (flush.policy %s): %d rounds (%d killed before any ack, %d with heads "
+    cr_log_info("crash (flush.policy %s%s): %d rounds (%d killed before any ack, %d with heads "
                 "deleted), %lld acked appends, %zu acked records, %lld records verified in the "
-                "final log, %lld segments, %.1f s", policy, rounds, early, recoveries, (long long)appends,
+                "final log, %lld segments, %.1f s", policy, encrypted ? ", encrypted" : "", rounds,
+                early, recoveries, (long long)appends,
                 all.n, (long long)records, (long long)segments,
                 (double)(mono_ns() - t0) / 1e9);
     free(all.a);
@@ -374,4 +388,12 @@ Test(crash, sigkill_during_appends_flush_none, .timeout = 170)
 Test(crash, sigkill_during_appends_preallocated, .timeout = 170)
 {
     run("always", "16384", "true", 120, 20000, 100);
+}
+
+/* An encrypted topic (encryption.key.id): the same kills, and every
+ * acknowledged record must also open with its key. */
+Test(crash, sigkill_during_appends_encrypted, .timeout = 170)
+{
+    encrypted = true;
+    run("always", "16384", "false", 120, 20000, 100);
 }

@@ -568,7 +568,7 @@ Test(errors, names_and_messages)
         E(ULOG_OK), E(ULOG_EINVAL), E(ULOG_ENOENT), E(ULOG_EEXIST), E(ULOG_ETIMEDOUT),
         E(ULOG_EOFFSET), E(ULOG_ETOOBIG), E(ULOG_ECORRUPT), E(ULOG_EIO), E(ULOG_ENOSPC),
         E(ULOG_ENOMEM), E(ULOG_EVERSION), E(ULOG_ENOTSUP), E(ULOG_EACCES), E(ULOG_EPOISONED),
-        E(ULOG_ELIMIT), E(ULOG_ECONFLICT), E(ULOG_EAUTH),
+        E(ULOG_ELIMIT), E(ULOG_ECONFLICT), E(ULOG_EAUTH), E(ULOG_ENOKEY),
     };
 #undef E
     size_t n = sizeof codes / sizeof codes[0];
@@ -586,7 +586,7 @@ Test(errors, names_and_messages)
                               codes[i].name, codes[j].name);
         }
     }
-    static const int unknown[] = { 1, 42, -18, -1000, INT32_MIN, INT32_MAX };
+    static const int unknown[] = { 1, 42, -19, -1000, INT32_MIN, INT32_MAX };
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         cr_assert_str_eq(ulog_errname(unknown[i]), "ULOG_UNKNOWN");
         const char *msg = ulog_strerror(unknown[i]);

@@ -443,6 +443,7 @@ Test(errors, names_and_messages)
         { ULOG_ENOTSUP, "ULOG_ENOTSUP" }, { ULOG_EACCES, "ULOG_EACCES" },
         { ULOG_EPOISONED, "ULOG_EPOISONED" }, { ULOG_ELIMIT, "ULOG_ELIMIT" },
         { ULOG_ECONFLICT, "ULOG_ECONFLICT" }, { ULOG_EAUTH, "ULOG_EAUTH" },
+        { ULOG_ENOKEY, "ULOG_ENOKEY" },
     };
     enum { N = sizeof codes / sizeof codes[0] };
 
@@ -455,7 +456,7 @@ Test(errors, names_and_messages)
             cr_expect_str_neq(ulog_strerror(codes[i].code), ulog_strerror(codes[j].code));
         }
     }
-    static const int unknown[] = { 1, 42, -18, -100, INT32_MIN, INT32_MAX, -30798 };
+    static const int unknown[] = { 1, 42, -19, -100, INT32_MIN, INT32_MAX, -30798 };
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         cr_expect_str_eq(ulog_errname(unknown[i]), "ULOG_UNKNOWN");
         cr_expect_str_eq(ulog_strerror(unknown[i]), "unknown error");

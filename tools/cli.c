@@ -14,6 +14,15 @@
 const char *cli_dir;
 int cli_verbose;
 
+#define MAX_KEYS 16
+
+static struct {
+    char     topic[256];
+    uint32_t id;
+    uint8_t  key[ULOG_KEY_BYTES];
+} keys[MAX_KEYS];
+static int nkeys;
+
 /* ---------------------------------------------------------------- errors */
 
 int cli_fail(ulog *log, int err, const char *fmt, ...)
@@ -97,6 +106,66 @@ int cli_open(ulog **out, bool create)
     int err = ulog_open(cli_dir, NULL, out);
     if (err)
         return cli_fail(NULL, err, "open %s", cli_dir);
+    for (int i = 0; i < nkeys; i++) {
+        if ((err = ulog_key_add(*out, keys[i].topic, keys[i].id, keys[i].key,
+                                ULOG_KEY_BYTES)) != 0) {
+            cli_fail(*out, err, "key %u of topic %s", (unsigned)keys[i].id, keys[i].topic);
+            ulog_close(*out);
+            *out = NULL;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int hexval(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+int cli_add_key(const char *spec)
+{
+    const char *c1 = strchr(spec, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    int64_t id;
+    char idtext[16];
+    if (!c1 || !c2 || c1 == spec || (size_t)(c1 - spec) >= sizeof keys[0].topic ||
+        (size_t)(c2 - c1 - 1) >= sizeof idtext || !c2[1])
+        return cli_usage_error(NULL, "-k %s: expected TOPIC:ID:FILE", spec);
+    memcpy(idtext, c1 + 1, (size_t)(c2 - c1 - 1));
+    idtext[c2 - c1 - 1] = '\0';
+    if (!cli_parse_i64(idtext, 0, UINT32_MAX, &id))
+        return cli_usage_error(NULL, "-k %s: the key id is 0..4294967295", spec);
+    if (nkeys == MAX_KEYS)
+        return cli_usage_error(NULL, "-k: at most %d keys", MAX_KEYS);
+    FILE *f = fopen(c2 + 1, "rb");
+    if (!f)
+        return cli_error("-k: %s: %s", c2 + 1, strerror(errno));
+    uint8_t buf[2 * ULOG_KEY_BYTES + 3];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    uint8_t *key = keys[nkeys].key;
+    bool ok = n == ULOG_KEY_BYTES;
+    if (ok) {
+        memcpy(key, buf, n);
+    } else if (n == 2 * ULOG_KEY_BYTES) {
+        ok = true;
+        for (size_t i = 0; ok && i < ULOG_KEY_BYTES; i++) {
+            int hi = hexval(buf[2 * i]), lo = hexval(buf[2 * i + 1]);
+            ok = hi >= 0 && lo >= 0;
+            key[i] = (uint8_t)(hi << 4 | lo);
+        }
+    }
+    memset(buf, 0, sizeof buf);
+    if (!ok)
+        return cli_error("-k: %s: a key is %d bytes, or %d hex digits", c2 + 1, ULOG_KEY_BYTES,
+                         2 * ULOG_KEY_BYTES);
+    memcpy(keys[nkeys].topic, spec, (size_t)(c1 - spec));
+    keys[nkeys].topic[c1 - spec] = '\0';
+    keys[nkeys].id = (uint32_t)id;
+    nkeys++;
     return 0;
 }
 

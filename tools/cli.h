@@ -20,6 +20,11 @@
 extern const char *cli_dir;
 extern int cli_verbose;
 
+/* -k TOPIC:ID:FILE: a key every handle cli_open() opens is given. FILE holds
+ * the ULOG_KEY_BYTES bytes, raw or as hex (a newline after either is fine).
+ * Returns 0, or the exit status of a bad spec or file (reported). */
+int cli_add_key(const char *spec);
+
 /* "ulog: <context>: <strerror> (<ERRNAME>: <detail>)" on stderr; returns 1.
  * The detail is ulog_errmsg(log, ...): log NULL gives the thread's last. */
 int cli_fail(ulog *log, int err, const char *fmt, ...)

@@ -29,6 +29,9 @@ static const char USAGE[] =
     "\n"
     "Options:\n"
     "  -d DIR      the log root (default: $ULOG_DIR)\n"
+    "  -k TOPIC:ID:FILE\n"
+    "              the key of id ID for the encrypted topic TOPIC, in FILE (32\n"
+    "              bytes, raw or hex); repeat for more keys\n"
     "  -v          verbose: summaries on stderr\n"
     "\n"
     "Exit status: 0 success, 1 failure, 2 usage error.\n";
@@ -55,9 +58,15 @@ int main(int argc, char **argv)
     opterr = 0;
     int c;
     /* '+': stop at the command; its options are its own. */
-    while ((c = getopt_long(argc, argv, "+:d:vh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:d:k:vh", longopts, NULL)) != -1) {
         switch (c) {
         case 'd': cli_dir = optarg; break;
+        case 'k': {
+            int rc = cli_add_key(optarg);
+            if (rc)
+                return rc;
+            break;
+        }
         case 'v': cli_verbose = 1; break;
         case 'h': return cli_help(USAGE);
         case 'V':

@@ -137,6 +137,29 @@ class RoundTrip(LogTest):
         with self.assertRaises(ulog.ULOG_EINVAL):
             ulog.batch_mac(b"short", "t", b)
 
+    def test_encrypted_topic(self):
+        key = bytes(range(ulog.KEY_BYTES))
+        self.log.create_topic("s", encryption_key_id=4)
+        with self.assertRaises(ulog.ULOG_ENOKEY):
+            self.log.append("s", [b"secret"])
+        self.log.key_add("s", 4, key)
+        self.log.append("s", [b"secret", None])
+        with ulog.Log(self.dir) as other:
+            with other.subscribe("s", auto_offset_reset="earliest") as sub:
+                with self.assertRaises(ulog.ULOG_ENOKEY):
+                    sub.poll(0)
+                other.key_add("s", 4, bytes(32))
+                with self.assertRaises(ulog.ULOG_EAUTH):
+                    sub.poll(0)
+                other.key_remove("s", 4)
+                other.key_add("s", 4, key)
+                self.assertEqual(sub.poll(0).value, b"secret")
+                self.assertIsNone(sub.poll(0).value)
+        with self.assertRaises(ulog.ULOG_EINVAL):
+            self.log.key_add("s", -1, key)
+        with self.assertRaises(ulog.ULOG_EINVAL):
+            self.log.key_add("s", 1, b"short")
+
     def test_hook_ships_and_acknowledges(self):
         self.log.create_topic("t", 2, flush_policy="none")
         with tempfile.TemporaryDirectory() as other, ulog.Log(other) as follower:
@@ -201,7 +224,8 @@ class RoundTrip(LogTest):
             "index.interval.bytes", "message.timestamp.type", "preallocate",
             "retention.ms", "retention.bytes", "segment.ms", "retention.groups",
             "cleanup.policy", "delete.retention.ms", "min.compaction.lag.ms",
-            "min.cleanable.dirty.ratio", "replication.sync", "replication.timeout.ms"})
+            "min.cleanable.dirty.ratio", "replication.sync", "replication.timeout.ms",
+            "encryption.key.id"})
         self.assertEqual((info.config["retention.ms"], info.config["retention.bytes"],
                           info.config["segment.ms"], info.config["retention.groups"]),
                          (-1, -1, 604800000, ""))

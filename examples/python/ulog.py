@@ -161,6 +161,8 @@ _SIGNATURES = {
                                c_char_p]),
     "ulog_batch_mac_verify": (c_int, [c_char_p, c_char_p, c_int32, c_int64, c_char_p,
                                       c_size_t, c_char_p]),
+    "ulog_key_add": (c_int, [c_void_p, c_char_p, ctypes.c_uint32, c_char_p, c_size_t]),
+    "ulog_key_remove": (c_int, [c_void_p, c_char_p, ctypes.c_uint32]),
     "ulog_seek": (c_int, [c_void_p, c_int32, c_int64]),
     "ulog_seek_time": (c_int, [c_void_p, c_int32, c_int64]),
     "ulog_position": (c_int, [c_void_p, c_int32, POINTER(c_int64)]),
@@ -245,10 +247,12 @@ def _check(rc, handle=None):
     return rc
 
 
-def _int(v, bits, what):
+def _int(v, bits, what, unsigned=False):
     # ctypes would silently wrap an out-of-range int: refuse it like C would.
-    if not isinstance(v, int) or not -(1 << (bits - 1)) <= v < (1 << (bits - 1)):
-        raise _error(_EINVAL, detail="%s must be a %d-bit integer, not %r" % (what, bits, v))
+    lo, hi = (0, 1 << bits) if unsigned else (-(1 << (bits - 1)), 1 << (bits - 1))
+    if not isinstance(v, int) or not lo <= v < hi:
+        raise _error(_EINVAL, detail="%s must be a%s %d-bit integer, not %r"
+                     % (what, "n unsigned" if unsigned else "", bits, v))
     return v
 
 
@@ -596,6 +600,19 @@ class Log(_Closing):
             raise exc
         return results
 
+    def key_add(self, topic, key_id, key):
+        """Gives this handle the key (KEY_BYTES bytes) of key_id for an
+        encrypted topic (one created with encryption.key.id). The same key
+        again is fine; another key under that id raises ULOG_EEXIST."""
+        key = _bytes(key, "key")
+        _check(_lib.ulog_key_add(self._handle, topic.encode(), _int(key_id, 32, "key_id", True),
+                                 key, len(key)), self._h)
+
+    def key_remove(self, topic, key_id):
+        """Forgets (and wipes) a key; ULOG_ENOENT when there is none."""
+        _check(_lib.ulog_key_remove(self._handle, topic.encode(),
+                                    _int(key_id, 32, "key_id", True)), self._h)
+
     def append_raw(self, topic, batch):
         """Applies a Batch another log stored (Subscription.poll_batch there)
         at its base offset: same bytes, offsets and timestamps. Doing it again
@@ -677,6 +694,8 @@ class Log(_Closing):
 # ----------------------------------------------------------------- batch MACs
 
 MAC_KEY_BYTES = 32             # ULOG_MAC_KEY_BYTES
+KEY_BYTES = 32                 # ULOG_KEY_BYTES: Log.key_add
+SEAL_OVERHEAD = 45             # ULOG_SEAL_OVERHEAD
 MAC_BYTES = 32                 # ULOG_MAC_BYTES
 
 

@@ -278,6 +278,35 @@ for c in "consume nosuch" "produce nosuch" "topics describe nosuch" "verify nosu
     expect "$c" 1 && has "$c" "$T/err" '^ulog: .*nosuch.*: .* (ULOG_ENOENT'
 done
 
+# ---------------------------------------------------------------- encryption
+
+head -c 32 /dev/urandom > "$T/key1"
+od -An -v -tx1 "$T/key1" | tr -d ' \n' > "$T/key1.hex"; echo >> "$T/key1.hex"
+head -c 32 /dev/urandom > "$T/key2"
+ok "topics create encrypted" "$U" topics create sealed -c encryption.key.id=1
+printf 'a:secret one\nb:secret two\n' > "$T/in"
+run sh -c '"$0" produce sealed -K : <"$1"' "$U" "$T/in"
+expect "produce without the key" 1 && has "produce without the key" "$T/err" 'ULOG_ENOKEY'
+ok "produce with -k" sh -c '"$0" -k sealed:1:"$2" produce sealed -K : <"$1"' "$U" "$T/in" "$T/key1"
+checks=$((checks + 1))
+grep -rq 'secret one' "$ULOG_DIR/topics/sealed" && fail "an encrypted value is in a segment in the clear"
+ok "consume with the key in hex" "$U" -k "sealed:1:$T/key1.hex" consume sealed -e -F '%k=%s\n'
+printf 'a=secret one\nb=secret two\n' > "$T/exp"; same "consume with the key in hex"
+run "$U" consume sealed -e
+expect "consume without the key" 1 && has "consume without the key" "$T/err" 'ULOG_ENOKEY'
+run "$U" -k "sealed:1:$T/key2" consume sealed -e
+expect "consume with a wrong key" 1 && has "consume with a wrong key" "$T/err" 'ULOG_EAUTH'
+run "$U" -k "sealed:x:$T/key1" consume sealed -e
+expect "-k with a bad id" 2
+run "$U" -k "sealed:1" consume sealed -e
+expect "-k without a file" 2
+printf 'short' > "$T/shortkey"
+run "$U" -k "sealed:1:$T/shortkey" consume sealed -e
+expect "-k with a short key" 1 && has "-k with a short key" "$T/err" 'a key is 32 bytes'
+run "$U" topics alter sealed -c encryption.key.id=-1
+expect "alter encryption off" 1 && has "alter encryption off" "$T/err" 'from its creation'
+ok "topics delete sealed" "$U" topics delete sealed
+
 # ---------------------------------------------------------------- dump
 
 seg="$ULOG_DIR/topics/timed/0/00000000000000000000.log"

@@ -5,7 +5,9 @@
  *   1. starts a workload process (this program, --worker) under the shim
  *      (shim.c, LD_PRELOAD) on a fresh root: it opens the log, creates
  *      topic "a" (2 partitions, flush.policy always, small segments, some
- *      runs preallocated) and topic "b" (interval), then two threads append
+ *      runs preallocated, half of them encrypted: encryption.key.id with
+ *      A_KEY, which every handle is given) and topic "b" (interval), then
+ *      two threads append
  *      to "a" (sharing fdatasyncs: ulog's group commit), one to "b", and
  *      one consumer of "a" in group "g" commits its positions (ulog_commit,
  *      ulog_commit_async, ulog_commit_offsets). Every acknowledgement (an
@@ -201,6 +203,9 @@ static void w_fail(const char *what, int rc)
     _exit(6);
 }
 
+/* Topic "a"'s key in the runs that encrypt it. */
+static const uint8_t A_KEY[ULOG_KEY_BYTES] = "power cut test key of 32 bytes.";
+
 static ulog_config *w_cfg(const char *name, ...)
 {
     ulog_config *c = ulog_config_new();
@@ -332,6 +337,8 @@ static int worker_main(const char *root, uint64_t seed, int fd)
     ulog_config *lc = w_cfg("index.flush.ms", flush_ms, NULL);
     int rc = ulog_open(root, lc, &w_log);
     ulog_config_free(lc);
+    if (!rc)
+        rc = ulog_key_add(w_log, "a", 1, A_KEY, sizeof A_KEY);
     if (rc)
         w_fail("ulog_open", rc);
     w_send(M_OPENED, NULL, 0, 0);
@@ -339,12 +346,14 @@ static int worker_main(const char *root, uint64_t seed, int fd)
     static const char *const seg[] = { "4096", "8192", "16384" };
     const char *segbytes = seg[rnd(&rng) % 3];
     const char *prealloc = rnd(&rng) % 4 == 0 ? "true" : "false";
+    const char *key_id = rnd(&rng) % 2 == 0 ? "1" : "-1";
     ulog_config *tc = w_cfg("flush.policy", "always", "segment.bytes", segbytes,
-                            "preallocate", prealloc, "index.interval.bytes", "512", NULL);
+                            "preallocate", prealloc, "index.interval.bytes", "512",
+                            "encryption.key.id", key_id, NULL);
     if ((rc = ulog_topic_create(w_log, "a", PARTS_A, tc)) != 0)
         w_fail("ulog_topic_create a", rc);
     ulog_config_free(tc);
-    w_send(M_TOPIC_A, NULL, 0, 0);
+    w_send(M_TOPIC_A, NULL, 0, key_id[0] == '1');
     tc = w_cfg("flush.policy", "interval", "flush.ms", "5", "segment.bytes", "8192", NULL);
     if ((rc = ulog_topic_create(w_log, "b", PARTS_B, tc)) != 0)
         w_fail("ulog_topic_create b", rc);
@@ -399,6 +408,7 @@ typedef struct durable {
 
 typedef struct run {
     bool     opened, topic_a, topic_b, ready;
+    bool     encrypted_a;
     acks     a, b;
     int64_t  commit[PARTS_A];   /* last acknowledged commit, -1: none */
     int64_t  commits;
@@ -432,7 +442,7 @@ static void parse_msgs(run *r, const uint8_t *buf, size_t len, size_t *pos)
         const uint8_t *p = buf + *pos + sizeof h;
         switch (h.type) {
         case M_OPENED: r->opened = true; break;
-        case M_TOPIC_A: r->topic_a = true; break;
+        case M_TOPIC_A: r->topic_a = true; r->encrypted_a = h.n == 1; break;
         case M_TOPIC_B: r->topic_b = true; break;
         case M_READY: r->ready = true; break;
         case M_ACK_A:
@@ -819,6 +829,11 @@ static void verify_image(const char *img, const run *r, vres *v)
         vfail(v, "ulog_open: %s", ulog_errname(rc));
         return;
     }
+    if ((rc = ulog_key_add(log, "a", 1, A_KEY, sizeof A_KEY)) != 0) {
+        vfail(v, "ulog_key_add: %s", ulog_errname(rc));
+        ulog_close(log);
+        return;
+    }
     int64_t high_a[PARTS_A] = { 0 }, high_b[PARTS_B] = { 0 };
     v->opened = 1;
     if (exists[0])
@@ -1000,7 +1015,7 @@ typedef struct totals {
     int64_t built[5], recovered[5], lost[5], cp_ahead[5], group_ahead[5];
     int64_t corrupt, cp_not_boundary, commits_lost, durable_cut, stale_heads, crashed;
     int64_t head_modes[V_KINDS];
-    int64_t runs, early_kills, worker_errors, model_problems, selfcheck_bad;
+    int64_t runs, early_kills, worker_errors, model_problems, selfcheck_bad, encrypted;
     int64_t acked_a, acked_b, commits, records_read, failures;
     int64_t files_pending, files_damaged, unsynced_kept, unsynced_dropped;
     int64_t lmdb_pending, lmdb_damaged;
@@ -1170,9 +1185,11 @@ static void print_table(const totals *t, const opts *o, double secs)
     printf("  head files: ");
     for (int i = 0; i < V_KINDS; i++)
         printf("%s%s %lld", i ? ", " : "", vnames[i], (long long)t->head_modes[i]);
-    printf("\n  workload: %lld runs (%lld killed early), acked %lld records of \"a\" (always), "
-           "%lld of \"b\" (interval), %lld group commits; %lld records read back\n",
-           (long long)t->runs, (long long)t->early_kills, (long long)t->acked_a,
+    printf("\n  workload: %lld runs (%lld killed early, %lld with \"a\" encrypted), acked %lld "
+           "records of \"a\" (always), %lld of \"b\" (interval), %lld group commits; %lld "
+           "records read back\n",
+           (long long)t->runs, (long long)t->early_kills, (long long)t->encrypted,
+           (long long)t->acked_a,
            (long long)t->acked_b, (long long)t->commits, (long long)t->records_read);
     printf("  images: %lld files had unsynced operations, %lld damaged; unsynced bytes kept "
            "%lld, dropped %lld; %lld images with unsynced LMDB pages (%lld of them damaged)\n",
@@ -1299,6 +1316,7 @@ int main(int argc, char **argv)
         run_worker(&o, &r, pid, fd, &rng, &early);
         t.runs++;
         t.early_kills += early;
+        t.encrypted += r.encrypted_a;
         t.acked_a += (int64_t)r.a.n;
         t.acked_b += (int64_t)r.b.n;
         t.commits += r.commits;

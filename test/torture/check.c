@@ -34,6 +34,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "common.h"
 #include "ulog.h"
 
@@ -165,13 +167,61 @@ static bool rec_ok(uint64_t id, const uint8_t *key, int64_t klen, int64_t nh,
 }
 
 /*
+ * An encrypted run's value, opened here from the format ulog_key_add(3)
+ * gives, not through the library: version 1 | key id (4, big-endian) |
+ * nonce (24) | ciphertext | tag (16), XChaCha20-Poly1305 with associated
+ * data BLAKE2b-256(domain NUL | topic length (4) | topic | partition (4) |
+ * key id (4) | 1 and the key, or 0 for a null key). False when v is not a
+ * value sealed with the torture's key; then the bytes are taken as they are
+ * (a run without encryption), and a sealed value that does not open is no
+ * torture record.
+ */
+static bool open_sealed(int part, const uint8_t *key, int64_t klen, const uint8_t *v, size_t n,
+                        uint8_t **out, size_t *outlen)
+{
+    static const char domain[] = "ulog sealed value 1";
+    if (n < 45 || v[0] != 1 || be(v + 1, 4) != TORTURE_KEY_ID || sodium_init() < 0)
+        return false;
+    uint8_t aad[32], w[9];
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, sizeof aad);
+    crypto_generichash_update(&st, (const uint8_t *)domain, sizeof domain);
+    for (int i = 0; i < 4; i++)
+        w[i] = (uint8_t)(strlen(TOPIC) >> (24 - 8 * i));
+    crypto_generichash_update(&st, w, 4);
+    crypto_generichash_update(&st, (const uint8_t *)TOPIC, strlen(TOPIC));
+    for (int i = 0; i < 4; i++) {
+        w[i] = (uint8_t)((uint32_t)part >> (24 - 8 * i));
+        w[4 + i] = (uint8_t)((uint32_t)TORTURE_KEY_ID >> (24 - 8 * i));
+    }
+    w[8] = klen >= 0;
+    crypto_generichash_update(&st, w, 9);
+    if (klen > 0)
+        crypto_generichash_update(&st, key, (size_t)klen);
+    crypto_generichash_final(&st, aad, sizeof aad);
+    static uint8_t *buf;
+    static size_t cap;
+    if (n - 45 + 1 > cap) {
+        cap = n - 45 + 1;
+        buf = xrealloc(buf, cap);
+    }
+    unsigned long long len;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(buf, &len, NULL, v + 29, n - 29, aad,
+                                                   sizeof aad, v + 5, TORTURE_KEY) != 0)
+        return false;
+    *out = buf;
+    *outlen = (size_t)len;
+    return true;
+}
+
+/*
  * Decodes and verifies the batch at b (avail bytes there): Kafka RecordBatch
  * v2 as the format defines it (big-endian; CRC-32C over attributes to the
  * end; records of zigzag varints). Returns 0 when valid, 1 when the bytes
  * end before the frame does, -1 when invalid. Records go to *recs (grown)
  * when recs is not NULL.
  */
-static int batch_decode(const uint8_t *b, size_t avail, batch_info *bi, found **recs,
+static int batch_decode(int part, const uint8_t *b, size_t avail, batch_info *bi, found **recs,
                         size_t *nrecs, size_t *caprecs)
 {
     if (avail < 12)
@@ -245,6 +295,12 @@ static int batch_decode(const uint8_t *b, size_t avail, batch_info *bi, found **
             found *f = &(*recs)[(*nrecs)++];
             f->offset = base + i;
             f->id = 0;
+            uint8_t *opened;
+            size_t olen;
+            if (vlen >= 0 && open_sealed(part, key, klen, val, (size_t)vlen, &opened, &olen)) {
+                val = opened;
+                vlen = (int64_t)olen;
+            }
             f->ok = vlen >= 0 && value_ok(val, (size_t)vlen, &f->id) &&
                     rec_ok(f->id, key, klen, nh, hk, hkl, hv, hvl);
         }
@@ -343,9 +399,8 @@ static uint8_t *read_segment(int p, int64_t base, size_t *size, bool *exists)
 /* What one segment holds: its valid batches from the start, then the rest. */
 typedef struct seg_scan {
     bool        exists;
-    size_t      size, valid_end;
+    size_t      size, valid_end;    /* size: to the last byte that is not 0 */
     int64_t     next;           /* offset after the last valid batch */
-    bool        tail_zero;      /* the bytes after valid_end are all zero */
     size_t      nb;
     batch_info *b;              /* the valid batches, with their positions */
     size_t     *pos;
@@ -370,7 +425,7 @@ static void scan_segment(int p, int64_t base, seg_scan *s, found **recs, size_t 
     while (pos < s->size) {
         batch_info bi;
         size_t keep = recs ? *nrecs : 0;
-        if (batch_decode(buf + pos, s->size - pos, &bi, recs, nrecs, caprecs) != 0 ||
+        if (batch_decode(p, buf + pos, s->size - pos, &bi, recs, nrecs, caprecs) != 0 ||
             bi.base != next) {
             if (recs)
                 *nrecs = keep;
@@ -388,19 +443,18 @@ static void scan_segment(int p, int64_t base, seg_scan *s, found **recs, size_t 
     }
     s->valid_end = pos;
     s->next = next;
-    s->tail_zero = true;
-    for (size_t i = pos; i < s->size; i++)
-        if (buf[i]) {
-            s->tail_zero = false;
-            break;
-        }
+    /* Zeros after the last batch are no torn tail: a flush.policy always
+     * writer sizes its segment ahead of the data, and the roll or the
+     * recovery scan cuts them. A torn tail is what is not zero. */
+    while (s->size > pos && buf[s->size - 1] == 0)
+        s->size--;
     free(buf);
 }
 
 /* ================================================================ recover */
 
 typedef struct rstats {
-    int     torn_repair, torn_scan, torn_writer, uncut, unpub, probe_fail, zero_tails;
+    int     torn_repair, torn_scan, torn_writer, uncut, unpub, probe_fail;
     int64_t torn_bytes;
 } rstats;
 
@@ -461,6 +515,8 @@ static ulog *open_log(void)
     snprintf(root, sizeof root, "%s/ulog", base_dir);
     ulog *log;
     int rc = ulog_open(root, NULL, &log);
+    if (!rc)
+        rc = ulog_key_add(log, TOPIC, TORTURE_KEY_ID, TORTURE_KEY, sizeof TORTURE_KEY);
     if (rc)
         die("ulog_open %s: %s", root, ulog_strerror(rc));
     return log;
@@ -468,9 +524,9 @@ static ulog *open_log(void)
 
 static void write_stats(bool reboot, const rstats *rs)
 {
-    append_line("recover-stats.log", "T r%d s%d m%d d%d b%lld u%d w%d f%d z%d", reboot,
+    append_line("recover-stats.log", "T r%d s%d m%d d%d b%lld u%d w%d f%d", reboot,
                 rs->torn_scan, rs->torn_repair, rs->torn_writer, (long long)rs->torn_bytes,
-                rs->uncut, rs->unpub, rs->probe_fail, rs->zero_tails);
+                rs->uncut, rs->unpub, rs->probe_fail);
 }
 
 /* defer: note the torn tails, touch nothing; the next epoch's writers
@@ -496,8 +552,6 @@ static int defer(rstats *rs)
             if (write(fd, &e, sizeof e) != (ssize_t)sizeof e)
                 die("write %s", path);
             n++;
-            if (s.tail_zero)
-                rs->zero_tails++;
         }
         seg_scan_free(&s);
         free(v);
@@ -583,8 +637,6 @@ static void recover(bool reboot, uint32_t probe_inc, rstats *rs)
          * were (cut, then maybe written over by valid batches). */
         bool left = post.exists && post.size > post.valid_end;
         if (tail > 0) {
-            if (pre[p].tail_zero)
-                rs->zero_tails++;
             if (!left) {
                 if (reboot)
                     rs->torn_scan++;
@@ -642,10 +694,10 @@ static part_log plog[MAX_PARTS];
 static struct {
     int64_t lost, dup, gap, nonmono, g1a, g1a_log, precommitted, ahead, lost_commit;
     int64_t damaged_log, damaged_read, corrupt, api_diff, order, uncut, unexpected;
-    int64_t torn_scan, torn_repair, torn_writer, torn_bytes, unpub, zero_tails, recover_runs, reboots;
+    int64_t torn_scan, torn_repair, torn_writer, torn_bytes, unpub, recover_runs, reboots;
     int64_t probe_fail;
     int64_t records, acked, failed, polled, readers_runs, commits, commit_runs, expected_err;
-    int64_t zero_pad, bytes, segments;
+    int64_t bytes, segments;
 } t;
 
 static int printed;
@@ -685,14 +737,10 @@ static void decode_all(void)
             t.bytes += (int64_t)s.size;
             t.segments++;
             if (s.size > s.valid_end) {
-                if (i + 1 < n && s.tail_zero) {
-                    t.zero_pad++;
-                } else {
-                    t.corrupt++;
-                    report("p%d segment %lld: %zu bytes at %zu are no valid batch (%s)", p,
-                           (long long)v[i], s.size - s.valid_end, s.valid_end,
-                           i + 1 < n ? "not the last segment" : "the last segment");
-                }
+                t.corrupt++;
+                report("p%d segment %lld: %zu bytes at %zu are no valid batch (%s)", p,
+                       (long long)v[i], s.size - s.valid_end, s.valid_end,
+                       i + 1 < n ? "not the last segment" : "the last segment");
             }
             next = s.next;
             seg_scan_free(&s);
@@ -1188,10 +1236,10 @@ static void read_recover_stats(void)
     size_t len;
     char *b = read_all(path, &len);
     for (size_t o = 0; o < len; o += LINE) {
-        int r, s, m, d, u, w, f, z;
+        int r, s, m, d, u, w, f;
         long long bytes;
-        if (sscanf(b + o, "T r%d s%d m%d d%d b%lld u%d w%d f%d z%d", &r, &s, &m, &d, &bytes, &u,
-                   &w, &f, &z) != 9)
+        if (sscanf(b + o, "T r%d s%d m%d d%d b%lld u%d w%d f%d", &r, &s, &m, &d, &bytes, &u,
+                   &w, &f) != 8)
             continue;
         t.recover_runs++;
         t.reboots += r;
@@ -1202,7 +1250,6 @@ static void read_recover_stats(void)
         t.uncut += u;
         t.unpub += w;
         t.probe_fail += f;
-        t.zero_tails += z;
     }
     free(b);
 }

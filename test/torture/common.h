@@ -41,6 +41,13 @@
 #define MAX_VALUE   (BIG_MIN + BIG_SPAN)
 #define MAX_BATCH_BYTES (3 * 1024 * 1024)
 #define MAX_MESSAGE_BYTES (4 * 1024 * 1024)
+
+/* Runs with an encrypted topic (--encrypt 1, or an odd seed) seal values
+ * under this key, which every handle of the run is given (a topic that is
+ * not encrypted does not use it). */
+static const uint8_t TORTURE_KEY[32] = "torture key: 32 bytes, no more.";
+#define TORTURE_KEY_ID 1
+
 #define HEADER_KEY  "tid"
 
 static inline uint64_t mix64(uint64_t x)

@@ -153,6 +153,8 @@ static ulog *w_open(wctx *w, const char *base, const ulog_config *cfg)
     snprintf(root, sizeof root, "%s/ulog", base);
     ulog *log;
     int rc = ulog_open(root, cfg, &log);
+    if (!rc)
+        rc = ulog_key_add(log, TOPIC, TORTURE_KEY_ID, TORTURE_KEY, sizeof TORTURE_KEY);
     if (rc) {
         w_error(w, rc, "ulog_open");
         _exit(3);
@@ -557,6 +559,7 @@ static struct {
     char checker[PATH_MAX];
     int  seconds, parts, writers, readers, committers, segment_bytes, min_kills;
     bool faults;
+    int  encrypt;       /* -1: by the seed */
     uint64_t seed;
 } opt;
 
@@ -656,6 +659,28 @@ static bool write_in_flight(int p, pid_t tid, int64_t *written, int64_t *frame)
         uint32_t len = (uint32_t)hdr[8] << 24 | (uint32_t)hdr[9] << 16 |
                        (uint32_t)hdr[10] << 8 | hdr[11];
         *frame = 12 + (int64_t)len;
+        if (len == 0)
+            *written = 0;               /* nothing of the batch yet */
+        else if (*written > *frame)
+            *written = *frame;
+        /* flush.policy always sizes the file ahead of the data: a write in
+         * flight has filled a prefix of the zeros. Where the bytes turn to
+         * zeros for good, by halving (64-byte chunks: a batch's data has no
+         * such runs of zeros). */
+        int64_t lo = 12, hi = *written;     /* lo: written; hi: not past it */
+        while (len && hi - lo > 64) {
+            int64_t mid = lo + (hi - lo) / 2;
+            uint8_t chunk[64], any = 0;
+            ssize_t n = pread(fd, chunk, sizeof chunk, pos + mid);
+            for (ssize_t i = 0; i < n; i++)
+                any |= chunk[i];
+            if (any)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        if (len)
+            *written = hi;
     }
     close(fd);
     return *written > 0;
@@ -983,7 +1008,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: torture --dir D --seconds S [--seed N] [--min-kills N] "
                     "[--checker PATH] [--writers N] [--readers N] [--committers N] "
-                    "[--parts N] [--segment-bytes N] [--faults 0|1]\n");
+                    "[--parts N] [--segment-bytes N] [--faults 0|1] [--encrypt 0|1]\n");
     exit(2);
 }
 
@@ -1011,7 +1036,9 @@ static void setup_log(void)
     char eb[128];
     if (!tc || ulog_config_set_int(tc, "segment.bytes", opt.segment_bytes, eb, sizeof eb) ||
         ulog_config_set(tc, "flush.policy", "always", eb, sizeof eb) ||
-        ulog_config_set_int(tc, "max.message.bytes", MAX_MESSAGE_BYTES, eb, sizeof eb))
+        ulog_config_set_int(tc, "max.message.bytes", MAX_MESSAGE_BYTES, eb, sizeof eb) ||
+        (opt.encrypt && ulog_config_set_int(tc, "encryption.key.id", TORTURE_KEY_ID, eb,
+                                            sizeof eb)))
         die("topic config: %s", eb);
     if ((rc = ulog_topic_create(log, TOPIC, opt.parts, tc)) != 0)
         die("ulog_topic_create: %s", ulog_strerror(rc));
@@ -1032,6 +1059,7 @@ int main(int argc, char **argv)
     opt.min_kills = -1;
     opt.faults = true;
     opt.seed = (uint64_t)time(NULL);
+    opt.encrypt = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
@@ -1059,6 +1087,8 @@ int main(int argc, char **argv)
             opt.segment_bytes = atoi(v);
         else if (strcmp(a, "--faults") == 0)
             opt.faults = atoi(v) != 0;
+        else if (strcmp(a, "--encrypt") == 0)
+            opt.encrypt = atoi(v) != 0;
         else
             usage();
     }
@@ -1068,6 +1098,8 @@ int main(int argc, char **argv)
         usage();
     if (opt.min_kills < 0)
         opt.min_kills = opt.seconds * 3;
+    if (opt.encrypt < 0)
+        opt.encrypt = (int)(opt.seed & 1);
     ssize_t n = readlink("/proc/self/exe", opt.self, sizeof opt.self - 1);
     if (n <= 0)
         die("readlink /proc/self/exe: %s", strerror(errno));
@@ -1098,9 +1130,10 @@ int main(int argc, char **argv)
                                                                   : i - opt.writers - opt.readers);
     }
     printf("torture: %s, %d s, seed %llu: %d writers, %d readers, %d group committers, "
-           "%d partitions, segment.bytes %d, flush.policy always%s\n", opt.base, opt.seconds,
-           (unsigned long long)opt.seed, opt.writers, opt.readers, opt.committers, opt.parts,
-           opt.segment_bytes, opt.faults ? ", EIO injected into some fdatasyncs" : "");
+           "%d partitions, segment.bytes %d, flush.policy always%s%s\n", opt.base,
+           opt.seconds, (unsigned long long)opt.seed, opt.writers, opt.readers, opt.committers,
+           opt.parts, opt.segment_bytes, opt.encrypt ? ", values encrypted" : "",
+           opt.faults ? ", EIO injected into some fdatasyncs" : "");
     fflush(stdout);
 
     int64_t t0 = mono_ns();
