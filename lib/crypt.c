@@ -217,11 +217,16 @@ int ulog__seal(ulog *log, const char *topic, int32_t partition, uint32_t key_id,
     return 0;
 }
 
+bool ulog__sealed_framing(const void *value, size_t len)
+{
+    return len >= ULOG_SEAL_OVERHEAD && ((const uint8_t *)value)[0] == SEAL_VERSION;
+}
+
 int ulog__unseal(ulog *log, const char *topic, int32_t partition, const void *key,
                  size_t key_len, const uint8_t *sealed, size_t sealed_len, uint8_t *out,
                  uint32_t *key_id)
 {
-    if (sealed_len < ULOG_SEAL_OVERHEAD || sealed[0] != SEAL_VERSION)
+    if (!ulog__sealed_framing(sealed, sealed_len))
         return ULOG_EAUTH;
     int err = ulog__sodium();
     if (err)

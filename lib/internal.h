@@ -874,6 +874,9 @@ int ulog__seal(ulog *log, const char *topic, int32_t partition, uint32_t key_id,
 int ulog__unseal(ulog *log, const char *topic, int32_t partition, const void *key,
                  size_t key_len, const uint8_t *sealed, size_t sealed_len, uint8_t *out,
                  uint32_t *key_id) ULOG__HIDDEN;
+/* Whether a stored value is framed as a sealed one (says nothing of
+ * whether it opens). */
+bool ulog__sealed_framing(const void *value, size_t len) ULOG__HIDDEN;
 /* Frees every key (ulog_close). */
 void ulog__keys_free(ulog *log) ULOG__HIDDEN;
 
@@ -912,6 +915,9 @@ int  ulog__cursor_seek(ulog__cursor *c, int64_t offset) ULOG__HIDDEN;
 /* Positions at the first record with timestamp >= ts, or at the high
  * watermark; *found gets the offset. */
 int  ulog__cursor_seek_time(ulog__cursor *c, int64_t ts, int64_t *found) ULOG__HIDDEN;
+/* Reopens the batch a record was just taken from so that record `offset`
+ * comes next (no I/O: cannot fail). */
+void ulog__cursor_rewind(ulog__cursor *c, int64_t offset) ULOG__HIDDEN;
 /* The next record of the open batch at or after c->next: 0, ULOG_ETIMEDOUT
  * when the batch has no more, or ULOG_ECORRUPT (the cursor then stays
  * before the bad record). Small on purpose: it is the per-record path. */

@@ -44,17 +44,23 @@ static int check_batch(ulog *log, const char *topic, int32_t partition,
                         "base_offset is not the batch's baseOffset");
     if (len > (size_t)cfg->max_message_bytes)
         return raw_fail(log, topic, partition, ULOG_ETOOBIG, "larger than max.message.bytes");
-    /* What ulog_append() refuses, this refuses too. */
-    if (ulog__cleanup_compacts(cfg)) {
-        const uint8_t *p = data + ULOG__BATCH_HEADER_SIZE, *end = data + len;
-        for (int32_t i = 0; i < h->record_count; i++) {
-            ulog__rec r;
-            ulog__rec_decode(p, end, &r);           /* verified above */
-            if (!r.key)
-                return raw_fail(log, topic, partition, ULOG_EINVAL,
-                                "a record without a key, on a compacted topic");
-            p = r.end;
-        }
+    /* What ulog_append() refuses, this refuses too; and an encrypted topic
+     * takes sealed values only (its readers open every value), which it
+     * can tell by their framing, not by their keys: a follower may not
+     * have them. */
+    bool compacts = ulog__cleanup_compacts(cfg), sealed = cfg->encryption_key_id >= 0;
+    const uint8_t *p = data + ULOG__BATCH_HEADER_SIZE, *end = data + len;
+    for (int32_t i = 0; (compacts || sealed) && i < h->record_count; i++) {
+        ulog__rec r;
+        ulog__rec_decode(p, end, &r);               /* verified above */
+        if (compacts && !r.key)
+            return raw_fail(log, topic, partition, ULOG_EINVAL,
+                            "a record without a key, on a compacted topic");
+        if (sealed && r.value && !ulog__sealed_framing(r.value, r.value_len))
+            return raw_fail(log, topic, partition, ULOG_EINVAL,
+                            "a value that is not sealed, on an encrypted topic (the "
+                            "leader's topic must be encrypted too)");
+        p = r.end;
     }
     return 0;
 }

@@ -362,6 +362,16 @@ static bool time_hint(ulog__cursor *c, int64_t ts, ulog__index_entry *best)
     return have;
 }
 
+/* Reopens the batch just read from so that record `offset` of it comes
+ * next: no I/O, so it cannot fail. */
+void ulog__cursor_rewind(ulog__cursor *c, int64_t offset)
+{
+    c->in_batch = false;
+    c->pos = c->bpos;
+    c->expect = c->bh.base_offset;
+    c->next = offset;
+}
+
 /*
  * A time-index entry (M, o) says every record up to the end of the batch
  * at o has a timestamp <= M. Starting at the last entry with M < ts, the
@@ -391,11 +401,7 @@ int ulog__cursor_seek_time(ulog__cursor *c, int64_t ts, int64_t *found)
         if (err)
             return err;
         if (rts >= ts) {
-            /* Reopen this batch so that `off` is delivered next. */
-            c->in_batch = false;
-            c->pos = c->bpos;
-            c->expect = c->bh.base_offset;
-            c->next = off;
+            ulog__cursor_rewind(c, off);
             *found = off;
             return 0;
         }

@@ -218,15 +218,14 @@ static int open_value(ulog_sub *s, int32_t k, ulog_msg *msg)
         msg->value_len = n;
         return 0;
     }
-    int serr = ulog__cursor_seek(&s->cur[k], msg->offset);
+    ulog__cursor_rewind(&s->cur[k], msg->offset);
     s->rr = k + 1 == s->n ? 0 : k + 1;
     const char *why = err == ULOG_ENOKEY ? "no key of its id was given (ulog_key_add)"
                       : err == ULOG_EAUTH ? "the value does not open: a wrong key, or changed "
                                             "bytes"
                                           : ulog_strerror(err);
-    ulog__fail(s->log, err, "topic %s partition %d offset %lld: key id %u: %s%s", s->t->name,
-               (int)k, (long long)msg->offset, (unsigned)id, why,
-               serr ? " (and the subscription could not go back to it)" : "");
+    ulog__fail(s->log, err, "topic %s partition %d offset %lld: key id %u: %s", s->t->name,
+               (int)k, (long long)msg->offset, (unsigned)id, why);
     return err;
 }
 

@@ -507,6 +507,72 @@ Test(crypt, replicated_batches_stay_sealed)
     ulog_close(lead);
 }
 
+/* An encrypted topic takes sealed values only: a batch of a plain topic is
+ * refused whole, and nothing is stored. */
+Test(crypt, replicated_plain_values_are_refused)
+{
+    char pdir[400];
+    snprintf(pdir, sizeof pdir, "%s/plain", root);
+    ulog *plain = open_with_topic(pdir, NULL, "s", 1, NULL);
+    rec b[3];
+    ulog_record r[3];
+    for (int i = 0; i < 3; i++) {
+        make(&b[i], i + 20, 0);
+        r[i] = b[i].r;
+    }
+    append_ok(plain, "s", r, 3);
+    ulog_sub *s = from_start(plain);
+    ulog_batch bt = ULOG_BATCH_INIT;
+    cr_assert_eq(ulog_poll_batch(s, 0, &bt), 0);
+    ulog *enc = open_encrypted(root, 1, NULL, NULL);
+    cr_expect_eq(ulog_append_raw(enc, "s", 0, 0, bt.data, bt.len), ULOG_EINVAL);
+    char msg[256];
+    ulog_errmsg(enc, msg, sizeof msg);
+    cr_expect(strstr(msg, "not sealed") != NULL, "message: %s", msg);
+    int64_t lo, hi;
+    watermarks(enc, "s", 0, &lo, &hi);
+    cr_expect_eq(hi, 0);
+    ulog_sub_close(s);
+    ulog_close(enc);
+    ulog_close(plain);
+}
+
+/* A batch whose first record does not open: once the key is there, the
+ * whole batch comes, that record first (nothing of it skipped). */
+Test(crypt, a_record_that_failed_comes_with_the_rest_of_its_batch)
+{
+    ulog *w = open_encrypted(root, 1, NULL, NULL);
+    rec b[8];
+    ulog_record r[8];
+    for (int i = 0; i < 8; i++) {
+        make(&b[i], i, 0);
+        r[i] = b[i].r;
+    }
+    append_ok(w, "s", r, 8);
+    for (int i = 0; i < 8; i++)
+        free(b[i].big);
+    ulog *rd = open_at(root, NULL);
+    ulog_sub *s = NULL;
+    ulog_config *c = cfg_of("auto.offset.reset", "earliest", NULL);
+    cr_assert_eq(ulog_subscribe(rd, "s", "readers", c, &s), 0);
+    ulog_config_free(c);
+    ulog_msg m;
+    cr_expect_eq(ulog_poll(s, 0, &m), ULOG_ENOKEY);
+    cr_assert_eq(ulog_commit(s), 0);
+    int64_t pos;
+    cr_assert_eq(ulog_position(s, 0, &pos), 0);
+    cr_expect_eq(pos, 0, "the failed record is not passed");
+    cr_assert_eq(ulog_key_add(rd, "s", 1, K1, sizeof K1), 0);
+    for (int i = 0; i < 8; i++) {
+        cr_assert_eq(ulog_poll(s, 0, &m), 0, "record %d", i);
+        cr_assert_eq(m.offset, i);
+        expect_rec(&m, i);
+    }
+    ulog_sub_close(s);
+    ulog_close(rd);
+    ulog_close(w);
+}
+
 /* Compaction rewrites batches around the values: they still open. */
 Test(crypt, compaction_keeps_values_opening)
 {

@@ -144,7 +144,8 @@ int cli_add_key(const char *spec)
     uint8_t buf[2 * ULOG_KEY_BYTES + 3];
     size_t n = fread(buf, 1, sizeof buf, f);
     fclose(f);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+    /* A raw key may end in a newline byte: only hex has one stripped. */
+    while (n > ULOG_KEY_BYTES && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         n--;
     uint8_t *key = keys[nkeys].key;
     bool ok = n == ULOG_KEY_BYTES;

@@ -303,6 +303,13 @@ expect "-k without a file" 2
 printf 'short' > "$T/shortkey"
 run "$U" -k "sealed:1:$T/shortkey" consume sealed -e
 expect "-k with a short key" 1 && has "-k with a short key" "$T/err" 'a key is 32 bytes'
+# A raw key may end in a newline byte; it is not taken for a line end.
+printf '0123456789abcdef0123456789abcde\n' > "$T/key3"
+ok "alter to key 3" "$U" topics alter sealed -c encryption.key.id=3
+ok "produce with a raw key ending in a newline" sh -c \
+    'echo third | "$0" -k sealed:3:"$1" produce sealed' "$U" "$T/key3"
+ok "consume with both keys" "$U" -k "sealed:1:$T/key1" -k "sealed:3:$T/key3" consume sealed -e
+printf 'secret one\nsecret two\nthird\n' > "$T/exp"; same "consume with both keys"
 run "$U" topics alter sealed -c encryption.key.id=-1
 expect "alter encryption off" 1 && has "alter encryption off" "$T/err" 'from its creation'
 ok "topics delete sealed" "$U" topics delete sealed
