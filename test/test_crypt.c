@@ -95,6 +95,20 @@ static void append_recs(ulog *log, int from, int to, int32_t partition)
     }
 }
 
+/* Records first..first+n-1 (n <= 16) in one call: one batch of partition 0. */
+static void append_batch(ulog *log, int first, int n)
+{
+    rec b[16];
+    ulog_record r[16];
+    for (int i = 0; i < n; i++) {
+        make(&b[i], first + i, 0);
+        r[i] = b[i].r;
+    }
+    append_ok(log, "s", r, (size_t)n);
+    for (int i = 0; i < n; i++)
+        free(b[i].big);
+}
+
 static bool file_has(const char *path, const void *needle, size_t n)
 {
     FILE *f = fopen(path, "rb");
@@ -381,13 +395,7 @@ Test(crypt, a_changed_byte_gives_EAUTH_never_the_bytes)
     ulog *log = open_encrypted(root, 1, NULL, NULL);
     /* One batch of records 0..9 (record 3's value is null, record 4's
      * empty: the sealed ones are 0, 1, 2, 4, 5, 6, ...). */
-    rec b[10];
-    ulog_record r[10];
-    for (int i = 0; i < 10; i++) {
-        make(&b[i], i, 0);
-        r[i] = b[i].r;
-    }
-    append_ok(log, "s", r, 10);
+    append_batch(log, 0, 10);
     ulog_close(log);
     tamper(1, flip_cipher, ULOG_EAUTH, "a ciphertext bit");
     tamper(2, flip_tag, ULOG_EAUTH, "a tag bit");
@@ -514,13 +522,7 @@ Test(crypt, replicated_plain_values_are_refused)
     char pdir[400];
     snprintf(pdir, sizeof pdir, "%s/plain", root);
     ulog *plain = open_with_topic(pdir, NULL, "s", 1, NULL);
-    rec b[3];
-    ulog_record r[3];
-    for (int i = 0; i < 3; i++) {
-        make(&b[i], i + 20, 0);
-        r[i] = b[i].r;
-    }
-    append_ok(plain, "s", r, 3);
+    append_batch(plain, 20, 3);
     ulog_sub *s = from_start(plain);
     ulog_batch bt = ULOG_BATCH_INIT;
     cr_assert_eq(ulog_poll_batch(s, 0, &bt), 0);
@@ -542,15 +544,7 @@ Test(crypt, replicated_plain_values_are_refused)
 Test(crypt, a_record_that_failed_comes_with_the_rest_of_its_batch)
 {
     ulog *w = open_encrypted(root, 1, NULL, NULL);
-    rec b[8];
-    ulog_record r[8];
-    for (int i = 0; i < 8; i++) {
-        make(&b[i], i, 0);
-        r[i] = b[i].r;
-    }
-    append_ok(w, "s", r, 8);
-    for (int i = 0; i < 8; i++)
-        free(b[i].big);
+    append_batch(w, 0, 8);
     ulog *rd = open_at(root, NULL);
     ulog_sub *s = NULL;
     ulog_config *c = cfg_of("auto.offset.reset", "earliest", NULL);

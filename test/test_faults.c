@@ -859,10 +859,23 @@ static void check_exact(ulog *log, const char *topic, const model *m, const char
                      (long long)pg.next[p], acked_in(m, p));
 }
 
+/* The sweeps of an encrypted topic (sweep_cfg.sealed): its key id in the
+ * topic's settings, its key given to every handle that opens the log. */
+static bool g_sealed;
+static const uint8_t SWEEP_KEY[ULOG_KEY_BYTES] = "fault sweep key, 32 bytes long.";
+
 static ulog_config *topic_cfg(const char *policy, bool prealloc)
 {
     return cfg_of("flush.policy", policy, "flush.ms", "1", "segment.bytes", "4096",
-                  "preallocate", prealloc ? "true" : "false", NULL);
+                  "preallocate", prealloc ? "true" : "false",
+                  "encryption.key.id", g_sealed ? "5" : "-1", NULL);
+}
+
+static ulog *keyed(ulog *log)
+{
+    if (log && g_sealed)
+        cr_assert_eq(ulog_key_add(log, "t", 5, SWEEP_KEY, sizeof SWEEP_KEY), 0);
+    return log;
 }
 
 /* The sweep's log config: the flusher stays asleep, the workload runs its
@@ -896,6 +909,7 @@ typedef struct sweep_cfg {
     const char *name;
     const char *policy;
     bool        prealloc;
+    bool        sealed;     /* the topic is encrypted */
 } sweep_cfg;
 
 typedef struct outcome {
@@ -926,7 +940,7 @@ static void reopened_then_power_cut(ulog *log, const char *dir, const char *labe
 
     out->zeroed = power_cut(dir);
     delete_heads(dir, "t", NP, true);
-    log = open_at(dir, NULL);
+    log = keyed(open_at(dir, NULL));
     snprintf(what, sizeof what, "%s, after a power cut", label);
     check_exact(log, "t", m, what);
     ulog_close(log);
@@ -1012,6 +1026,7 @@ static void run_case(const sweep_cfg *sc, const fault *fs, int nf, outcome *out)
     ulog_config *lc = quiet_log_cfg();
     rc = ulog_open(dir, lc, &log);
     ulog_config_free(lc);
+    keyed(log);
     expect_rc2(rc, err, err2, false, "ulog_open", log, label, out);
     if (rc) {
         cr_assert_null(log, "%s: a failed ulog_open left a handle", label);
@@ -1085,7 +1100,7 @@ static void run_case(const sweep_cfg *sc, const fault *fs, int nf, outcome *out)
     }
 
     /* C: reopened (a poisoned partition is repaired here). */
-    log = open_at(dir, NULL);
+    log = keyed(open_at(dir, NULL));
     ulog_config *tc = topic_cfg(sc->policy, sc->prealloc);
     rc = ulog_topic_create(log, "t", NP, tc);
     ulog_config_free(tc);
@@ -1119,8 +1134,9 @@ static void dry_run(const sweep_cfg *sc, long counts[F_NKINDS])
     model m;
     model_init(&m);
     arm(F_PREAD, M_FAIL, EIO, LONG_MAX / 2, 1);   /* counts, never fires */
-    ulog *log = open_at(dir, quiet_log_cfg());
+    ulog *log = keyed(open_at(dir, quiet_log_cfg()));
     create_topic(log, "t", NP, topic_cfg(sc->policy, sc->prealloc));
+    expect_setting(log, "t", "encryption.key.id", g_sealed ? "5" : "-1");
     int rc;
     ulog_sub *s = subscribe_earliest(log, "t", &rc);
     cr_assert_eq(rc, 0);
@@ -1140,6 +1156,7 @@ static void dry_run(const sweep_cfg *sc, long counts[F_NKINDS])
 
 static void sweep(const sweep_cfg *sc, bool from_then_on)
 {
+    g_sealed = sc->sealed;
     long counts[F_NKINDS];
     dry_run(sc, counts);
     char line[512];
@@ -1170,10 +1187,11 @@ static void sweep(const sweep_cfg *sc, bool from_then_on)
                 cases, injected, errors, open_failed, poisoned);
 }
 
-static const sweep_cfg cfg_always = { "always", "always", false };
-static const sweep_cfg cfg_prealloc = { "always+preallocate", "always", true };
-static const sweep_cfg cfg_none = { "none", "none", false };
-static const sweep_cfg cfg_none_prealloc = { "none+preallocate", "none", true };
+static const sweep_cfg cfg_always = { "always", "always", false, false };
+static const sweep_cfg cfg_prealloc = { "always+preallocate", "always", true, false };
+static const sweep_cfg cfg_none = { "none", "none", false, false };
+static const sweep_cfg cfg_none_prealloc = { "none+preallocate", "none", true, false };
+static const sweep_cfg cfg_sealed = { "always+encrypted", "always", false, true };
 
 Test(faults, sweep_always_once) { sweep(&cfg_always, false); }
 Test(faults, sweep_always_from_then_on) { sweep(&cfg_always, true); }
@@ -1183,6 +1201,9 @@ Test(faults, sweep_none_once) { sweep(&cfg_none, false); }
 Test(faults, sweep_none_from_then_on) { sweep(&cfg_none, true); }
 Test(faults, sweep_none_prealloc_once) { sweep(&cfg_none_prealloc, false); }
 Test(faults, sweep_none_prealloc_from_then_on) { sweep(&cfg_none_prealloc, true); }
+/* An encrypted topic (encryption.key.id): every read also opens values. */
+Test(faults, sweep_encrypted_once) { sweep(&cfg_sealed, false); }
+Test(faults, sweep_encrypted_from_then_on) { sweep(&cfg_sealed, true); }
 
 /* ================================================================ faults in the clean-up */
 
@@ -1279,7 +1300,7 @@ static void damage(const sweep_cfg *sc, int dmg, const char *dir, model *m)
     cr_assert_eq(rm_rf(dir), 0);
     model_init(m);
     disk_reset(true);
-    ulog *log = open_at(dir, quiet_log_cfg());
+    ulog *log = keyed(open_at(dir, quiet_log_cfg()));
     create_topic(log, "t", NP, topic_cfg(sc->policy, sc->prealloc));
     for (int i = 0; i < 8; i++)
         cr_assert_eq(append_call(log, "t", m), 0);
@@ -1334,6 +1355,7 @@ static void recovery_case(const sweep_cfg *sc, int dmg, const fault *f, outcome 
     ulog_config *lc = quiet_log_cfg();
     int rc = ulog_open(dir, lc, &log);
     ulog_config_free(lc);
+    keyed(log);
     expect_rc2(rc, f->err, f->err, false, "ulog_open", log, label, out);
     if (log) {
         for (int i = 0; i < 2; i++) {
@@ -1356,7 +1378,7 @@ static void recovery_case(const sweep_cfg *sc, int dmg, const fault *f, outcome 
     for (int i = 0; i < F_NKINDS; i++)
         recovery_counts[i] = calls_of(i);
 
-    log = open_at(dir, NULL);
+    log = keyed(open_at(dir, NULL));
     reopened_then_power_cut(log, dir, label, &m, out, live0);
 }
 
@@ -1428,7 +1450,7 @@ Test(faults, boot_id_unreadable_fails_open)
     cr_assert_eq(memcmp(h->boot_id, a->boot_id, sizeof h->boot_id), 0);
     cr_assert_eq(append_call(a, "t", &m), 0);
     check_exact(a, "t", &m, "after the failed opens");
-    ulog *b = open_at(dir, NULL);
+    ulog *b = keyed(open_at(dir, NULL));
     check_exact(b, "t", &m, "another handle");
     ulog_close(b);
     head_unmap(h);
@@ -1549,7 +1571,7 @@ static void gc_case(int procs, long at, long count, int err, long *acked_out, lo
     F->sync_us = 300;
     arm(F_FDATASYNC, M_FAIL, err, at, count);
     if (procs == 0) {
-        log = open_at(dir, NULL);
+        log = keyed(open_at(dir, NULL));
         gc_run_threads(log, 0, GC_WORKERS);
         ulog_close(log);
     } else {
@@ -1597,7 +1619,7 @@ static void gc_case(int procs, long at, long count, int err, long *acked_out, lo
     char what[128];
     snprintf(what, sizeof what, "%s, fdatasync %s at call %ld%s", procs ? "processes" : "threads",
              strerror(err), at, count == LONG_MAX ? " and on" : "");
-    log = open_at(dir, NULL);
+    log = keyed(open_at(dir, NULL));
     cr_assert_eq(gc_check(log, what), acked);
     /* The fault has cleared: the log goes on. */
     ulog_record r = { .value = "after", .value_len = 5, .timestamp = ULOG_TIMESTAMP_NOW,
@@ -1608,7 +1630,7 @@ static void gc_case(int procs, long at, long count, int err, long *acked_out, lo
     ulog_close(log);
     /* And after recovery nothing comes back and nothing is missing. */
     delete_heads(dir, "g", 1, false);
-    log = open_at(dir, NULL);
+    log = keyed(open_at(dir, NULL));
     cr_assert_eq(gc_check(log, what), acked);
     ulog_close(log);
     *acked_out = acked;
@@ -1854,14 +1876,14 @@ static void fill_disk(const char *mnt, const char *fs, const char *policy, size_
     full_check(log, n, lo, hi, what);
     ulog_close(log);
 
-    log = open_at(dir, NULL);
+    log = keyed(open_at(dir, NULL));
     snprintf(what, sizeof what, "%s, %s, reopened", fs, policy);
     full_check(log, n, lo, hi, what);
     cr_assert_eq(full_append(log, n++, lo, hi), 0, "%s: append after reopening", what);
     full_check(log, n, lo, hi, what);
     ulog_close(log);
     delete_heads(dir, "d", 1, false);
-    log = open_at(dir, NULL);
+    log = keyed(open_at(dir, NULL));
     snprintf(what, sizeof what, "%s, %s, recovered", fs, policy);
     full_check(log, n, lo, hi, what);
     ulog_close(log);
@@ -1983,7 +2005,7 @@ static void ring_lap(const char *name, bool committed)
         ulog_close(cl);
         _exit(0);
     }
-    log = open_at(dir, NULL);
+    log = keyed(open_at(dir, NULL));
     int64_t lo, hi;
     watermarks(log, "r", 0, &lo, &hi);         /* opens the partition */
     ulog__head *h = head_map_at(dir, "r", 0);
