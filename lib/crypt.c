@@ -18,8 +18,8 @@
  *
  * Nonces: 16 random bytes per thread and process, then a 64-bit counter.
  * No system call per record, and no nonce twice across threads, processes
- * or a fork (the pid is checked), where random nonces would ask the kernel
- * for 24 bytes per record.
+ * or a fork (a fork handler makes the child draw again), where random
+ * nonces would ask the kernel for 24 bytes per record.
  */
 #include "internal.h"
 
@@ -123,6 +123,11 @@ int ulog_key_remove(ulog *log, const char *topic, uint32_t key_id)
     return 0;
 }
 
+void ulog__wipe(void *p, size_t n)
+{
+    sodium_memzero(p, n);
+}
+
 void ulog__keys_free(ulog *log)
 {
     while (log->keys) {
@@ -132,9 +137,7 @@ void ulog__keys_free(ulog *log)
     }
 }
 
-/* Copies the key into out (the caller wipes it): a key removed meanwhile
- * is not freed under a running seal. */
-static bool key_copy(ulog *log, const char *topic, uint32_t id, uint8_t *out)
+bool ulog__key_copy(ulog *log, const char *topic, uint32_t id, uint8_t *out)
 {
     pthread_rwlock_rdlock(&log->klock);
     ulog__key *k = find_key(log, topic, id);
@@ -177,19 +180,34 @@ static void aad_of(uint8_t out[32], const char *topic, int32_t partition, uint32
     crypto_generichash_final(&st, out, 32);
 }
 
+/* A forked child draws new prefixes: fork_gen moves in it (a getpid()
+ * per record was a system call, a tenth of a seal). */
+static unsigned fork_gen = 1;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void in_child(void)
+{
+    fork_gen++;
+}
+
+static void atfork_start(void)
+{
+    pthread_atfork(NULL, NULL, in_child);
+}
+
 static __thread struct {
-    pid_t    pid;
+    unsigned gen;           /* fork_gen when drawn; 0: never */
     uint8_t  prefix[16];
     uint64_t counter;
 } nonce_state;
 
 static void next_nonce(uint8_t *out)
 {
-    pid_t pid = getpid();
-    if (nonce_state.pid != pid) {
+    pthread_once(&atfork_once, atfork_start);
+    if (nonce_state.gen != fork_gen) {
         randombytes_buf(nonce_state.prefix, sizeof nonce_state.prefix);
         nonce_state.counter = 0;
-        nonce_state.pid = pid;
+        nonce_state.gen = fork_gen;
     }
     memcpy(out, nonce_state.prefix, 16);
     uint64_t c = nonce_state.counter++;
@@ -197,15 +215,10 @@ static void next_nonce(uint8_t *out)
         out[16 + i] = (uint8_t)c;
 }
 
-int ulog__seal(ulog *log, const char *topic, int32_t partition, uint32_t key_id,
-               const ulog_record *rec, uint8_t *out)
+void ulog__seal(const uint8_t *key, const char *topic, int32_t partition, uint32_t key_id,
+                const ulog_record *rec, uint8_t *out)
 {
-    int err = ulog__sodium();
-    if (err)
-        return err;
-    uint8_t key[ULOG_KEY_BYTES], aad[32];
-    if (!key_copy(log, topic, key_id, key))
-        return ULOG_ENOKEY;
+    uint8_t aad[32];
     out[0] = SEAL_VERSION;
     be32(out + 1, key_id);
     next_nonce(out + NONCE_AT);
@@ -213,8 +226,6 @@ int ulog__seal(ulog *log, const char *topic, int32_t partition, uint32_t key_id,
     crypto_aead_xchacha20poly1305_ietf_encrypt(out + CIPHER_AT, NULL, rec->value,
                                                rec->value_len, aad, sizeof aad, NULL,
                                                out + NONCE_AT, key);
-    sodium_memzero(key, sizeof key);
-    return 0;
 }
 
 bool ulog__sealed_framing(const void *value, size_t len)
@@ -235,7 +246,7 @@ int ulog__unseal(ulog *log, const char *topic, int32_t partition, const void *ke
                   (uint32_t)sealed[3] << 8 | sealed[4];
     *key_id = id;
     uint8_t k[ULOG_KEY_BYTES], aad[32];
-    if (!key_copy(log, topic, id, k))
+    if (!ulog__key_copy(log, topic, id, k))
         return ULOG_ENOKEY;
     aad_of(aad, topic, partition, id, key, key_len);
     int rc = crypto_aead_xchacha20poly1305_ietf_decrypt(out, NULL, NULL, sealed + CIPHER_AT,

@@ -862,11 +862,17 @@ int ulog__sodium(void) ULOG__HIDDEN;
 
 /* ================================================================ crypt.c */
 
-/* Seals a value of topic t's partition under key `key_id` into out
- * (value_len + ULOG_SEAL_OVERHEAD bytes). rec: the record (its key goes
- * into the associated data). 0, ULOG_ENOKEY, ULOG_ENOTSUP. */
-int ulog__seal(ulog *log, const char *topic, int32_t partition, uint32_t key_id,
-               const ulog_record *rec, uint8_t *out) ULOG__HIDDEN;
+/* Copies the key `id` of topic into out (ULOG_KEY_BYTES; the caller wipes
+ * it with sodium_memzero): a key removed meanwhile is not freed under a
+ * running seal. False when the handle has no such key. */
+bool ulog__key_copy(ulog *log, const char *topic, uint32_t id, uint8_t *out) ULOG__HIDDEN;
+/* Wipes n bytes so that the compiler keeps the stores. */
+void ulog__wipe(void *p, size_t n) ULOG__HIDDEN;
+/* Seals rec's value (of topic's partition) under `key`, the key of
+ * `key_id`, into out (value_len + ULOG_SEAL_OVERHEAD bytes); rec's key goes
+ * into the associated data. libsodium is initialised (ulog__sodium). */
+void ulog__seal(const uint8_t *key, const char *topic, int32_t partition, uint32_t key_id,
+                const ulog_record *rec, uint8_t *out) ULOG__HIDDEN;
 /* Opens a sealed value (of a record with key `key`, key_len; NULL: null
  * key) into out (room for sealed_len - ULOG_SEAL_OVERHEAD bytes).
  * 0, ULOG_ENOKEY (*key_id set), ULOG_EAUTH (not a sealed value, or it does

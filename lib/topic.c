@@ -500,24 +500,25 @@ static int seal_records(ulog *log, const ulog__topic *t, const ulog__topic_cfg *
             return ulog__fail(log, ULOG_ENOMEM, "append: out of memory");
         s->sbuf_cap = bytes;
     }
-    uint8_t *at = s->sbuf;
+    uint8_t *at = s->sbuf, key[ULOG_KEY_BYTES];
     uint32_t key_id = (uint32_t)cfg->encryption_key_id;
+    int err = ulog__sodium();
+    if (err)
+        return ulog__fail(log, err, "topic %s: libsodium cannot be initialised", t->name);
+    if (!ulog__key_copy(log, t->name, key_id, key))
+        return ulog__fail(log, ULOG_ENOKEY, "topic %s: no key %u to seal with (ulog_key_add)",
+                          t->name, (unsigned)key_id);
     for (size_t i = 0; i < count; i++) {
         ulog_record *r = &s->sealed[i];
         *r = records[i];
         if (!r->value)
             continue;           /* a tombstone stays one */
-        int err = ulog__seal(log, t->name, t->partitions == 1 ? 0 : s->part[i], key_id,
-                             &records[i], at);
-        if (err == ULOG_ENOKEY)
-            return ulog__fail(log, err, "topic %s: no key %u to seal with (ulog_key_add)",
-                              t->name, (unsigned)key_id);
-        if (err)
-            return ulog__fail(log, err, "topic %s: sealing: %s", t->name, ulog_strerror(err));
+        ulog__seal(key, t->name, t->partitions == 1 ? 0 : s->part[i], key_id, &records[i], at);
         r->value = at;
         r->value_len += ULOG_SEAL_OVERHEAD;
         at += r->value_len;
     }
+    ulog__wipe(key, sizeof key);
     return 0;
 }
 
