@@ -566,7 +566,9 @@ ULOG_API int  ulog_subscribe(ulog *log, const char *topic, const char *group,
  * timeout_ms (0: do not wait, -1: forever) for one to arrive.
  * Returns 0, ULOG_ETIMEDOUT, ULOG_ECORRUPT (a stored batch failed
  * verification: the position does not move past it), ULOG_EOFFSET (the
- * position fell below the log start), ULOG_EIO, ULOG_EINVAL.
+ * position fell below the log start), ULOG_EIO, ULOG_EINVAL; for an
+ * encrypted topic also ULOG_ENOKEY and ULOG_EAUTH (see ulog_key_add: the
+ * position does not move past the record, and msg gets no value).
  */
 ULOG_API int  ulog_poll(ulog_sub *sub, int timeout_ms, ulog_msg *msg);
 

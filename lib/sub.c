@@ -220,6 +220,8 @@ static int open_value(ulog_sub *s, int32_t k, ulog_msg *msg)
     }
     ulog__cursor_rewind(&s->cur[k], msg->offset);
     s->rr = k + 1 == s->n ? 0 : k + 1;
+    msg->value = NULL;                  /* not the sealed bytes, even by mistake */
+    msg->value_len = 0;
     const char *why = err == ULOG_ENOKEY ? "no key of its id was given (ulog_key_add)"
                       : err == ULOG_EAUTH ? "the value does not open: a wrong key, or changed "
                                             "bytes"

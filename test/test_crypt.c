@@ -240,6 +240,7 @@ Test(crypt, a_wrong_key_gives_EAUTH)
     ulog_sub *s = from_start(r);
     ulog_msg m;
     cr_expect_eq(ulog_poll(s, 0, &m), ULOG_EAUTH);
+    cr_expect(m.value == NULL && m.value_len == 0, "a value that did not open is not handed out");
     cr_expect_eq(ulog_poll(s, 0, &m), ULOG_EAUTH, "still at the record");
     cr_assert_eq(ulog_key_remove(r, "s", 1), 0);
     cr_expect_eq(ulog_poll(s, 0, &m), ULOG_ENOKEY);
