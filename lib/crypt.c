@@ -27,7 +27,6 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 _Static_assert(ULOG_KEY_BYTES == crypto_aead_xchacha20poly1305_ietf_KEYBYTES, "key size");
 _Static_assert(ULOG_SEAL_OVERHEAD == 1 + 4 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES +

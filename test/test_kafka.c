@@ -85,19 +85,29 @@ static void append_n(ulog *log, int from, int n)
 /* Jepsen-style counts of a Kafka topic read whole against records
  * 0..total-1: each once, in order within its partition, at the offset its
  * ulog copy has, with every field. */
+/* A client of the test's own on the mock cluster: quiet, and with the
+ * setting name=value (a consumer's group, a producer's idempotence). */
+static rd_kafka_t *test_client(cluster *c, rd_kafka_type_t type, const char *name,
+                               const char *value)
+{
+    char e[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    cr_assert_eq(rd_kafka_conf_set(conf, "bootstrap.servers", c->brokers, e, sizeof e),
+                 RD_KAFKA_CONF_OK, "%s", e);
+    cr_assert_eq(rd_kafka_conf_set(conf, name, value, e, sizeof e), RD_KAFKA_CONF_OK, "%s", e);
+    rd_kafka_conf_set(conf, "log_level", "0", e, sizeof e);
+    rd_kafka_t *rk = rd_kafka_new(type, conf, e, sizeof e);
+    cr_assert_not_null(rk, "%s", e);
+    return rk;
+}
+
 typedef struct counts {
     int lost, duplicated, out_of_order, differing, read;
 } counts;
 
 static counts read_kafka(cluster *c, const char *ktopic, int total)
 {
-    char e[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", c->brokers, e, sizeof e);
-    rd_kafka_conf_set(conf, "group.id", "test-reader", e, sizeof e);
-    rd_kafka_conf_set(conf, "log_level", "0", e, sizeof e);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
-    cr_assert_not_null(rk, "%s", e);
+    rd_kafka_t *rk = test_client(c, RD_KAFKA_CONSUMER, "group.id", "test-reader");
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(PARTS);
     for (int p = 0; p < PARTS; p++)
         rd_kafka_topic_partition_list_add(l, ktopic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
@@ -348,13 +358,7 @@ Test(kafka, killed_mirrors_lose_nothing, .timeout = 120)
 /* A producer of the test's own into Kafka: records from..from+n-1. */
 static void produce_kafka(cluster *c, const char *ktopic, int from, int n)
 {
-    char e[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", c->brokers, e, sizeof e);
-    rd_kafka_conf_set(conf, "enable.idempotence", "true", e, sizeof e);
-    rd_kafka_conf_set(conf, "log_level", "0", e, sizeof e);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
-    cr_assert_not_null(rk, "%s", e);
+    rd_kafka_t *rk = test_client(c, RD_KAFKA_PRODUCER, "enable.idempotence", "true");
     for (int i = from; i < from + n; i++) {
         char key[16], val[32];
         ulog_header hd[2];
