@@ -37,11 +37,11 @@ extern "C" {
 
 /* Version: the one place it is defined. The Makefile reads these lines. */
 #define ULOG_VERSION_MAJOR 0
-#define ULOG_VERSION_MINOR 4
+#define ULOG_VERSION_MINOR 5
 #define ULOG_VERSION_PATCH 0
 #define ULOG_VERSION_NUMBER \
     (ULOG_VERSION_MAJOR * 10000 + ULOG_VERSION_MINOR * 100 + ULOG_VERSION_PATCH)
-#define ULOG_VERSION_STRING "0.4.0"
+#define ULOG_VERSION_STRING "0.5.0"
 
 #if defined(_WIN32)
 #define ULOG_API
@@ -425,6 +425,20 @@ ULOG_API int ulog_clean(ulog *log, const char *topic, int flags, ulog_clean_cb *
 ULOG_API int ulog_delete_records(ulog *log, const char *topic, int32_t partition,
                                  int64_t offset);
 
+/*
+ * Empties one partition and makes `offset`, at or past its end, both its
+ * log start and its next offset, durably: what a follower does before it
+ * copies a leader whose log start retention or ulog_delete_records() has
+ * moved past the follower's end (Kafka's follower, truncating fully and
+ * starting at the leader's log start). Every record of the partition goes,
+ * for every reader at once, and its segments with them; an appender
+ * waiting for its sync is answered first. Errors, with nothing changed:
+ * ULOG_EINVAL, ULOG_ENOENT, ULOG_EOFFSET (offset below the partition's
+ * end, or negative), ULOG_EPOISONED, ULOG_EIO. Thread-safe. Since 0.5.
+ */
+ULOG_API int ulog_partition_start_at(ulog *log, const char *topic, int32_t partition,
+                                     int64_t offset);
+
 /* A consumer group that retention.groups names, and what it holds back in
  * one partition. */
 typedef struct ulog_pin {
@@ -503,16 +517,15 @@ ULOG_API int ulog_append(ulog *log, const char *topic, ulog_record *records, siz
  * flush.policy, like ulog_append().
  * Errors, with nothing written: ULOG_EINVAL (NULL, base_offset not the
  * batch's, bad partition), ULOG_ENOENT, ULOG_ECORRUPT (not one whole valid
- * batch), ULOG_ENOTSUP (compressed, transactional or control batches, and
- * batches compaction rewrote, whose records skip offsets), ULOG_ETOOBIG
- * (larger than max.message.bytes), ULOG_EOFFSET (base_offset is past the
- * end of the partition, which would leave a gap, or below its log start),
- * ULOG_ECONFLICT (other bytes are stored at base_offset, or it is not where
- * a stored batch begins), and those of ulog_append() (ULOG_ETIMEDOUT with
- * replication.sync: stored, not shipped in time). A partition can only
- * start at 0: a follower cannot take batches from above its own end, so a
- * leader whose log start was moved past 0 cannot be followed from scratch
- * (yet). Thread-safe.
+ * batch), ULOG_ENOTSUP (compressed, transactional or control batches),
+ * ULOG_ETOOBIG (larger than max.message.bytes), ULOG_EOFFSET (base_offset
+ * is past the end of the partition, which would leave a gap, or below its
+ * log start), ULOG_ECONFLICT (other bytes are stored at base_offset, or it
+ * is not where a stored batch begins), and those of ulog_append()
+ * (ULOG_ETIMEDOUT with replication.sync: stored, not shipped in time).
+ * Batches whose records skip offsets (compaction rewrote them) are taken
+ * as they are, since 0.5. A follower of a leader whose log start is past
+ * the follower's end calls ulog_partition_start_at() first. Thread-safe.
  * Since 0.3.
  */
 ULOG_API int ulog_append_raw(ulog *log, const char *topic, int32_t partition,

@@ -633,23 +633,12 @@ static int rewrite_batch(out *o, const walk *w, const keep_rule *k)
 
 /* ---------------------------------------------------------------- the swap */
 
-/* Raises the head's bound below which readers accept gaps, before the
- * rewritten batches can be seen. */
-static void raise_compacted(ulog__head *h, int64_t to)
-{
-    int64_t c = __atomic_load_n(&h->compacted, __ATOMIC_ACQUIRE);
-    while (c < to &&
-           !__atomic_compare_exchange_n(&h->compacted, &c, to, false, __ATOMIC_ACQ_REL,
-                                        __ATOMIC_ACQUIRE))
-        ;
-}
-
 /* Steps 3 to 5 of a swap recorded in the catalog as [from, to). */
 static int finish_swap(ulog__part *p, int64_t from, int64_t to, int64_t cleaned_end,
                        int64_t reclaimed, int64_t now_ms)
 {
     char tmp[64], name[ULOG__SEG_NAME_LEN + 1];
-    raise_compacted(p->h, to);
+    ulog__head_raise_compacted(p->h, to);   /* before readers can see the new file */
     cleaned_name(tmp, sizeof tmp, from);
     ulog__seg_name(name, from);
     if (renameat(p->dirfd, tmp, p->dirfd, name) != 0 && errno != ENOENT)

@@ -373,6 +373,10 @@ int ulog__meta_compact_begin(ulog__meta *m, uint32_t topic_id, int32_t partition
 int ulog__meta_compact_end(ulog__meta *m, uint32_t topic_id, int32_t partition,
                            int64_t cleaned_end, int64_t rewritten, int64_t reclaimed,
                            int64_t now_ms, int64_t horizon) ULOG__HIDDEN;
+/* Raises rewritten to `to` (never lowers it): ulog_append_raw, before it
+ * writes a batch with gaps that ends there. */
+int ulog__meta_raise_rewritten(ulog__meta *m, uint32_t topic_id, int32_t partition,
+                               int64_t to) ULOG__HIDDEN;
 /* ULOG_ENOENT when the partition has none. */
 int ulog__meta_checkpoint_get(ulog__meta *m, uint32_t topic_id, int32_t partition,
                               ulog__checkpoint *out) ULOG__HIDDEN;
@@ -711,12 +715,22 @@ int  ulog__part_roll_if_older(ulog__part *p, int64_t before_ms, bool *rolled) UL
 /* A deletion whose process died between its catalog write and the head
  * (this boot): raises the head's low to the catalog's log start. */
 int  ulog__part_catch_up_low(ulog__part *p) ULOG__HIDDEN;
+/* Empties the partition and makes offset (at or past its write end) its
+ * log start and next offset: ulog_partition_start_at. ULOG_EOFFSET below
+ * the write end. */
+int  ulog__part_start_at(ulog__part *p, int64_t offset, int64_t now_ms) ULOG__HIDDEN;
+/* Tests: called after each step of a start_at (1: the new segment made,
+ * 2: the catalog committed, 3: the head moved), to crash there. */
+extern void (*ulog__start_at_step)(int step) ULOG__HIDDEN;
 /* The write end (under the writer lock, briefly). */
 int  ulog__part_write_end(ulog__part *p, ulog__pos *out) ULOG__HIDDEN;
 /* The durable end, waiting for a sync in progress. */
 int  ulog__part_synced_wait(ulog__part *p, ulog__pos *out) ULOG__HIDDEN;
 /* Raises h->low to at least low. */
 void ulog__head_raise_low(ulog__head *h, int64_t low) ULOG__HIDDEN;
+/* Raises h->compacted, the bound below which batches may have gaps, to at
+ * least to. */
+void ulog__head_raise_compacted(ulog__head *h, int64_t to) ULOG__HIDDEN;
 /* Closes the segment descriptors a deleted partition's writers kept, so
  * its disk space goes with its readers' mappings (under the locks that
  * guard them). */

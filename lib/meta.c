@@ -1235,6 +1235,24 @@ int ulog__meta_compact_end(ulog__meta *m, uint32_t topic_id, int32_t partition,
     return txn_end(txn, part_state_put(m, txn, key, &st));
 }
 
+int ulog__meta_raise_rewritten(ulog__meta *m, uint32_t topic_id, int32_t partition, int64_t to)
+{
+    uint8_t key[PKEY];
+    MDB_txn *txn;
+    ulog__part_state st;
+    if (!m || partition < 0 || to < 0)
+        return ULOG_EINVAL;
+    int rc = part_state_begin(m, topic_id, partition, key, &txn, &st);
+    if (rc)
+        return rc;
+    if (to <= st.rewritten) {
+        mdb_txn_abort(txn);
+        return 0;
+    }
+    st.rewritten = to;
+    return txn_end(txn, part_state_put(m, txn, key, &st));
+}
+
 /* ---------------------------------------------------------------- checkpoints */
 
 int ulog__meta_checkpoint_get(ulog__meta *m, uint32_t topic_id, int32_t partition,

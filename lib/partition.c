@@ -250,19 +250,31 @@ static void publish_cut(ulog__head *h, int64_t offset, int err)
     __atomic_store_n(&h->fail_epoch, e + 1, __ATOMIC_RELEASE);
 }
 
+static void start_at_locked(ulog__part *p, int64_t offset);
+
 /* The previous holder of wlock died with a write in flight: nothing past
- * the mark was published, so cut it off. */
+ * the mark was published, so cut it off. Or it died in a start_at past
+ * its commit point (the catalog's log start beyond the mark, which
+ * nothing else can do): that is finished instead. */
 static int repair(ulog__part *p)
 {
     ulog__head *h = p->h;
     if (!__atomic_load_n(&h->marked, __ATOMIC_ACQUIRE))
         return 0;
+    ulog__part_state ps;
+    int err = ulog__meta_part_state_get(p->topic->log->meta, p->topic->id, p->id, &ps);
+    if (err && err != ULOG_ENOENT)
+        return part_fail(p, err, "reading the log start for a dead writer's repair");
+    if (!err && ps.log_start > h->mark.offset) {
+        start_at_locked(p, ps.log_start);
+        return 0;
+    }
     /* Every cut is published as a failure before a byte goes: a dead
      * fsync-failure leader may not have published its own, and a waiter
      * whose batch is past the mark must learn it was cut (for a dead
      * writer's own mark no waiter is past it, so this fails no one). */
     publish_cut(h, h->mark.offset, ULOG_EIO);
-    int err = cut_to(p, &h->mark);
+    err = cut_to(p, &h->mark);
     if (err) {
         __atomic_store_n(&h->poisoned, 1, __ATOMIC_RELEASE);
         return part_fail(p, err, "cutting a dead writer's partial write");
@@ -429,6 +441,27 @@ int ulog__part_roll_if_older(ulog__part *p, int64_t before_ms, bool *rolled)
     return err ? part_fail(p, err, "rolling an idle segment") : 0;
 }
 
+/* The head's side of a start_at, past its commit point (under wlock):
+ * the partition is the empty segment `offset`. Every process reopens its
+ * descriptors (gen); the files below go afterwards, oldest first. The
+ * durable end is the caller's, under slock (a repair has none: its next
+ * sync moves it). */
+static void start_at_locked(ulog__part *p, int64_t offset)
+{
+    ulog__head *h = p->h;
+    h->wend = (ulog__pos){ offset, offset, 0 };
+    h->mark = h->wend;
+    h->index_pos = -1;
+    __atomic_add_fetch(&h->gen, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&h->committed, offset, __ATOMIC_RELEASE);
+    ulog__head_raise_low(h, offset);
+    __atomic_store_n(&h->marked, 0, __ATOMIC_RELEASE);
+    /* What this process noted is all below the log start now. */
+    pthread_mutex_lock(&p->ilock);
+    p->icount = 0;
+    pthread_mutex_unlock(&p->ilock);
+}
+
 int ulog__part_catch_up_low(ulog__part *p)
 {
     ulog__part_state ps;
@@ -440,12 +473,22 @@ int ulog__part_catch_up_low(ulog__part *p)
     return 0;
 }
 
+static void raise_to(int64_t *v, int64_t to)
+{
+    int64_t cur = __atomic_load_n(v, __ATOMIC_ACQUIRE);
+    while (to > cur && !__atomic_compare_exchange_n(v, &cur, to, false, __ATOMIC_ACQ_REL,
+                                                     __ATOMIC_ACQUIRE))
+        ;
+}
+
 void ulog__head_raise_low(ulog__head *h, int64_t low)
 {
-    int64_t cur = __atomic_load_n(&h->low, __ATOMIC_ACQUIRE);
-    while (low > cur && !__atomic_compare_exchange_n(&h->low, &cur, low, false,
-                                                      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-        ;
+    raise_to(&h->low, low);
+}
+
+void ulog__head_raise_compacted(ulog__head *h, int64_t to)
+{
+    raise_to(&h->compacted, to);
 }
 
 int ulog__part_write(ulog__part *p, const ulog__topic_cfg *c, uint8_t *buf, size_t size,
@@ -927,6 +970,96 @@ int ulog__part_sync_background(ulog__part *p)
     err = sync_locked(p, false, &synced_to);
     sunlock(p);
     return err;
+}
+
+/*
+ * Empties the partition and makes `offset` (at or past its write end) its
+ * log start and next offset. Crash-safe in this order, under slock and
+ * wlock, the mark set at the old write end:
+ *   1. everything written is made durable (an appender waiting for its
+ *      sync learns its batch was stored, before it goes with the rest);
+ *   2. the empty segment `offset` is created, file and directory fsynced;
+ *   3. commit point: the catalog's log start becomes `offset`;
+ *   4. the head: write end, committed end, low, durable end;
+ *   5. the segments below go.
+ * Before 3 a crash leaves segment `offset` past a gap, which the recovery
+ * scan cuts, or (this boot) the repair of the mark. After 3 the next open
+ * drops the segments below the log start before it scans and finds the
+ * empty one; this boot, the repair finishes 4.
+ */
+void (*ulog__start_at_step)(int step);
+
+static void start_at_step(int step)
+{
+    if (ulog__start_at_step)
+        ulog__start_at_step(step);
+}
+
+int ulog__part_start_at(ulog__part *p, int64_t offset, int64_t now_ms)
+{
+    ulog__head *h = p->h;
+    int err = slock(p);
+    if (err)
+        return err;
+    int64_t synced_to;
+    if ((err = sync_locked(p, false, &synced_to)) != 0 || (err = wlock(p)) != 0) {
+        sunlock(p);
+        return err;
+    }
+    if (__atomic_load_n(&h->deleted, __ATOMIC_ACQUIRE))
+        err = ULOG_ENOENT;
+    else if (__atomic_load_n(&h->poisoned, __ATOMIC_ACQUIRE))
+        err = ULOG_EPOISONED;
+    else if (offset < h->wend.offset)
+        err = ulog__fail(p->topic->log, ULOG_EOFFSET,
+                         "topic %s partition %d: start_at %lld: below the end, %lld",
+                         p->topic->name, (int)p->id, (long long)offset,
+                         (long long)h->wend.offset);
+    if (err) {
+        ulog__mutex_unlock(&h->wlock);
+        sunlock(p);
+        return err == ULOG_EOFFSET ? err : part_fail(p, err, "start_at");
+    }
+    /* The bytes this reclaims, for the catalog's count. */
+    int64_t *v, bytes = 0;
+    size_t n;
+    if ((err = ulog__seg_list(p->dirfd, &v, &n)) == 0) {
+        for (size_t i = 0; i < n; i++)
+            bytes += v[i] == h->wend.segment ? h->wend.pos : ulog__seg_size(p->dirfd, v[i]);
+        free(v);
+    }
+    h->mark = h->wend;
+    __atomic_store_n(&h->marked, 1, __ATOMIC_RELEASE);
+    int fd = -1;
+    if (!err)
+        err = ulog__seg_create(p->dirfd, offset, p->topic->log->cfg.file_mode, 0, &fd);
+    if (fd >= 0)
+        close(fd);
+    if (!err)
+        start_at_step(1);
+    if (!err)
+        err = ulog__meta_part_state_advance(p->topic->log->meta, p->topic->id, p->id, offset,
+                                            bytes, now_ms, NULL);
+    if (!err)
+        start_at_step(2);
+    if (err) {
+        /* Before the commit point: back to the mark, which takes away a
+         * segment `offset` past it. */
+        if (cut_to(p, &h->mark) == 0)
+            __atomic_store_n(&h->marked, 0, __ATOMIC_RELEASE);
+        ulog__mutex_unlock(&h->wlock);
+        sunlock(p);
+        return part_fail(p, err, "start_at");
+    }
+    start_at_locked(p, offset);
+    ulog__head_set_synced(h, &h->wend);
+    ulog__mutex_unlock(&h->wlock);
+    sunlock(p);
+    start_at_step(3);
+    int64_t segs, dropped;
+    err = ulog__seg_drop_below(p->dirfd, offset, &segs, &dropped);
+    ulog__bell_ring(p->bell);
+    return err ? part_fail(p, err, "start_at: removing the segments below") : 0;
 }
 
 size_t ulog__part_take_index(ulog__part *p, ulog__index_entry *out, size_t cap,

@@ -8,6 +8,11 @@
  * the call idempotent for a shipper that sends a batch again (at least
  * once): a batch that starts below the write end must be the one stored
  * there, the same bytes, and is then not written again.
+ *
+ * A batch whose records skip offsets (one compaction rewrote, or one made
+ * from a Kafka topic whose offsets have gaps) is taken as well: batches
+ * still tile the offsets, and the partition's bound below which readers
+ * and recovery accept gaps is raised over it first, durably.
  */
 #include "internal.h"
 
@@ -20,18 +25,20 @@ static int raw_fail(ulog *log, const char *topic, int32_t partition, int err, co
 }
 
 /* Verifies that data is one whole batch this log can store and read, with
- * baseOffset base. */
+ * baseOffset base; *gaps: its records skip offsets (compaction rewrote it,
+ * or a Kafka topic's offsets had gaps). */
 static int check_batch(ulog *log, const char *topic, int32_t partition,
                        const ulog__topic_cfg *cfg, const uint8_t *data, size_t len,
-                       int64_t base, ulog__batch_hdr *h)
+                       int64_t base, ulog__batch_hdr *h, bool *gaps)
 {
     size_t frame;
+    *gaps = false;
     if (ulog__batch_frame_size(data, len, &frame) != 0 || frame != len)
         return raw_fail(log, topic, partition, ULOG_ECORRUPT, "not one whole batch");
     int err = ulog__batch_verify(data, len, h);
-    if (err == ULOG_ECORRUPT && ulog__batch_verify_gaps(data, len, h) == 0)
-        return raw_fail(log, topic, partition, ULOG_ENOTSUP,
-                        "a batch compaction rewrote (its records skip offsets)");
+    *gaps = err == ULOG_ECORRUPT && ulog__batch_verify_gaps(data, len, h) == 0;
+    if (*gaps)
+        err = 0;
     if (err == ULOG_ENOTSUP)
         return raw_fail(log, topic, partition, err, "a compressed batch");
     if (err)
@@ -105,13 +112,24 @@ int ulog_append_raw(ulog *log, const char *topic, int32_t partition, int64_t bas
     /* One reading of the settings for the whole call. */
     const ulog__topic_cfg *cfg = ulog__cfg(p->topic);
     ulog__batch_hdr h;
-    if ((err = check_batch(log, topic, partition, cfg, data, len, base_offset, &h)) != 0)
+    bool gaps;
+    if ((err = check_batch(log, topic, partition, cfg, data, len, base_offset, &h, &gaps)) != 0)
         return err;
+    uint32_t noff = (uint32_t)h.last_offset_delta + 1;
+    /* Batches with gaps are read as such only below the partition's
+     * `rewritten` bound (the catalog's, for recovery; the head's, for
+     * readers). Both cover this one before it is written: a recovery that
+     * did not know would cut it, and all after it, as torn. */
+    if (gaps && base_offset + noff > __atomic_load_n(&p->h->compacted, __ATOMIC_ACQUIRE)) {
+        err = ulog__meta_raise_rewritten(log->meta, p->topic->id, p->id, base_offset + noff);
+        if (err)
+            return raw_fail(log, topic, partition, err, "recording a batch with gaps");
+        ulog__head_raise_compacted(p->h, base_offset + noff);
+    }
 
     /* The batch is not ours to patch: the write takes a copy of the
      * pointer, never writes through it (raw_base >= 0). */
     ulog__written w;
-    uint32_t noff = (uint32_t)h.last_offset_delta + 1;
     err = ulog__part_write(p, cfg, (uint8_t *)(uintptr_t)data, len, noff, h.max_timestamp,
                            base_offset, &w);
     if (err == ULOG_EOFFSET) {

@@ -490,6 +490,32 @@ int ulog_delete_records(ulog *log, const char *topic, int32_t partition, int64_t
                : 0;
 }
 
+int ulog_partition_start_at(ulog *log, const char *topic, int32_t partition, int64_t offset)
+{
+    if (!log)
+        return ULOG_EINVAL;
+    if (!topic)
+        return ulog__fail(log, ULOG_EINVAL, "partition_start_at: NULL topic");
+    ulog__part *p;
+    int err = ulog__part_get(log, topic, partition, &p);
+    if (err)
+        return err;
+    if (offset < 0)
+        return ulog__fail(log, ULOG_EOFFSET, "topic %s partition %d: start_at %lld: negative",
+                          topic, (int)partition, (long long)offset);
+    /* Under the clean lock, as ulog_delete_records: a compaction renames
+     * files the removal below must not take for old ones. */
+    int lockfd = -1;
+    err = clean_lock(log, true, &lockfd);
+    if (!err)
+        err = ulog__compact_finish(p);
+    if (!err)
+        err = ulog__part_start_at(p, offset, ulog__now_ms());
+    if (lockfd >= 0)
+        close(lockfd);
+    return err;
+}
+
 /* ---------------------------------------------------------------- pins report */
 
 struct ulog_pins {

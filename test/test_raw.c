@@ -482,13 +482,16 @@ Test(raw, below_the_log_start)
     ulog_close(foll);
 }
 
-/* A batch compaction rewrote skips offsets: refused, with nothing written. */
-Test(raw, compacted_batches_are_refused)
+/* Batches compaction rewrote skip offsets. A follower takes them as they
+ * are, gaps and all, whether its own topic is compacted or not; after a
+ * recovery scan (its head gone, as after a reboot) it still has every one:
+ * the bound below which gaps are read as such was made durable first. */
+Test(raw, compacted_history_is_copied)
 {
     ulog *foll;
     ulog *lead = open_pair(&foll, cfg_of("cleanup.policy", "compact", "segment.bytes", "4096",
                                          NULL),
-                           cfg_of("cleanup.policy", "compact", NULL));
+                           NULL);
     for (int i = 0; i < 400; i++) {
         char key[8], val[32];
         snprintf(key, sizeof key, "k%d", i % 4);
@@ -503,29 +506,232 @@ Test(raw, compacted_batches_are_refused)
     }
     int rc = ulog_clean(lead, "t", ULOG_CLEAN_COMPACT, NULL, NULL);
     cr_assert_eq(rc, 0, "%s", ulog_errname(rc));
-    ulog_sub *s = sub_earliest(lead, "t");
-    ulog_batch b = ULOG_BATCH_INIT;
-    bool gapped = false;
-    while (!gapped && ulog_poll_batch(s, 0, &b) == 0)
-        gapped = b.record_count < b.last_offset - b.base_offset + 1;
-    cr_assert(gapped, "compaction left no batch with fewer records than offsets");
-    int64_t base = b.base_offset;
-    /* The follower first holds what comes before it, so that no gap is the
-     * reason for the refusal. */
-    ulog_sub_close(s);
-    s = sub_earliest(lead, "t");
-    while (ulog_poll_batch(s, 0, &b) == 0 && b.base_offset < base)
-        cr_assert_eq(ulog_append_raw(foll, "t", 0, b.base_offset, b.data, b.len), 0,
-                     "a batch before %lld", (long long)base);
-    cr_assert_eq(b.base_offset, base);
-    cr_expect_eq(ulog_append_raw(foll, "t", 0, b.base_offset, b.data, b.len), ULOG_ENOTSUP);
-    char msg[512];
-    ulog_errmsg(foll, msg, sizeof msg);
-    cr_expect_neq(strstr(msg, "compaction"), NULL, "%s", msg);
-    expect_high(foll, 0, base);
-    ulog_sub_close(s);
+    shipped sh;
+    take_batches(lead, &sh);
+    int gapped = 0;
+    for (int i = 0; i < sh.n; i++) {
+        ulog__batch_hdr h;
+        cr_assert_eq(ulog__batch_parse_header(sh.data[i], sh.len[i], &h), 0);
+        gapped += h.record_count < h.last_offset_delta + 1;
+    }
+    cr_assert_gt(gapped, 0, "compaction left no batch with fewer records than offsets");
+    for (int i = 0; i < sh.n; i++) {
+        char msg[512];
+        rc = apply(foll, &sh, i);
+        ulog_errmsg(foll, msg, sizeof msg);
+        cr_assert_eq(rc, 0, "batch %d: %s (%s)", i, ulog_errname(rc), msg);
+        cr_assert_eq(apply(foll, &sh, i), 0, "batch %d again", i);
+    }
+    expect_high(foll, 0, 800);
+    expect_same_bytes(0);
+    expect_same_records(lead, foll);
+
+    ulog_close(foll);
+    delete_heads(foll_dir, "t", 2, NULL);
+    foll = open_at(foll_dir, NULL);
+    expect_high(foll, 0, 800);
+    expect_same_bytes(0);
+    expect_same_records(lead, foll);
+    rc = ulog_verify(foll, "t", NULL, NULL, NULL);
+    cr_expect_eq(rc, 0, "verify: %s", ulog_errname(rc));
+    free_batches(&sh);
     ulog_close(lead);
     ulog_close(foll);
+}
+
+/* ---------------------------------------------------------------- start_at */
+
+static void expect_low_high(ulog *log, int32_t part, int64_t lo_want, int64_t hi_want)
+{
+    int64_t lo, hi;
+    watermarks(log, "t", part, &lo, &hi);
+    cr_assert(lo == lo_want && hi == hi_want, "partition %d: [%lld, %lld), want [%lld, %lld)",
+              (int)part, (long long)lo, (long long)hi, (long long)lo_want, (long long)hi_want);
+}
+
+/* The segment files of a partition. */
+static int count_segments(const char *root, int32_t part)
+{
+    char pd[4300];
+    part_dir(pd, sizeof pd, root, "t", part);
+    DIR *d = opendir(pd);
+    cr_assert_not_null(d, "%s", pd);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += is_segment_name(e->d_name);
+    closedir(d);
+    return n;
+}
+
+/* As after a power cut that also lost the catalog's checkpoint: every
+ * segment is scanned again. */
+static ulog *reboot(const char *root, ulog *log)
+{
+    ulog_close(log);
+    delete_heads(root, "t", 2, false);
+    log = open_at(root, NULL);
+    ulog__topic_rec rec;
+    cr_assert_eq(ulog__meta_topic_get(log->meta, "t", &rec), 0);
+    cr_assert_eq(ulog__meta_truncate(log->meta, rec.id, 0, 0), 0);
+    ulog_close(log);
+    return open_at(root, NULL);
+}
+
+/* A leader whose log start DeleteRecords moved past 0: an empty follower
+ * cannot take its first batch, starts where it begins, and then holds
+ * what the leader holds, across a reboot too. */
+Test(raw, follower_starts_at_the_leaders_log_start)
+{
+    ulog *foll;
+    ulog *lead = open_pair(&foll, cfg_of("segment.bytes", "4096", NULL), NULL);
+    fill(lead, 0, 700, 1);
+    /* 301 = 43 batches of 7: where a batch begins. */
+    cr_assert_eq(ulog_delete_records(lead, "t", 0, 301), 0);
+    shipped sh;
+    take_batches(lead, &sh);
+    cr_assert_eq(sh.base[0], 301);
+    cr_expect_eq(apply(foll, &sh, 0), ULOG_EOFFSET, "a gap before it");
+    expect_low_high(foll, 0, 0, 0);
+    int rc = ulog_partition_start_at(foll, "t", 0, sh.base[0]);
+    cr_assert_eq(rc, 0, "start_at: %s", ulog_errname(rc));
+    expect_low_high(foll, 0, 301, 301);
+    for (int i = 0; i < sh.n; i++)
+        cr_assert_eq(apply(foll, &sh, i), 0, "batch %d", i);
+    expect_low_high(foll, 0, 301, 700);
+    expect_same_records(lead, foll);
+    foll = reboot(foll_dir, foll);
+    expect_low_high(foll, 0, 301, 700);
+    expect_same_records(lead, foll);
+    cr_expect_eq(ulog_verify(foll, "t", NULL, NULL, NULL), 0);
+    free_batches(&sh);
+    ulog_close(lead);
+    ulog_close(foll);
+}
+
+/* Bad calls change nothing; a good one takes every record of the
+ * partition (only), readers and appenders go on from the new start, and
+ * so does a reopen after a reboot. */
+Test(raw, start_at_empties_the_partition)
+{
+    snprintf(lead_dir, sizeof lead_dir, "%s/one", dir);
+    ulog *log = open_with_topic(lead_dir, NULL, "t", 2, cfg_of("segment.bytes", "4096", NULL));
+    fill(log, 0, 300, 1);
+    fill(log, 1, 10, 2);
+    ulog_sub *old = sub_earliest(log, "t");
+    cr_assert_eq(ulog_seek(old, 0, 50), 0);
+
+    cr_expect_eq(ulog_partition_start_at(NULL, "t", 0, 400), ULOG_EINVAL);
+    cr_expect_eq(ulog_partition_start_at(log, NULL, 0, 400), ULOG_EINVAL);
+    cr_expect_eq(ulog_partition_start_at(log, "nosuch", 0, 400), ULOG_ENOENT);
+    cr_expect_eq(ulog_partition_start_at(log, "t", 2, 400), ULOG_EINVAL);
+    cr_expect_eq(ulog_partition_start_at(log, "t", -1, 400), ULOG_EINVAL);
+    cr_expect_eq(ulog_partition_start_at(log, "t", 0, -1), ULOG_EOFFSET);
+    cr_expect_eq(ulog_partition_start_at(log, "t", 0, 299), ULOG_EOFFSET, "below the end");
+    char msg[512];
+    ulog_errmsg(log, msg, sizeof msg);
+    cr_expect_neq(strstr(msg, "below the end"), NULL, "%s", msg);
+    expect_low_high(log, 0, 0, 300);
+    int segs = count_segments(lead_dir, 0);
+    cr_assert_gt(segs, 2);
+
+    cr_assert_eq(ulog_partition_start_at(log, "t", 0, 1000), 0);
+    expect_low_high(log, 0, 1000, 1000);
+    expect_low_high(log, 1, 0, 10);
+    cr_expect_eq(count_segments(lead_dir, 0), 1, "the old segments are gone");
+    cr_expect_eq(ulog_partition_start_at(log, "t", 0, 1000), 0, "again: nothing to do");
+    expect_low_high(log, 0, 1000, 1000);
+
+    fill(log, 0, 5, 3);
+    expect_low_high(log, 0, 1000, 1005);
+    /* The subscription at 50 follows its auto.offset.reset (earliest). */
+    ulog_msg m;
+    int n0 = 0, rc;
+    while ((rc = ulog_poll(old, 0, &m)) == 0)
+        if (m.partition == 0) {
+            cr_assert_eq(m.offset, 1000 + n0, "offset %lld", (long long)m.offset);
+            n0++;
+        }
+    cr_assert_eq(rc, ULOG_ETIMEDOUT);
+    cr_expect_eq(n0, 5);
+    ulog_sub_close(old);
+
+    log = reboot(lead_dir, log);
+    expect_low_high(log, 0, 1000, 1005);
+    expect_low_high(log, 1, 0, 10);
+    fill(log, 0, 2, 4);
+    expect_low_high(log, 0, 1000, 1007);
+    cr_expect_eq(ulog_verify(log, "t", NULL, NULL, NULL), 0);
+    ulog_close(log);
+}
+
+static int crash_at;
+
+static void crash_step(int step)
+{
+    if (step == crash_at)
+        kill(getpid(), SIGKILL);
+}
+
+/* A process killed after each step of a start_at. Before the catalog
+ * commits, the partition is as it was; after, it is empty at the new
+ * start, whether the next process finds the head (this boot: the next
+ * writer repairs it) or not (a reboot: the open does). Either way the
+ * appends after land where the partition ends, and a reboot after that
+ * keeps them. */
+Test(raw, start_at_killed_at_every_step, .timeout = 120)
+{
+    for (int reboot_first = 0; reboot_first < 2; reboot_first++)
+        for (int step = 1; step <= 3; step++) {
+            snprintf(lead_dir, sizeof lead_dir, "%s/kill-%d-%d", dir, reboot_first, step);
+            ulog *log = open_with_topic(lead_dir, NULL, "t", 2,
+                                        cfg_of("segment.bytes", "4096", NULL));
+            fill(log, 0, 300, 1);
+            ulog_close(log);
+            pid_t pid = quiet_fork();
+            cr_assert_geq(pid, 0);
+            if (pid == 0) {
+                child_watchdog(60);
+                ulog *cl;
+                crash_at = step;
+                ulog__start_at_step = crash_step;
+                if (ulog_open(lead_dir, NULL, &cl) != 0)
+                    _exit(10);
+                ulog_partition_start_at(cl, "t", 0, 1000);
+                _exit(11);          /* the step never came */
+            }
+            int st;
+            cr_assert_eq(waitpid(pid, &st, 0), pid);
+            cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+                      "step %d: the child was not killed there (status %d)", step, st);
+            log = open_at(lead_dir, NULL);
+            if (reboot_first)
+                log = reboot(lead_dir, log);
+            /* The next writer repairs a dead one's start_at first. */
+            fill(log, 0, 3, 2);
+            int64_t lo, hi;
+            watermarks(log, "t", 0, &lo, &hi);
+            if (step == 1)
+                cr_expect(lo == 0 && hi == 303, "step 1: [%lld, %lld), want [0, 303)",
+                          (long long)lo, (long long)hi);
+            else
+                cr_expect(lo == 1000 && hi == 1003, "step %d: [%lld, %lld), want [1000, 1003)",
+                          step, (long long)lo, (long long)hi);
+            int64_t want_lo = lo, want_hi = hi;
+            log = reboot(lead_dir, log);
+            expect_low_high(log, 0, want_lo, want_hi);
+            ulog_sub *s = sub_earliest(log, "t");
+            ulog_msg m;
+            int64_t next = want_lo;
+            while (ulog_poll(s, 0, &m) == 0)
+                if (m.partition == 0)
+                    cr_assert_eq(m.offset, next++, "step %d", step);
+            cr_expect_eq(next, want_hi, "step %d: read up to %lld", step, (long long)next);
+            ulog_sub_close(s);
+            cr_expect_eq(count_segments(lead_dir, 0), step == 1 ? 4 : 1,
+                         "step %d: %d segments", step, count_segments(lead_dir, 0));
+            cr_expect_eq(ulog_verify(log, "t", NULL, NULL, NULL), 0, "step %d: verify", step);
+            ulog_close(log);
+        }
 }
 
 /* A caller built against 0.2 passes the smaller ulog_partition_info: the

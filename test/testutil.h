@@ -237,7 +237,7 @@ static inline void delete_heads(const char *dir, const char *topic, int32_t part
                                 bool missing_ok)
 {
     for (int32_t p = 0; p < parts; p++) {
-        char path[600];
+        char path[4600];
         snprintf(path, sizeof path, "%s/topics/%s/%d/head", dir, topic, (int)p);
         cr_assert(unlink(path) == 0 || (missing_ok && errno == ENOENT), "unlink %s: %s", path,
                   strerror(errno));
