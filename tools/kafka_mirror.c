@@ -239,25 +239,189 @@ static int kafka_partitions(rd_kafka_t *rk, const char *ktopic, char *err, size_
     return n;
 }
 
-/* One Kafka message into the ulog topic, at its offset. */
-static int append_message(ulog *log, const char *topic, const rd_kafka_message_t *m,
-                          char *err, size_t errlen)
+/* What the ulog topic's settings say about the records appended to it. */
+typedef struct dest {
+    bool    log_append_time;
+    int64_t key_id;             /* encryption.key.id; -1: plain */
+} dest;
+
+static int read_dest(ulog *log, const char *topic, dest *d)
 {
-    /* Only at its offset: if another writer moved the end, nothing is
-     * appended (a record at the wrong offset would make a restart skip
+    ulog_config *cfg;
+    ulog_topic_info info = ULOG_TOPIC_INFO_INIT;
+    int rc = ulog_topic_describe(log, topic, &info, &cfg);
+    if (rc)
+        return rc;
+    char v[32];
+    rc = ulog_config_get(cfg, "message.timestamp.type", v, sizeof v);
+    d->log_append_time = rc == 0 && strcmp(v, "LogAppendTime") == 0;
+    if (!rc)
+        rc = ulog_config_get(cfg, "encryption.key.id", v, sizeof v);
+    d->key_id = rc ? -1 : strtoll(v, NULL, 10);
+    ulog_config_free(cfg);
+    return rc;
+}
+
+/* Record r (Kafka's message at offset m_off) stored at the end of one batch
+ * that covers every offset from `at` (the ulog partition's end) to m_off:
+ * the Kafka topic has no messages in between (compaction took them, or
+ * they were transaction markers or aborted), and a batch compaction
+ * rewrote looks the same. ulog_append_raw stores it, so offsets stay
+ * Kafka's. The record is encoded as ulog_append would (sealed on an
+ * encrypted topic), then given its offset delta. */
+static int append_across_gap(ulog *log, const char *topic, ulog_record *r, int64_t at,
+                             int64_t m_off, char *err, size_t errlen)
+{
+    int64_t now = ulog__now_ms(), max_ts;
+    uint8_t key[ULOG_KEY_BYTES], *sealed = NULL;
+    dest dd, *d = &dd;
+    int rc = read_dest(log, topic, d);
+    if (rc) {
+        say(err, errlen, "ulog topic %s: %s", topic, ulog_strerror(rc));
+        return rc;
+    }
+    if (d->key_id >= 0 && r->value) {
+        if (!ulog__key_copy(log, topic, (uint32_t)d->key_id, key)) {
+            say(err, errlen, "topic %s: no key %lld to seal with (-k)", topic,
+                (long long)d->key_id);
+            return ULOG_ENOKEY;
+        }
+        if (r->value_len > INT32_MAX - ULOG_SEAL_OVERHEAD ||
+            !(sealed = malloc(r->value_len + ULOG_SEAL_OVERHEAD))) {
+            ulog__wipe(key, sizeof key);
+            return ULOG_ENOMEM;
+        }
+        ulog__seal(key, topic, r->partition, (uint32_t)d->key_id, r, sealed);
+        ulog__wipe(key, sizeof key);
+        r->value = sealed;
+        r->value_len += ULOG_SEAL_OVERHEAD;
+    }
+    ulog__batch_src src = { .recs = r, .idx = NULL, .n = 1 };
+    size_t cap = ulog__batch_bound(&src);
+    int64_t gap = m_off - at;
+    /* Room for the record's offset delta, which grows from 1 byte to at
+     * most 10, and its length, which may grow by 1. */
+    uint8_t *one = cap <= INT32_MAX ? malloc(cap) : NULL, *b = one ? malloc(cap + 12) : NULL;
+    size_t len = b ? ulog__batch_encode(one, cap, &src, now, d->log_append_time, &max_ts) : 0;
+    rc = len ? 0 : ULOG_ENOMEM;
+    if (!rc) {
+        /* The encoded record: length, attributes, timestamp delta, offset
+         * delta 0, then the rest, which is kept. */
+        ulog__batch_hdr h;
+        ulog__batch_parse_header(one, len, &h);
+        const uint8_t *p = one + ULOG__BATCH_HEADER_SIZE, *end = one + len;
+        int64_t rlen, tsd, od;
+        p += ulog__varint_get(p, end, &rlen);
+        p += 1;
+        p += ulog__varint_get(p, end, &tsd);
+        p += ulog__varint_get(p, end, &od);
+        size_t tail = (size_t)(end - p);
+        int64_t body = 1 + (int64_t)ulog__varint_len(tsd) + (int64_t)ulog__varint_len(gap) +
+                       (int64_t)tail;
+        uint8_t *w = b + ULOG__BATCH_HEADER_SIZE;
+        w += ulog__varint_put(w, body);
+        *w++ = 0;
+        w += ulog__varint_put(w, tsd);
+        w += ulog__varint_put(w, gap);
+        memcpy(w, p, tail);
+        w += tail;
+        h.base_offset = at;
+        h.last_offset_delta = (int32_t)gap;
+        ulog__batch_seal(b, (size_t)(w - b), &h);
+        rc = ulog_append_raw(log, topic, r->partition, at, b, (size_t)(w - b));
+        if (rc) {
+            char e[256];
+            ulog_errmsg(log, e, sizeof e);
+            say(err, errlen, "storing Kafka %d@%lld after the gap from %lld: %s",
+                (int)r->partition, (long long)m_off, (long long)at, e);
+        }
+    }
+    free(one);
+    free(b);
+    free(sealed);
+    return rc;
+}
+
+/* Record m, at Kafka offset `offset`, lies past *next, the ulog partition's end: the first message
+ * of a partition never written starts it at m's offset (Kafka's log start
+ * moved past 0, or its first offsets went to compaction); otherwise the
+ * offsets between go into m's batch (append_across_gap), which can span at
+ * most INT32_MAX of them. */
+static int before_gap(ulog *log, const char *topic, const ulog_record *m, int64_t offset,
+                      int64_t *next, char *err, size_t errlen)
+{
+    if (*next == 0) {
+        int rc = ulog_partition_start_at(log, topic, m->partition, offset);
+        if (rc) {
+            char e[256];
+            ulog_errmsg(log, e, sizeof e);
+            say(err, errlen, "starting partition %d at Kafka's offset %lld: %s",
+                (int)m->partition, (long long)offset, e);
+            return rc;
+        }
+        *next = offset;
+        return 0;
+    }
+    if (offset - *next > INT32_MAX - 1) {
+        say(err, errlen, "Kafka partition %d skips from offset %lld to %lld: more than one "
+            "batch can span", (int)m->partition, (long long)*next, (long long)offset);
+        return ULOG_EOFFSET;
+    }
+    return 0;
+}
+
+int kafka_from_store(ulog *log, const char *topic, ulog_record *r, int64_t offset,
+                     int64_t *next, char *err, size_t errlen)
+{
+    int rc = 0;
+    if (offset < *next) {
+        say(err, errlen, "Kafka %d@%lld: below the partition's end, %lld", (int)r->partition,
+            (long long)offset, (long long)*next);
+        return ULOG_EINVAL;
+    }
+    if (offset > *next && (rc = before_gap(log, topic, r, offset, next, err, errlen)) != 0)
+        return rc;
+    /* Only at the end the mirror left: if another writer moved it, nothing
+     * is appended (a record at the wrong offset would make a restart skip
      * messages it never stored). */
     int64_t lo, hi;
-    int rc = ulog_watermarks(log, topic, m->partition, &lo, &hi);
-    if (!rc && hi != m->offset) {
-        say(err, errlen, "Kafka %d@%lld: topic %s partition %d ends at %lld: something else "
-            "appends to it", (int)m->partition, (long long)m->offset, topic, (int)m->partition,
-            (long long)hi);
+    if ((rc = ulog_watermarks(log, topic, r->partition, &lo, &hi)) != 0) {
+        say(err, errlen, "ulog topic %s partition %d: %s", topic, (int)r->partition,
+            ulog_strerror(rc));
+        return rc;
+    }
+    if (hi != *next) {
+        say(err, errlen, "Kafka %d@%lld: topic %s partition %d ends at %lld, not %lld: "
+            "something else appends to it", (int)r->partition, (long long)offset, topic,
+            (int)r->partition, (long long)hi, (long long)*next);
         return ULOG_ECONFLICT;
     }
+    if (offset > *next) {
+        rc = append_across_gap(log, topic, r, *next, offset, err, errlen);
+    } else if ((rc = ulog_append(log, topic, r, 1)) != 0) {
+        char e[256];
+        ulog_errmsg(log, e, sizeof e);
+        say(err, errlen, "appending Kafka %d@%lld: %s", (int)r->partition, (long long)offset,
+            e);
+    } else if (r->offset != offset) {
+        say(err, errlen, "Kafka %d@%lld went to offset %lld: something else appends to "
+            "topic %s", (int)r->partition, (long long)offset, (long long)r->offset, topic);
+        rc = ULOG_ECONFLICT;
+    }
+    if (!rc)
+        *next = offset + 1;
+    return rc;
+}
+
+/* One Kafka message into the ulog topic (kafka_from_store), its headers
+ * taken out of librdkafka's list. */
+static int store_message(ulog *log, const char *topic, const rd_kafka_message_t *m,
+                         int64_t *next, char *err, size_t errlen)
+{
     rd_kafka_headers_t *hs = NULL;
     ulog_header *hd = NULL;
     size_t nh = 0;
-    if (!rc && rd_kafka_message_headers(m, &hs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (rd_kafka_message_headers(m, &hs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         size_t cnt = rd_kafka_header_cnt(hs);
         const char *name;
         const void *val;
@@ -270,10 +434,6 @@ static int append_message(ulog *log, const char *topic, const rd_kafka_message_t
             nh++;
         }
     }
-    if (rc) {
-        free(hd);
-        return rc;
-    }
     rd_kafka_timestamp_type_t tt;
     int64_t ts = rd_kafka_message_timestamp(m, &tt);
     ulog_record r = { .key = m->key, .key_len = m->key ? m->key_len : 0,
@@ -281,21 +441,9 @@ static int append_message(ulog *log, const char *topic, const rd_kafka_message_t
                       .headers = nh ? hd : NULL, .header_count = nh,
                       .timestamp = ts >= 0 ? ts : ULOG_TIMESTAMP_NOW,
                       .partition = m->partition };
-    rc = ulog_append(log, topic, &r, 1);
+    int rc = kafka_from_store(log, topic, &r, m->offset, next, err, errlen);
     free(hd);
-    if (rc) {
-        char e[256];
-        ulog_errmsg(log, e, sizeof e);
-        say(err, errlen, "appending Kafka %d@%lld: %s", (int)m->partition,
-            (long long)m->offset, e);
-        return rc;
-    }
-    if (r.offset != m->offset) {
-        say(err, errlen, "Kafka %d@%lld went to offset %lld: something else appends to "
-            "topic %s", (int)m->partition, (long long)m->offset, (long long)r.offset, topic);
-        return ULOG_ECONFLICT;
-    }
-    return 0;
+    return rc;
 }
 
 int kafka_from_run(ulog *log, const char *topic, const char *brokers, const char *ktopic,
@@ -304,7 +452,8 @@ int kafka_from_run(ulog *log, const char *topic, const char *brokers, const char
 {
     static const char *const settings[] = {
         "group.id=ulog-mirror", "enable.auto.commit=false", "enable.partition.eof=false",
-        NULL
+        /* An offset Kafka no longer has is an error, not a silent jump. */
+        "auto.offset.reset=error", NULL
     };
     *count = 0;
     rd_kafka_conf_t *conf = make_conf(brokers, settings, extra, err, errlen);
@@ -335,7 +484,9 @@ int kafka_from_run(ulog *log, const char *topic, const char *brokers, const char
     for (int p = 0; next && p < n && !rc; p++) {
         int64_t lo;
         rc = ulog_watermarks(log, topic, p, &lo, &next[p]);
-        rd_kafka_topic_partition_list_add(parts, ktopic, p)->offset = next[p];
+        /* A partition never written starts where Kafka's begins. */
+        rd_kafka_topic_partition_list_add(parts, ktopic, p)->offset =
+            next[p] == 0 ? RD_KAFKA_OFFSET_BEGINNING : next[p];
     }
     if (!rc && !next)
         rc = ULOG_ENOMEM;
@@ -355,16 +506,19 @@ int kafka_from_run(ulog *log, const char *topic, const char *brokers, const char
             if (rd_kafka_fatal_error(rk, e, sizeof e) != RD_KAFKA_RESP_ERR_NO_ERROR) {
                 say(err, errlen, "Kafka: %s", e);
                 rc = ULOG_EIO;
+            } else if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) {
+                say(err, errlen, "Kafka topic %s partition %d no longer has offset %lld, "
+                    "where the mirror goes on (retention deleted it before it was mirrored, "
+                    "or the topic is another one): %s", ktopic, (int)m->partition,
+                    (long long)(m->partition >= 0 && m->partition < n ? next[m->partition]
+                                                                      : -1),
+                    rd_kafka_message_errstr(m));
+                rc = ULOG_EOFFSET;
             }
         } else if (m->partition < 0 || m->partition >= n || m->offset < next[m->partition]) {
             /* Delivered again: stored already. */
-        } else if (m->offset > next[m->partition]) {
-            say(err, errlen, "Kafka topic %s partition %d skips from offset %lld to %lld "
-                "(compaction or transactions): its offsets cannot be kept", ktopic,
-                (int)m->partition, (long long)next[m->partition], (long long)m->offset);
-            rc = ULOG_EOFFSET;
-        } else if ((rc = append_message(log, topic, m, err, errlen)) == 0) {
-            next[m->partition]++;
+        } else if ((rc = store_message(log, topic, m, &next[m->partition], err,
+                                       errlen)) == 0) {
             (*count)++;
             idle_since = ulog__mono_ms();
         }

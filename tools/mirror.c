@@ -24,8 +24,9 @@ static const char USAGE[] =
     "              but not yet stored when it stopped by a crash go again.\n"
     "  from-kafka  appends every message of the Kafka topic to the same partition\n"
     "              of the ulog topic (default: the same name; it must exist) at\n"
-    "              the same offset, from where each ulog partition ends; a Kafka\n"
-    "              topic whose offsets skip is refused there. --exit-idle: stop\n"
+    "              the same offset, from where each ulog partition ends; offsets\n"
+    "              Kafka skips (compaction, transactions) are skipped here too. A\n"
+    "              position Kafka no longer has stops it. --exit-idle: stop\n"
     "              once no message came for MS milliseconds.\n"
     "  -X          a librdkafka setting (security.protocol, sasl.*, ...)\n"
     "Runs until interrupted (SIGINT, SIGTERM); says how many records it moved.\n";

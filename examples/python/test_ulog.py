@@ -533,6 +533,10 @@ class Retention(LogTest):
         self.assertEqual(self.log.describe_partition("t", 0)[:2], (10, 10))
         with self.log.subscribe("t", auto_offset_reset="earliest") as sub:
             self.assertEqual({p for p, _, _ in self.drain(sub)}, {1})
+        self.assertRaises(ulog.ULOG_EOFFSET, self.log.partition_start_at, "t", 1, 9)
+        self.log.partition_start_at("t", 1, 50)          # a follower's fresh start
+        self.assertEqual(self.log.watermarks("t", 1), (50, 50))
+        self.assertEqual(self.log.watermarks("t", 0), (10, 10))
         self.assertEqual(self.log.append("t", [{"value": b"z", "partition": 0}]), [(0, 10)])
 
 

@@ -181,6 +181,7 @@ _SIGNATURES = {
     "ulog_verify": (c_int, [c_void_p, c_char_p, _VERIFY_CB, c_void_p, POINTER(_VerifyInfo)]),
     "ulog_clean": (c_int, [c_void_p, c_char_p, c_int, _CLEAN_CB, c_void_p]),
     "ulog_delete_records": (c_int, [c_void_p, c_char_p, c_int32, c_int64]),
+    "ulog_partition_start_at": (c_int, [c_void_p, c_char_p, c_int32, c_int64]),
     "ulog_retention_pins": (c_int, [c_void_p, c_char_p, _PP]),
     "ulog_pins_count": (c_size_t, [c_void_p]),
     "ulog_pins_get": (c_int, [c_void_p, c_size_t, POINTER(_Pin)]),
@@ -515,6 +516,14 @@ class Log(_Closing):
         _check(_lib.ulog_delete_records(self._handle, topic.encode(), part,
                                         _int(offset, 64, "offset")), self._h)
         return self.watermarks(topic, part)[0]
+
+    def partition_start_at(self, topic, partition, offset):
+        """Empties the partition and makes offset, at or past its end, its
+        log start and next offset: a follower's first step when its leader's
+        log start is past the follower's end. Returns nothing."""
+        _check(_lib.ulog_partition_start_at(self._handle, topic.encode(),
+                                            _int(partition, 32, "partition"),
+                                            _int(offset, 64, "offset")), self._h)
 
     def retention_pins(self, topic):
         """[Pin(group, partition, committed, bytes)]: the consumer groups the

@@ -618,10 +618,14 @@ ok "verify after perf" "$U" verify bench
 # To Kafka, end to end through the tool: librdkafka's own mock cluster
 # (test.mock.num.brokers, in the tool's process, on 127.0.0.1) stands in for
 # the brokers; test_kafka checks what arrives there.
+# From Kafka, back through the tool: librdkafka logs the mock cluster's
+# address (at its default log level), and a second `ulog mirror` reads the
+# Kafka topic from there into another ulog topic while the first one runs.
 ok "create mirrored" "$U" topics create mirrored -p 2 -c flush.policy=none
 printf 'a\nb\nc\nd\ne\n' | "$U" produce mirrored
+printf 'k:f\nk:g\n' | "$U" produce mirrored -K :
 "$U" mirror to-kafka mirrored --brokers 127.0.0.1:1 -X test.mock.num.brokers=1 \
-    -X log_level=0 >"$T/mirror.out" 2>"$T/mirror.err" &
+    >"$T/mirror.out" 2>"$T/mirror.err" &
 mpid=$!
 lag=x
 for _ in $(seq 1 150); do
@@ -629,12 +633,30 @@ for _ in $(seq 1 150); do
     lag=$("$U" groups describe mirror.mirrored 2>/dev/null | awk 'NR > 1 { l += $7; n++ } END { if (n == 2) print l }')
     [ "$lag" = 0 ] && break
 done
+mock=$(sed -n 's/.*replaced with \([0-9.:,]*\).*/\1/p' "$T/mirror.err" | head -n 1)
+checks=$((checks + 1)); [ -n "$mock" ] || fail "no mock cluster address in: $(cat "$T/mirror.err")"
+# The mock cluster made the Kafka topic with its default of 4 partitions.
+ok "create back" "$U" topics create back -p 4
+ok "mirror from-kafka" "$U" mirror from-kafka mirrored --topic back --brokers "$mock" \
+    --exit-idle 3000 -X log_level=0
+has "mirror from-kafka" "$T/out" '^mirrored 7 records from Kafka$'
+ok "consume mirrored" "$U" consume mirrored -F '%p %o %k %s\n'
+sort "$T/out" > "$T/exp"
+ok "consume back" "$U" consume back -F '%p %o %k %s\n'
+sort "$T/out" > "$T/out.sorted" && mv "$T/out.sorted" "$T/out"
+same "from-kafka: the same records at the same offsets"
+ok "mirror from-kafka again" "$U" mirror from-kafka mirrored --topic back --brokers "$mock" \
+    --exit-idle 2000 -X log_level=0
+has "mirror from-kafka again" "$T/out" '^mirrored 0 records from Kafka$'
+run "$U" mirror from-kafka mirrored --topic nosuch --brokers "$mock" --exit-idle 500 \
+    -X log_level=0
+expect "mirror from-kafka: no such topic" 1 && has "from-kafka: no such topic" "$T/err" 'ULOG_ENOENT'
 kill -TERM "$mpid"
 wait "$mpid"
 rc=$?
 checks=$((checks + 1)); [ "$lag" = 0 ] || fail "mirror to-kafka: the hook's lag is '$lag', not 0"
 checks=$((checks + 1)); [ "$rc" = 0 ] || fail "mirror to-kafka exited $rc: $(cat "$T/mirror.err")"
-checks=$((checks + 1)); grep -qx 'mirrored 5 records to Kafka' "$T/mirror.out" ||
+checks=$((checks + 1)); grep -qx 'mirrored 7 records to Kafka' "$T/mirror.out" ||
     fail "mirror to-kafka said: $(cat "$T/mirror.out")"
 run "$U" mirror to-kafka nosuch --brokers 127.0.0.1:1 -X test.mock.num.brokers=1
 expect "mirror to-kafka: no such topic" 1 && has "mirror: no such topic" "$T/err" 'ULOG_ENOENT'
