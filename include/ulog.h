@@ -431,10 +431,14 @@ ULOG_API int ulog_delete_records(ulog *log, const char *topic, int32_t partition
  * copies a leader whose log start retention or ulog_delete_records() has
  * moved past the follower's end (Kafka's follower, truncating fully and
  * starting at the leader's log start). Every record of the partition goes,
- * for every reader at once, and its segments with them; an appender
- * waiting for its sync is answered first. Errors, with nothing changed:
+ * for every reader at once, and its segments with them (at its end, as
+ * ulog_delete_records() takes them). Errors, with nothing changed:
  * ULOG_EINVAL, ULOG_ENOENT, ULOG_EOFFSET (offset below the partition's
- * end, or negative), ULOG_EPOISONED, ULOG_EIO. Thread-safe. Since 0.5.
+ * end, negative, or too close to INT64_MAX for a batch above it),
+ * ULOG_EPOISONED; ULOG_EIO or ULOG_ENOSPC (a failed sync poisons the
+ * partition, as a background sync's failure does; after the commit point,
+ * the start has happened and leftover segments go at the next reboot).
+ * Thread-safe. Since 0.5.
  */
 ULOG_API int ulog_partition_start_at(ulog *log, const char *topic, int32_t partition,
                                      int64_t offset);

@@ -715,9 +715,10 @@ int  ulog__part_roll_if_older(ulog__part *p, int64_t before_ms, bool *rolled) UL
 /* A deletion whose process died between its catalog write and the head
  * (this boot): raises the head's low to the catalog's log start. */
 int  ulog__part_catch_up_low(ulog__part *p) ULOG__HIDDEN;
-/* Empties the partition and makes offset (at or past its write end) its
- * log start and next offset: ulog_partition_start_at. ULOG_EOFFSET below
- * the write end. */
+/* Empties the partition and makes offset (past its write end) its log
+ * start and next offset: ulog_partition_start_at. ULOG_EOFFSET below the
+ * write end; 1, doing nothing, at the write end (the caller moves the log
+ * start there as DeleteRecords does). */
 int  ulog__part_start_at(ulog__part *p, int64_t offset, int64_t now_ms) ULOG__HIDDEN;
 /* Tests: called after each step of a start_at (1: the new segment made,
  * 2: the catalog committed, 3: the head moved), to crash there. */

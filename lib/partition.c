@@ -441,6 +441,14 @@ int ulog__part_roll_if_older(ulog__part *p, int64_t before_ms, bool *rolled)
     return err ? part_fail(p, err, "rolling an idle segment") : 0;
 }
 
+static void raise_to(int64_t *v, int64_t to)
+{
+    int64_t cur = __atomic_load_n(v, __ATOMIC_ACQUIRE);
+    while (to > cur && !__atomic_compare_exchange_n(v, &cur, to, false, __ATOMIC_ACQ_REL,
+                                                     __ATOMIC_ACQUIRE))
+        ;
+}
+
 /* The head's side of a start_at, past its commit point (under wlock):
  * the partition is the empty segment `offset`. Every process reopens its
  * descriptors (gen); the files below go afterwards, oldest first. The
@@ -453,8 +461,16 @@ static void start_at_locked(ulog__part *p, int64_t offset)
     h->mark = h->wend;
     h->index_pos = -1;
     __atomic_add_fetch(&h->gen, 1, __ATOMIC_RELEASE);
-    __atomic_store_n(&h->committed, offset, __ATOMIC_RELEASE);
+    /* Low first: a reader that sees the new committed end must not walk
+     * from the old segments into the new one. */
     ulog__head_raise_low(h, offset);
+    __atomic_store_n(&h->committed, offset, __ATOMIC_RELEASE);
+    /* The new segment and its entry are durable (step 2). A repair holds
+     * no slock, but no sync leader can have taken its snapshot since the
+     * dead holder's: each takes wlock, and so runs this repair, first. */
+    ulog__head_set_synced(h, &h->wend);
+    /* Nothing below offset exists to wait for shipping. */
+    raise_to(&h->replicated, offset);
     __atomic_store_n(&h->marked, 0, __ATOMIC_RELEASE);
     /* What this process noted is all below the log start now. */
     pthread_mutex_lock(&p->ilock);
@@ -471,14 +487,6 @@ int ulog__part_catch_up_low(ulog__part *p)
     int64_t c = __atomic_load_n(&p->h->committed, __ATOMIC_ACQUIRE);
     ulog__head_raise_low(p->h, ps.log_start < c ? ps.log_start : c);
     return 0;
-}
-
-static void raise_to(int64_t *v, int64_t to)
-{
-    int64_t cur = __atomic_load_n(v, __ATOMIC_ACQUIRE);
-    while (to > cur && !__atomic_compare_exchange_n(v, &cur, to, false, __ATOMIC_ACQ_REL,
-                                                     __ATOMIC_ACQUIRE))
-        ;
 }
 
 void ulog__head_raise_low(ulog__head *h, int64_t low)
@@ -973,7 +981,7 @@ int ulog__part_sync_background(ulog__part *p)
 }
 
 /*
- * Empties the partition and makes `offset` (at or past its write end) its
+ * Empties the partition and makes `offset` (past its write end) its
  * log start and next offset. Crash-safe in this order, under slock and
  * wlock, the mark set at the old write end:
  *   1. everything written is made durable (an appender waiting for its
@@ -1015,10 +1023,14 @@ int ulog__part_start_at(ulog__part *p, int64_t offset, int64_t now_ms)
                          "topic %s partition %d: start_at %lld: below the end, %lld",
                          p->topic->name, (int)p->id, (long long)offset,
                          (long long)h->wend.offset);
-    if (err) {
+    /* At the write end: what DeleteRecords does, the caller's. (A new
+     * segment there, past its commit point, would look to a repair like
+     * a write that died at the same offset.) */
+    bool at_end = !err && offset == h->wend.offset;
+    if (err || at_end) {
         ulog__mutex_unlock(&h->wlock);
         sunlock(p);
-        return err == ULOG_EOFFSET ? err : part_fail(p, err, "start_at");
+        return at_end ? 1 : err == ULOG_EOFFSET ? err : part_fail(p, err, "start_at");
     }
     /* The bytes this reclaims, for the catalog's count. */
     int64_t *v, bytes = 0;
@@ -1052,7 +1064,6 @@ int ulog__part_start_at(ulog__part *p, int64_t offset, int64_t now_ms)
         return part_fail(p, err, "start_at");
     }
     start_at_locked(p, offset);
-    ulog__head_set_synced(h, &h->wend);
     ulog__mutex_unlock(&h->wlock);
     sunlock(p);
     start_at_step(3);

@@ -116,11 +116,20 @@ int ulog_append_raw(ulog *log, const char *topic, int32_t partition, int64_t bas
     if ((err = check_batch(log, topic, partition, cfg, data, len, base_offset, &h, &gaps)) != 0)
         return err;
     uint32_t noff = (uint32_t)h.last_offset_delta + 1;
+    if (base_offset > INT64_MAX - noff)
+        return raw_fail(log, topic, partition, ULOG_EOFFSET, "offsets past the largest");
     /* Batches with gaps are read as such only below the partition's
      * `rewritten` bound (the catalog's, for recovery; the head's, for
      * readers). Both cover this one before it is written: a recovery that
-     * did not know would cut it, and all after it, as torn. */
-    if (gaps && base_offset + noff > __atomic_load_n(&p->h->compacted, __ATOMIC_ACQUIRE)) {
+     * did not know would cut it, and all after it, as torn. Only for a
+     * batch that goes at the write end: one that would leave a gap, or
+     * that is stored already, moves no bound. */
+    bool raise = gaps && base_offset + noff > __atomic_load_n(&p->h->compacted,
+                                                              __ATOMIC_ACQUIRE);
+    ulog__pos wend = { 0, 0, 0 };
+    if (raise && (err = ulog__part_write_end(p, &wend)) != 0)
+        return err;
+    if (raise && base_offset == wend.offset) {
         err = ulog__meta_raise_rewritten(log->meta, p->topic->id, p->id, base_offset + noff);
         if (err)
             return raw_fail(log, topic, partition, err, "recording a batch with gaps");

@@ -500,17 +500,23 @@ int ulog_partition_start_at(ulog *log, const char *topic, int32_t partition, int
     int err = ulog__part_get(log, topic, partition, &p);
     if (err)
         return err;
-    if (offset < 0)
-        return ulog__fail(log, ULOG_EOFFSET, "topic %s partition %d: start_at %lld: negative",
-                          topic, (int)partition, (long long)offset);
+    /* Room above it for a batch's offsets: the end never overflows. */
+    if (offset < 0 || offset > INT64_MAX - INT32_MAX - 1)
+        return ulog__fail(log, ULOG_EOFFSET, "topic %s partition %d: start_at %lld: out of "
+                          "range", topic, (int)partition, (long long)offset);
     /* Under the clean lock, as ulog_delete_records: a compaction renames
      * files the removal below must not take for old ones. */
+    clean_run run = { .pr = { .struct_size = sizeof run.pr }, .now_ms = ulog__now_ms() };
     int lockfd = -1;
     err = clean_lock(log, true, &lockfd);
     if (!err)
         err = ulog__compact_finish(p);
     if (!err)
-        err = ulog__part_start_at(p, offset, ulog__now_ms());
+        err = ulog__part_start_at(p, offset, run.now_ms);
+    /* At the end: the records below go as DeleteRecords takes them (after
+     * a sync, so that offset is committed), and the end stays. */
+    if (err == 1 && (err = ulog__part_sync_background(p)) == 0)
+        err = move_log_start(p, offset, &run);
     if (lockfd >= 0)
         close(lockfd);
     return err;

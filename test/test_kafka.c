@@ -536,6 +536,11 @@ Test(kafka, from_kafka_keeps_offsets_across_gaps)
         cr_expect_eq(kafka_from_store(log, "t", &r, next[1] + INT32_MAX + 5LL, &next[1], err,
                                       sizeof err), ULOG_EOFFSET);
         cr_expect_neq(strstr(err, "skips"), NULL, "%s", err);
+        /* A mirror that takes a partition for never written, which
+         * something else wrote meanwhile: not started afresh. */
+        int64_t fresh = 0;
+        cr_expect_eq(kafka_from_store(log, "t", &r, next[1] + 3, &fresh, err, sizeof err),
+                     ULOG_ECONFLICT);
         int64_t stale = next[1] - 1;
         cr_expect_eq(kafka_from_store(log, "t", &r, next[1] + 3, &stale, err, sizeof err),
                      ULOG_ECONFLICT);

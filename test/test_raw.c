@@ -630,6 +630,8 @@ Test(raw, start_at_empties_the_partition)
     char msg[512];
     ulog_errmsg(log, msg, sizeof msg);
     cr_expect_neq(strstr(msg, "below the end"), NULL, "%s", msg);
+    cr_expect_eq(ulog_partition_start_at(log, "t", 0, INT64_MAX), ULOG_EOFFSET,
+                 "no room for a batch above it");
     expect_low_high(log, 0, 0, 300);
     int segs = count_segments(lead_dir, 0);
     cr_assert_gt(segs, 2);
@@ -640,6 +642,11 @@ Test(raw, start_at_empties_the_partition)
     cr_expect_eq(count_segments(lead_dir, 0), 1, "the old segments are gone");
     cr_expect_eq(ulog_partition_start_at(log, "t", 0, 1000), 0, "again: nothing to do");
     expect_low_high(log, 0, 1000, 1000);
+    /* At the end of a partition with records: they go, the end stays. */
+    cr_assert_eq(ulog_partition_start_at(log, "t", 1, 10), 0);
+    expect_low_high(log, 1, 10, 10);
+    fill(log, 1, 1, 5);
+    expect_low_high(log, 1, 10, 11);
 
     fill(log, 0, 5, 3);
     expect_low_high(log, 0, 1000, 1005);
@@ -657,7 +664,7 @@ Test(raw, start_at_empties_the_partition)
 
     log = reboot(lead_dir, log);
     expect_low_high(log, 0, 1000, 1005);
-    expect_low_high(log, 1, 0, 10);
+    expect_low_high(log, 1, 10, 11);
     fill(log, 0, 2, 4);
     expect_low_high(log, 0, 1000, 1007);
     cr_expect_eq(ulog_verify(log, "t", NULL, NULL, NULL), 0);

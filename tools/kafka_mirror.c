@@ -286,24 +286,34 @@ static int append_across_gap(ulog *log, const char *topic, ulog_record *r, int64
                 (long long)d->key_id);
             return ULOG_ENOKEY;
         }
-        if (r->value_len > INT32_MAX - ULOG_SEAL_OVERHEAD ||
-            !(sealed = malloc(r->value_len + ULOG_SEAL_OVERHEAD))) {
+        rc = r->value_len > INT32_MAX - ULOG_SEAL_OVERHEAD ? ULOG_ETOOBIG
+             : !(sealed = malloc(r->value_len + ULOG_SEAL_OVERHEAD)) ? ULOG_ENOMEM : 0;
+        if (rc) {
             ulog__wipe(key, sizeof key);
-            return ULOG_ENOMEM;
+            say(err, errlen, "Kafka %d@%lld: %s", (int)r->partition, (long long)m_off,
+                ulog_strerror(rc));
+            return rc;
         }
         ulog__seal(key, topic, r->partition, (uint32_t)d->key_id, r, sealed);
         ulog__wipe(key, sizeof key);
-        r->value = sealed;
-        r->value_len += ULOG_SEAL_OVERHEAD;
     }
-    ulog__batch_src src = { .recs = r, .idx = NULL, .n = 1 };
+    /* The caller's record stays as it was. */
+    ulog_record one_rec = *r;
+    if (sealed) {
+        one_rec.value = sealed;
+        one_rec.value_len += ULOG_SEAL_OVERHEAD;
+    }
+    ulog__batch_src src = { .recs = &one_rec, .idx = NULL, .n = 1 };
     size_t cap = ulog__batch_bound(&src);
     int64_t gap = m_off - at;
     /* Room for the record's offset delta, which grows from 1 byte to at
      * most 10, and its length, which may grow by 1. */
     uint8_t *one = cap <= INT32_MAX ? malloc(cap) : NULL, *b = one ? malloc(cap + 12) : NULL;
     size_t len = b ? ulog__batch_encode(one, cap, &src, now, d->log_append_time, &max_ts) : 0;
-    rc = len ? 0 : ULOG_ENOMEM;
+    rc = len ? 0 : cap > INT32_MAX ? ULOG_ETOOBIG : ULOG_ENOMEM;
+    if (rc)
+        say(err, errlen, "Kafka %d@%lld: %s", (int)r->partition, (long long)m_off,
+            ulog_strerror(rc));
     if (!rc) {
         /* The encoded record: length, attributes, timestamp delta, offset
          * delta 0, then the rest, which is kept. */
@@ -379,11 +389,10 @@ int kafka_from_store(ulog *log, const char *topic, ulog_record *r, int64_t offse
             (long long)offset, (long long)*next);
         return ULOG_EINVAL;
     }
-    if (offset > *next && (rc = before_gap(log, topic, r, offset, next, err, errlen)) != 0)
-        return rc;
     /* Only at the end the mirror left: if another writer moved it, nothing
      * is appended (a record at the wrong offset would make a restart skip
-     * messages it never stored). */
+     * messages it never stored), and no partition is started afresh (its
+     * records would go). */
     int64_t lo, hi;
     if ((rc = ulog_watermarks(log, topic, r->partition, &lo, &hi)) != 0) {
         say(err, errlen, "ulog topic %s partition %d: %s", topic, (int)r->partition,
@@ -396,6 +405,8 @@ int kafka_from_store(ulog *log, const char *topic, ulog_record *r, int64_t offse
             (int)r->partition, (long long)hi, (long long)*next);
         return ULOG_ECONFLICT;
     }
+    if (offset > *next && (rc = before_gap(log, topic, r, offset, next, err, errlen)) != 0)
+        return rc;
     if (offset > *next) {
         rc = append_across_gap(log, topic, r, *next, offset, err, errlen);
     } else if ((rc = ulog_append(log, topic, r, 1)) != 0) {

@@ -48,11 +48,6 @@ int64_t kafka_to_count(const kafka_to *m);
 /* Stops the hook and the producer; returns ulog_hook_stop()'s result. */
 int kafka_to_stop(kafka_to *m);
 
-/* Mirrors Kafka topic `ktopic` into ulog topic `topic` (which must exist,
- * with at least as many partitions) until *stop becomes non-zero or, with
- * idle_ms >= 0, no message came for that long. *count gets the records
- * appended. Returns 0 or a ULOG_E* code (ULOG_EOFFSET when Kafka no longer
- * has the ulog partition's end), with a message in err. */
 /* Stores record r (its partition set), Kafka's message at `offset`, in the
  * ulog topic at that offset, as kafka_from_run does with each message:
  * *next is the partition's end as the mirror left it, at most offset, and
@@ -61,6 +56,11 @@ int kafka_to_stop(kafka_to *m);
 int kafka_from_store(ulog *log, const char *topic, ulog_record *r, int64_t offset,
                      int64_t *next, char *err, size_t errlen);
 
+/* Mirrors Kafka topic `ktopic` into ulog topic `topic` (which must exist,
+ * with at least as many partitions) until *stop becomes non-zero or, with
+ * idle_ms >= 0, no message came for that long. *count gets the records
+ * appended. Returns 0 or a ULOG_E* code (ULOG_EOFFSET when Kafka no longer
+ * has the ulog partition's end), with a message in err. */
 int kafka_from_run(ulog *log, const char *topic, const char *brokers, const char *ktopic,
                    const char *const *extra, volatile int *stop, int idle_ms, int64_t *count,
                    char *err, size_t errlen);
