@@ -451,9 +451,7 @@ static void raise_to(int64_t *v, int64_t to)
 
 /* The head's side of a start_at, past its commit point (under wlock):
  * the partition is the empty segment `offset`. Every process reopens its
- * descriptors (gen); the files below go afterwards, oldest first. The
- * durable end is the caller's, under slock (a repair has none: its next
- * sync moves it). */
+ * descriptors (gen); the files below go afterwards, oldest first. */
 static void start_at_locked(ulog__part *p, int64_t offset)
 {
     ulog__head *h = p->h;
@@ -984,8 +982,9 @@ int ulog__part_sync_background(ulog__part *p)
  * Empties the partition and makes `offset` (past its write end) its
  * log start and next offset. Crash-safe in this order, under slock and
  * wlock, the mark set at the old write end:
- *   1. everything written is made durable (an appender waiting for its
- *      sync learns its batch was stored, before it goes with the rest);
+ *   1. everything written so far is made durable and committed (what
+ *      goes was stored; an appender racing the call may see its records
+ *      go with the rest, as with DeleteRecords);
  *   2. the empty segment `offset` is created, file and directory fsynced;
  *   3. commit point: the catalog's log start becomes `offset`;
  *   4. the head: write end, committed end, low, durable end;

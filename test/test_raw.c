@@ -404,6 +404,16 @@ Test(raw, bad_batches_change_nothing)
         cr_assert(rc == ULOG_ECORRUPT || rc == ULOG_ENOTSUP || rc == ULOG_EINVAL,
                   "bit %zu flipped: %s", i, ulog_errname(rc));
     }
+    /* Offsets that would run past INT64_MAX (baseOffset is outside the
+     * CRC): refused before anything is looked up or written. */
+    memcpy(buf, b0, l0);
+    int64_t top = INT64_MAX;            /* batch 0 holds one record: its end overflows */
+    for (int k = 0; k < 8; k++)
+        buf[k] = (uint8_t)((uint64_t)top >> (56 - 8 * k));
+    cr_expect_eq(ulog_append_raw(foll, "t", 0, top, buf, l0), ULOG_EOFFSET, "at INT64_MAX");
+    char msg[512];
+    ulog_errmsg(foll, msg, sizeof msg);
+    cr_expect_neq(strstr(msg, "past the largest"), NULL, "%s", msg);
     /* Compressed, transactional, control: refused once the CRC is right. */
     static const uint16_t attrs[] = { 0x01, 0x10, 0x20 };
     for (size_t a = 0; a < 3; a++) {
@@ -508,13 +518,28 @@ Test(raw, compacted_history_is_copied)
     cr_assert_eq(rc, 0, "%s", ulog_errname(rc));
     shipped sh;
     take_batches(lead, &sh);
-    int gapped = 0;
+    int gapped = 0, last_gapped = -1;
     for (int i = 0; i < sh.n; i++) {
         ulog__batch_hdr h;
         cr_assert_eq(ulog__batch_parse_header(sh.data[i], sh.len[i], &h), 0);
-        gapped += h.record_count < h.last_offset_delta + 1;
+        if (h.record_count < h.last_offset_delta + 1) {
+            gapped++;
+            last_gapped = i;
+        }
     }
     cr_assert_gt(gapped, 0, "compaction left no batch with fewer records than offsets");
+    /* One that would leave a gap is refused and moves no bound: the
+     * catalog's, which a recovery would use, stays where it was too. */
+    cr_assert_gt(last_gapped, 0);
+    cr_expect_eq(apply(foll, &sh, last_gapped), ULOG_EOFFSET);
+    ulog__head *fh = head_map_at(foll_dir, "t", 0);
+    cr_expect_eq(__atomic_load_n(&fh->compacted, __ATOMIC_ACQUIRE), 0);
+    head_unmap(fh);
+    ulog__topic_rec rec;
+    ulog__part_state ps;
+    cr_assert_eq(ulog__meta_topic_get(foll->meta, "t", &rec), 0);
+    rc = ulog__meta_part_state_get(foll->meta, rec.id, 0, &ps);
+    cr_expect(rc == ULOG_ENOENT || (rc == 0 && ps.rewritten == 0), "rewritten moved");
     for (int i = 0; i < sh.n; i++) {
         char msg[512];
         rc = apply(foll, &sh, i);

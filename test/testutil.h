@@ -252,7 +252,7 @@ static inline void delete_heads(const char *dir, const char *topic, int32_t part
  * partition was opened once). Unmap with head_unmap(). */
 static inline ulog__head *head_map_at(const char *dir, const char *topic, int32_t part)
 {
-    char path[600];
+    char path[4600];
     part_dir(path, sizeof path, dir, topic, part);
     strncat(path, "/head", sizeof path - strlen(path) - 1);
     int fd = open(path, O_RDWR | O_CLOEXEC);
